@@ -1,0 +1,45 @@
+"""Paths and defaults anchored to the installed package; it resolves locations and never reads or writes data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR: Path = Path(__file__).resolve().parent
+PROJECT_ROOT: Path = PACKAGE_DIR.parent
+PACKAGE_DATA_DIR: Path = PACKAGE_DIR / "data"
+DATA_DIR: Path = PROJECT_ROOT / "data"
+SAMPLE_DIR: Path = DATA_DIR / "sample"
+REPORTS_DIR: Path = PROJECT_ROOT / "reports"
+NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
+REPORT_TEMPLATES_DIR: Path = NOTEBOOKS_DIR / "reports"
+DEFAULT_EXCLUSIONS_FILE: Path = PACKAGE_DATA_DIR / "excluded_skus.csv"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Segment thresholds as fractions (0.8 = 80 %); the first segment whose rule applies wins.
+
+    data_check: usage_rate > 1 or licenses_sold == 0
+    deploy:     deployment_rate < deploy
+    adopt:      usage_rate < adopt
+    upsell:     deployment_rate >= upsell and usage_rate >= upsell
+    healthy:    everything else
+    """
+
+    deploy: float = 0.80
+    adopt: float = 0.60
+    upsell: float = 0.90
+
+    def __post_init__(self) -> None:
+        for name in ("deploy", "adopt", "upsell"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                from adoption_kit.errors import ParameterError
+
+                raise ParameterError(
+                    f"threshold {name}={value!r} is not a fraction between 0 and 1; "
+                    f"write 0.8 for 80 %"
+                )
+
+
+DEFAULT_THRESHOLDS = Thresholds()

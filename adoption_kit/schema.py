@@ -1,0 +1,188 @@
+"""Column contracts: the raw fields each export kind may carry and the normalised frames the loaders return; no parsing here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+# ---------------------------------------------------------------------------
+# Raw fields, per export kind. Keys are the canonical raw names from
+# shared/reference/exports.md; header matching is case- and space-insensitive
+# (see `header_key`). `aliases` are other spellings seen in real files.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawField:
+    name: str                      # exact documented name
+    target: str                    # normalised column it feeds
+    kind: str                      # "str" | "int" | "guid" | "datetime" | "bool"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    name: str                      # "deployment" | "usage" | "subscriptions"
+    title: str                     # human name used in messages
+    fields: tuple[RawField, ...]
+    signature: frozenset[str] = field(default_factory=frozenset)  # header keys that identify the kind
+
+
+def header_key(name: str) -> str:
+    """Case-, space- and underscore-insensitive key for matching a header to a documented field."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+_COMMON_LICENSE_FIELDS = (
+    RawField("processedDateTime", "processed_at", "datetime", required=True),
+    RawField("serviceCode", "service_code", "str"),
+    RawField("serviceName", "service_name", "str"),
+    RawField("channel", "channel", "str"),
+    RawField("customerTenantId", "customer_id", "guid", required=True),
+    RawField("customerName", "customer_name", "str", required=True),
+    RawField("productId", "product_id", "guid"),
+    RawField("productName", "product_name", "str", required=True),
+)
+
+DEPLOYMENT = ExportKind(
+    name="deployment",
+    title="Partner Center licenses deployment",
+    fields=_COMMON_LICENSE_FIELDS + (
+        RawField("licensesDeployed", "licenses_assigned", "int", required=True),
+        RawField("licensesSold", "licenses_sold", "int", required=True),
+    ),
+    signature=frozenset({"licensesdeployed", "licensessold"}),
+)
+
+USAGE = ExportKind(
+    name="usage",
+    title="Partner Center licenses usage",
+    fields=_COMMON_LICENSE_FIELDS + (
+        RawField("workloadCode", "workload_code", "str", required=True),
+        RawField("workloadName", "workload_name", "str"),
+        RawField("licensesActive", "licenses_active", "int", required=True, aliases=("licenseActive",)),
+        RawField("licensesQualified", "licenses_qualified", "int", required=True),
+    ),
+    signature=frozenset({"workloadcode", "licensesqualified"}),
+)
+
+SUBSCRIPTIONS = ExportKind(
+    name="subscriptions",
+    title="Partner Center subscriptions",
+    fields=(
+        RawField("customerTenantId", "customer_id", "guid", required=True, aliases=("customerId",)),
+        RawField("customerName", "customer_name", "str"),
+        RawField("id", "subscription_id", "str", required=True, aliases=("subscriptionId",)),
+        RawField("offerId", "offer_id", "str"),
+        RawField("offerName", "product_name", "str", aliases=("productName",)),
+        RawField("friendlyName", "friendly_name", "str"),
+        RawField("quantity", "quantity", "int", aliases=("licenseCount",)),
+        RawField("unitType", "unit_type", "str"),
+        RawField("status", "status_raw", "str", required=True),
+        RawField("isTrial", "is_trial_raw", "bool"),
+        RawField("billingCycle", "billing_cycle", "str"),
+        RawField("billingType", "billing_type", "str"),
+        RawField("termDuration", "term_duration", "str"),
+        RawField("subscriptionType", "subscription_type", "str"),
+        RawField("creationDate", "created_at", "datetime"),
+        RawField("effectiveStartDate", "effective_start_at", "datetime"),
+        RawField("commitmentEndDate", "commitment_end_at", "datetime"),
+        RawField("autoRenewEnabled", "auto_renew", "bool"),
+        RawField("partnerId", "partner_id", "str"),
+        RawField("parentSubscriptionId", "parent_subscription_id", "str"),
+        RawField("trialStartDate", "trial_start_at", "datetime"),
+        RawField("trialEndDate", "trial_end_at", "datetime"),
+        RawField("trialToPaidConversionDate", "trial_converted_at", "datetime"),
+        RawField("deprovisionedDate", "deprovisioned_at", "datetime"),
+        RawField("customerMarket", "customer_market", "str"),
+    ),
+    signature=frozenset({"status"}),  # plus an id field and quantity/licenseCount or offerName/productName
+)
+
+EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS)
+
+# ---------------------------------------------------------------------------
+# Normalised frames returned by adoption_kit.loaders (column -> dtype).
+# Every id is a lower-case string; every timestamp is UTC.
+# When a feed has no productId, product_id holds "name:<PRODUCT NAME UPPER-CASED>"
+# so that grouping still works (the loader warns).
+# ---------------------------------------------------------------------------
+UTC_DATETIME = pl.Datetime("us", "UTC")
+
+DEPLOYMENT_COLUMNS: dict[str, pl.DataType] = {
+    "processed_at": UTC_DATETIME,
+    "service_code": pl.String,
+    "service_name": pl.String,
+    "channel": pl.String,
+    "customer_id": pl.String,
+    "customer_name": pl.String,
+    "product_id": pl.String,
+    "product_name": pl.String,
+    "licenses_sold": pl.Int64,
+    "licenses_assigned": pl.Int64,
+    "source_file": pl.String,
+}
+
+USAGE_COLUMNS: dict[str, pl.DataType] = {
+    "processed_at": UTC_DATETIME,
+    "service_code": pl.String,
+    "service_name": pl.String,
+    "channel": pl.String,
+    "customer_id": pl.String,
+    "customer_name": pl.String,
+    "product_id": pl.String,
+    "product_name": pl.String,
+    "workload_code": pl.String,   # raw code as exported, e.g. "EXO"
+    "workload": pl.String,        # canonical: Exchange, SharePoint, Skype For Business, Teams, Yammer, or the raw label
+    "licenses_qualified": pl.Int64,
+    "licenses_active": pl.Int64,
+    "source_file": pl.String,
+}
+
+# Normalised subscription status vocabulary (status_raw keeps the exported spelling).
+SUBSCRIPTION_STATUSES = ("active", "grace_period", "suspended", "disabled", "deprovisioned",
+                         "expired", "pending", "deleted", "unknown")
+INACTIVE_SUBSCRIPTION_STATUSES = frozenset({"grace_period", "suspended", "disabled", "deprovisioned",
+                                            "expired", "deleted"})
+
+SUBSCRIPTION_COLUMNS: dict[str, pl.DataType] = {
+    "customer_id": pl.String,
+    "customer_name": pl.String,
+    "subscription_id": pl.String,
+    "offer_id": pl.String,
+    "product_name": pl.String,
+    "product_key": pl.String,     # upper-cased, space-folded product_name: the join key to license rows' product_name
+    "friendly_name": pl.String,
+    "quantity": pl.Int64,
+    "status": pl.String,          # one of SUBSCRIPTION_STATUSES
+    "status_raw": pl.String,
+    "is_trial": pl.Boolean,
+    "billing_cycle": pl.String,
+    "term_duration": pl.String,
+    "created_at": UTC_DATETIME,
+    "effective_start_at": UTC_DATETIME,
+    "commitment_end_at": UTC_DATETIME,   # null when the export says 9999-... (no commitment end)
+    "auto_renew": pl.Boolean,
+    "partner_id": pl.String,
+    "trial_start_at": UTC_DATETIME,
+    "trial_end_at": UTC_DATETIME,
+    "trial_converted_at": UTC_DATETIME,
+    "deprovisioned_at": UTC_DATETIME,
+    "source_file": pl.String,
+}
+
+CANONICAL_WORKLOADS: dict[str, str] = {
+    # code or name (header_key form) -> canonical workload name
+    "exo": "Exchange", "exchange": "Exchange", "exchangeonline": "Exchange",
+    "spo": "SharePoint", "sharepoint": "SharePoint", "sharepointonline": "SharePoint",
+    "odb": "SharePoint", "onedrive": "SharePoint", "onedriveforbusiness": "SharePoint",
+    "sfb": "Skype For Business", "skypeforbusiness": "Skype For Business", "skype": "Skype For Business",
+    "teams": "Teams", "microsoftteams": "Teams",
+    "yammer": "Yammer", "vivaengage": "Yammer",
+}
+YAMMER_WORKLOAD = "Yammer"
+
+
+def empty_frame(columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=columns)
