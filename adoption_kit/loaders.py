@@ -1,0 +1,522 @@
+"""Read Partner Center exports (API JSON pages, CSV/TSV, PowerShell Export-Csv) into normalised polars frames; no metrics here."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import polars as pl
+
+from adoption_kit import schema
+from adoption_kit.errors import InputFileError, Problem
+from adoption_kit.schema import ExportKind, header_key
+
+DATA_SUFFIXES = frozenset({".json", ".csv", ".tsv", ".txt"})
+MAX_COUNT = 10_000_000  # no single customer x product holds more seats; larger means a broken export
+_GUID_RE = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
+_WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
+_MAX_LISTED_ROWS = 5
+_FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
+
+_STATUS_VOCABULARY = {
+    "active": "active",
+    "ingraceperiod": "grace_period", "graceperiod": "grace_period", "grace": "grace_period",
+    "suspended": "suspended",
+    "disabled": "disabled", "inactive": "disabled",
+    "deprovisioned": "deprovisioned", "churned": "deprovisioned",
+    "expired": "expired",
+    "pending": "pending",
+    "deleted": "deleted",
+}
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: Path
+    kind: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Exports:
+    """Everything read from one set of files, normalised to the columns in `adoption_kit.schema`."""
+
+    deployment: pl.DataFrame
+    usage: pl.DataFrame
+    subscriptions: pl.DataFrame
+    files: tuple[LoadedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def snapshots(self) -> list:
+        """Distinct processedDateTime values across both license feeds, oldest first."""
+        values = pl.concat([self.deployment.select("processed_at"), self.usage.select("processed_at")])
+        return values.unique().sort("processed_at").get_column("processed_at").to_list()
+
+    def latest(self) -> "Exports":
+        """Keep, per customer, only the newest processedDateTime of each license feed."""
+
+        def newest(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.filter(pl.col("processed_at") == pl.col("processed_at").max().over("customer_id"))
+
+        return Exports(newest(self.deployment), newest(self.usage), self.subscriptions, self.files,
+                       self.warnings)
+
+    def summary(self) -> str:
+        """A few human lines: what was found."""
+        lines = [f"{len(self.files)} file(s) read"]
+        for kind in ("deployment", "usage", "subscriptions"):
+            kind_files = [f for f in self.files if f.kind == kind]
+            if kind_files:
+                frame = getattr(self, kind)
+                lines.append(f"  {kind}: {len(kind_files)} file(s), {frame.height} row(s), "
+                             f"{frame.get_column('customer_id').n_unique()} customer(s)")
+        snapshots = self.snapshots
+        if snapshots:
+            lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
+                         f" ({len(snapshots)} snapshot(s))")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------
+
+
+def find_export_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively) into the data files to read, sorted for determinism."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+                                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            problems.append(Problem(str(path), "no such file or folder", "check the path"))
+    if problems:
+        raise InputFileError(problems)
+    return found
+
+
+def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
+    """Read every export under `paths` (files or folders), check each against its schema, and normalise.
+
+    Raises InputFileError listing every problem in every file at once.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = find_export_files(paths)
+    if not files:
+        raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
+                                      "point at the .json/.csv/.tsv files downloaded from Partner Center")])
+    frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": []}
+    loaded: list[LoadedFile] = []
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    for path in files:
+        try:
+            kind, frame, file_warnings = read_export_file(path)
+        except InputFileError as error:
+            problems.extend(error.problems)
+            continue
+        warnings.extend(file_warnings)
+        loaded.append(LoadedFile(path, kind.name if kind else "empty", frame.height, _sha256(path)))
+        if kind is not None:
+            frames[kind.name].append(frame)
+    if problems:
+        raise InputFileError(problems)
+
+    deployment = _concat(frames["deployment"], schema.DEPLOYMENT_COLUMNS)
+    usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
+    subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
+    if deployment.is_empty() and usage.is_empty():
+        raise InputFileError([Problem(", ".join(str(p) for p in paths),
+                                      "no license deployment or usage rows found",
+                                      "add the Partner Center licenses deployment and usage downloads")])
+
+    deployment, w1 = _drop_duplicates(deployment, ["customer_id", "product_id", "processed_at"],
+                                      ["licenses_sold", "licenses_assigned"], "deployment", problems)
+    usage, w2 = _drop_duplicates(usage, ["customer_id", "product_id", "workload_code", "processed_at"],
+                                 ["licenses_qualified", "licenses_active"], "usage", problems)
+    subscriptions, w3 = _drop_duplicates(subscriptions, ["customer_id", "subscription_id"],
+                                         ["quantity", "status", "product_key"], "subscriptions", problems)
+    if problems:
+        raise InputFileError(problems)
+    warnings.extend(w1 + w2 + w3)
+    warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
+                                               usage.select("customer_id", "customer_name", "processed_at")])))
+    return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
+                   subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings))
+
+
+def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:
+    """Read one file, detect its kind from its header or keys, check and normalise it.
+
+    Returns (kind, frame, warnings); kind is None for an empty API page (no records, nothing to detect).
+    """
+    name = str(path)
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputFileError.single(name, "the file is empty", "download the export again")
+    text = decode_text(data, name)
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        raw = _read_json_records(stripped, name)
+    else:
+        raw = _read_delimited(text, name)
+    if raw is None:  # an API page with an empty record list
+        return None, pl.DataFrame(), [f"{name}: no records in this page"]
+    kind = detect_kind(raw.columns, name)
+    return (kind, *normalise(raw, kind, name))
+
+
+# ---------------------------------------------------------------------------
+# Decoding and parsing
+# ---------------------------------------------------------------------------
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Bytes to text: UTF-8 (BOM or not), UTF-16 with BOM (spreadsheet "Unicode text"), else Windows-1252."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data[:4096]:
+        raise InputFileError.single(name, "the file is binary, not a text export",
+                                    "save the export as CSV, TSV or JSON text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputFileError.single(name, f"not valid JSON ({error.msg} at line {error.lineno}, "
+                                          f"column {error.colno}); the download may be truncated",
+                                    "download the page again") from None
+    if isinstance(document, dict):
+        keys = {header_key(k): k for k in document}
+        container = next((keys[k] for k in ("value", "items") if k in keys), None)
+        if container is None:
+            raise InputFileError.single(
+                name, f"JSON without a 'Value' or 'items' list (keys: {', '.join(list(document)[:8])})",
+                "save the whole API response, e.g. {\"Value\": [...], \"@nextLink\": ..., \"TotalCount\": n}")
+        records = document[container]
+    else:
+        records = document
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InputFileError.single(name, "the JSON record list is not a list of objects",
+                                    "save the API response as returned by Partner Center")
+    if not records:
+        return None
+    columns: dict[str, list[str | None]] = {}
+    for index, record in enumerate(records):
+        for key in record:
+            if key not in columns:
+                columns[key] = [None] * index
+        for key, values in columns.items():
+            values.append(_json_scalar_to_text(record.get(key)))
+    return pl.DataFrame(columns, schema={k: pl.String for k in columns})
+
+
+def _json_scalar_to_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _read_delimited(text: str, name: str) -> pl.DataFrame:
+    lines = text.splitlines(keepends=True)
+    if lines and lines[0].startswith("#TYPE"):  # Windows PowerShell Export-Csv type header
+        lines = lines[1:]
+    body = "".join(lines)
+    if not body.strip():
+        raise InputFileError.single(name, "the file has no header row", "download the export again")
+    first_line = body.splitlines()[0]
+    delimiter = max((",", "\t", ";"), key=first_line.count)
+    header = next(csv.reader([first_line], delimiter=delimiter))
+    keys = [header_key(h) for h in header]
+    duplicates = sorted({h for h, k in zip(header, keys) if keys.count(k) > 1})
+    if duplicates:
+        raise InputFileError.single(name, f"column(s) {', '.join(repr(d) for d in duplicates)} appear more "
+                                          f"than once in the header", "remove the repeated column", row=None)
+    try:
+        frame = pl.read_csv(body.encode("utf-8"), separator=delimiter,
+                            infer_schema=False, quote_char='"',
+                            )
+    except pl.exceptions.PolarsError as error:
+        message = str(error).splitlines()[0][:200]
+        raise InputFileError.single(name, f"cannot be read as {_delimiter_name(delimiter)}-separated text "
+                                          f"({message})",
+                                    "check for unbalanced quotes or rows with extra fields") from None
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    return frame.with_columns(pl.all().str.strip_chars().replace("", None))
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "comma", "\t": "tab", ";": "semicolon"}[delimiter]
+
+
+def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
+    """Tell the export kind from its header keys, not from the file name."""
+    keys = {header_key(c) for c in columns}
+    if schema.DEPLOYMENT.signature <= keys:
+        return schema.DEPLOYMENT
+    if {"workloadcode"} <= keys and keys & {"licensesqualified", "licensesactive", "licenseactive"}:
+        return schema.USAGE
+    has_id = bool(keys & {"id", "subscriptionid"})
+    if "status" in keys and has_id and keys & {"quantity", "licensecount", "offername", "productname"}:
+        return schema.SUBSCRIPTIONS
+    if {"paidavailableunits", "monthlyactiveusers"} <= keys:
+        problem = "is an Insights Office 365 usage download, which this version does not read yet"
+    elif {"reportrefreshdate", "userprincipalname"} <= keys:
+        problem = "is a Microsoft 365 active-user detail report, which this version does not read yet"
+    else:
+        shown = ", ".join(list(columns)[:8])
+        problem = f"is not a recognised Partner Center export (columns: {shown})"
+    raise InputFileError.single(name, problem,
+                                "give the licenses deployment, licenses usage or subscriptions export, "
+                                "or move this file out of the folder")
+
+
+# ---------------------------------------------------------------------------
+# Schema check and normalisation
+# ---------------------------------------------------------------------------
+
+
+def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, list[str]]:
+    """Map headers to documented fields, check every value, and convert to the normalised columns."""
+    by_key = {header_key(c): c for c in raw.columns}
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    selected: dict[str, pl.Expr] = {}
+    headers: dict[str, str] = {}  # target -> the header as written in the file, for messages
+    fields_by_target: dict[str, schema.RawField] = {}
+    for raw_field in kind.fields:
+        source = next((by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases)) if k in by_key),
+                      None)
+        if raw_field.target in selected:
+            continue  # offerName and productName feed the same column: the first present wins
+        if source is None:
+            if raw_field.required:
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                                        f"add the '{raw_field.name}' column (headers are matched ignoring "
+                                        f"case and spaces)", column=raw_field.name))
+            continue
+        selected[raw_field.target] = pl.col(source)
+        headers[raw_field.target] = source
+        fields_by_target[raw_field.target] = raw_field
+    if kind is schema.SUBSCRIPTIONS and "customer_id" not in selected and "links" in by_key:
+        # The resource shape has no customer column; its self link carries the tenant id.
+        problems = [p for p in problems if p.column != "customerTenantId"]
+        selected["customer_id"] = pl.col(by_key["links"]).str.extract(r"/customers/([0-9a-fA-F-]{36})/", 1)
+        fields_by_target["customer_id"] = schema.RawField("links", "customer_id", "guid", required=True)
+        headers["customer_id"] = by_key["links"]
+    if problems:
+        raise InputFileError(problems)
+
+    frame = raw.with_row_index("_row", offset=1).select(
+        pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()])
+    converted: list[pl.Expr] = []
+    for target, raw_field in fields_by_target.items():
+        expr, checks = _conversion(raw_field, target)
+        converted.append(expr.alias(target))
+        for invalid, problem, fix in checks:
+            problems.extend(_row_problems(frame, invalid, name, headers[target], target, problem, fix))
+        if raw_field.required:
+            problems.extend(_row_problems(frame, pl.col(target).is_null(), name, headers[target], target,
+                                          "is empty", f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
+    if problems:
+        raise InputFileError(problems)
+    columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
+               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS}[kind.name]
+    frame = frame.with_columns(converted)
+    optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}
+    frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
+                                if c not in frame.columns])
+
+    if kind is schema.USAGE:
+        frame = frame.with_columns(workload=_canonical_workload())
+    if kind is schema.SUBSCRIPTIONS:
+        frame = _normalise_subscriptions(frame)
+    if kind in (schema.DEPLOYMENT, schema.USAGE):
+        missing_product_ids = frame.filter(pl.col("product_id").is_null()).height
+        if missing_product_ids:
+            warnings.append(f"{name}: {missing_product_ids} row(s) without productId; products are matched by "
+                            f"productName instead (names change over time, ids do not)")
+        product_name_key = pl.lit("name:") + _name_key(pl.col("product_name"))
+        frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), product_name_key))
+    frame = frame.with_columns(source_file=pl.lit(name))
+    return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]), warnings
+
+
+def _conversion(raw_field: schema.RawField, target: str) -> tuple[pl.Expr, list[tuple[pl.Expr, str, str]]]:
+    """The converted value and the checks for one field: [(invalid-row predicate, problem, fix), ...]."""
+    value = pl.col(target)
+    present = value.is_not_null()
+    if raw_field.kind == "int":
+        negative = present & value.str.starts_with("-")
+        whole = value.str.contains(_WHOLE_NUMBER_RE)
+        number = value.str.replace(r"\.0+$", "").str.strip_prefix("+").cast(pl.Int64, strict=False)
+        return number, [
+            (negative, "is negative; licence counts never are",
+             "re-download the export; if a spreadsheet changed it, restore the original count"),
+            (present & ~negative & ~whole, "is not a whole number",
+             "write a whole licence count such as 12 (no decimals, units or thousands separators)"),
+            (present & whole & (number.is_null() | (number > MAX_COUNT)),
+             f"is larger than any real licence count (over {MAX_COUNT:,})",
+             "check the column: it may hold an id or an amount rather than a count"),
+        ]
+    if raw_field.kind == "guid":
+        return value.str.strip_chars("{}").str.to_lowercase(), [
+            (present & ~value.str.contains(_GUID_RE), "is not a GUID (expected 8-4-4-4-12 hexadecimal digits)",
+             "use the tenant/product id exactly as Partner Center exports it")]
+    if raw_field.kind == "datetime":
+        parsed = parse_utc_datetime(value)
+        return parsed, [
+            (present & parsed.is_null() & ~_is_no_end(value),
+             "is not a date-time (expected ISO 8601 such as 2026-11-01T00:00:00, optionally with +00:00)",
+             "use the ISO 8601 timestamps Partner Center exports; do not let a spreadsheet reformat them")]
+    if raw_field.kind == "bool":
+        lowered = value.str.to_lowercase()
+        parsed = (pl.when(lowered.is_in(["true", "1", "yes"])).then(True)
+                  .when(lowered.is_in(["false", "0", "no"])).then(False).otherwise(None))
+        return parsed, [(present & parsed.is_null(), "is not true or false", "write true or false")]
+    return value, []
+
+
+def _is_no_end(value: pl.Expr) -> pl.Expr:
+    return value.str.starts_with("9999-")
+
+
+def parse_utc_datetime(value: pl.Expr) -> pl.Expr:
+    """ISO 8601 text to UTC datetimes: with offset or Z converted, naive taken as UTC, date-only as midnight.
+
+    9999-... (Partner Center's "no end") becomes null.
+    """
+    text = value.str.strip_chars().str.replace(r"Z$", "+00:00").str.replace(" ", "T")
+    with_offset = text.str.contains(r"[+-]\d{2}:?\d{2}$")
+    aware = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us",
+                                 time_zone="UTC")
+    naive = pl.coalesce(
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
+        text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
+    ).dt.replace_time_zone("UTC")
+    parsed = pl.when(with_offset).then(aware).otherwise(naive)
+    return pl.when(_is_no_end(value)).then(None).otherwise(parsed)
+
+
+def _row_problems(frame: pl.DataFrame, predicate: pl.Expr, name: str, column: str, target: str,
+                  problem: str, fix: str) -> list[Problem]:
+    """One line per (column, problem): the row when one, else the count and the first few rows."""
+    bad = frame.filter(predicate)
+    if bad.is_empty():
+        return []
+    rows = bad.get_column("_row").head(_MAX_LISTED_ROWS).to_list()
+    first = bad.get_column(target)[0]
+    shown = "empty" if first is None else repr(str(first)[:40])
+    if bad.height == 1:
+        return [Problem(name, f"value {shown} {problem}", fix, row=rows[0], column=column)]
+    more = f" and {bad.height - len(rows)} more" if bad.height > len(rows) else ""
+    return [Problem(name, f"{bad.height} values {problem} (rows {', '.join(map(str, rows))}{more}; "
+                          f"first: {shown})", fix, column=column)]
+
+
+def _name_key(expr: pl.Expr) -> pl.Expr:
+    return expr.str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def _canonical_workload() -> pl.Expr:
+    code_key = pl.col("workload_code").str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
+    name_key = pl.col("workload_name").str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
+    mapping = schema.CANONICAL_WORKLOADS
+    return pl.coalesce(code_key.replace_strict(mapping, default=None),
+                       name_key.replace_strict(mapping, default=None),
+                       pl.col("workload_name"), pl.col("workload_code"))
+
+
+def _normalise_subscriptions(frame: pl.DataFrame) -> pl.DataFrame:
+    status_key = pl.col("status_raw").str.to_lowercase().str.replace_all(r"[^a-z]", "")
+    trial_by_dates = pl.col("trial_start_at").is_not_null() & pl.col("trial_converted_at").is_null()
+    is_trial_raw = pl.col("is_trial_raw")
+    return frame.with_columns(
+        status=status_key.replace_strict(_STATUS_VOCABULARY, default="unknown"),
+        is_trial=pl.coalesce(is_trial_raw, pl.lit(False)) | trial_by_dates,
+        product_key=_name_key(pl.col("product_name")),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Cross-file checks
+# ---------------------------------------------------------------------------
+
+
+def _concat(frames: list[pl.DataFrame], columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not frames:
+        return pl.DataFrame(schema={"_row": pl.UInt32, **columns})
+    return pl.concat(frames, how="vertical")
+
+
+def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], feed: str,
+                     problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
+    """Identical repeated rows are dropped with a warning; rows that repeat a key with other counts are errors."""
+    if frame.is_empty():
+        return frame, []
+    distinct = frame.unique(subset=key + values, keep="first", maintain_order=True)
+    warnings = []
+    if distinct.height < frame.height:
+        warnings.append(f"{feed}: {frame.height - distinct.height} duplicated row(s) ignored "
+                        f"(identical repeats, e.g. the same page saved twice)")
+    conflicts = distinct.filter(pl.len().over(key) > 1)
+    if not conflicts.is_empty():
+        groups = conflicts.group_by(key, maintain_order=True).agg(
+            pl.format("{} row {}", pl.col("source_file"), pl.col("_row")).alias("where"),
+            *[pl.col(v).cast(pl.String).alias(v) for v in values])
+        for group in groups.head(_MAX_LISTED_ROWS).iter_rows(named=True):
+            ids = ", ".join(f"{k}={group[k]}" for k in key if k != "processed_at")
+            counts = "; ".join(f"{v}: {' vs '.join(str(x) for x in group[v])}" for v in values
+                               if len(set(group[v])) > 1)
+            problems.append(Problem(group["where"][0].split(" row ")[0],
+                                    f"{feed} rows conflict for {ids} ({counts}) at {', '.join(group['where'])}",
+                                    "keep one export per processedDateTime; remove the stale copy"))
+        if groups.height > _MAX_LISTED_ROWS:
+            problems.append(Problem(feed, f"{groups.height - _MAX_LISTED_ROWS} more conflicting keys",
+                                    "keep one export per processedDateTime"))
+    return distinct, warnings
+
+
+def _name_conflicts(names: pl.DataFrame) -> list[str]:
+    multiple = (names.drop_nulls("customer_name").unique(["customer_id", "customer_name"])
+                .filter(pl.len().over("customer_id") > 1).sort("customer_id", "processed_at"))
+    if multiple.is_empty():
+        return []
+    count = multiple.get_column("customer_id").n_unique()
+    example = multiple.group_by("customer_id", maintain_order=True).agg("customer_name").row(0)
+    return [f"{count} customer id(s) appear under more than one name (e.g. {example[0]}: "
+            f"{' / '.join(map(repr, example[1]))}); the latest name is used"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
