@@ -177,7 +177,10 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
     if raw is None:  # an API page with an empty record list
         return None, pl.DataFrame(), [f"{name}: no records in this page"]
     kind = detect_kind(raw.columns, name)
-    return (kind, *normalise(raw, kind, name))
+    frame, warnings = normalise(raw, kind, name)
+    if frame.is_empty():
+        warnings.append(f"{name}: a {kind.title} header with no rows")
+    return kind, frame, warnings
 
 
 # ---------------------------------------------------------------------------
