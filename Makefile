@@ -1,0 +1,90 @@
+# adoption-kit developer entry points.  `make` (or `make help`) lists the targets.
+#
+# Everything runs from the project virtualenv $(VENV), built from the pinned
+# requirements.lock.  Nothing is installed or registered outside $(VENV):
+# no `pip --user`, no global Jupyter kernel specs (the venv's own ipykernel
+# provides the `python3` kernel when Jupyter runs from the venv).
+#
+# Override on the command line, e.g.  make test PYTEST_ARGS="-x -k metrics"
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+SAMPLE_DIR := data/sample
+REPORTS_DIR := reports
+STAMP := $(VENV)/.installed
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+PIP_FLAGS := --quiet --require-virtualenv
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+.PHONY: help venv report test lab sample validate metrics bench lock clean distclean
+
+help: ## Show this list of targets
+	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...]'
+	@echo
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[A-Za-z][A-Za-z0-9_-]*:[^=]*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+venv: $(STAMP) ## Create/refresh the venv (.venv) from requirements.lock, editable adoption-kit
+
+# Redone only when the lock or pyproject.toml changes.  Upgrades nothing that
+# is unpinned (the venv keeps the pip that ships with $(PYTHON)).
+$(STAMP): requirements.lock pyproject.toml
+	@echo '>> $(VENV): installing requirements.lock with $(PYTHON)'
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) -r requirements.lock
+	$(PIP) install $(PIP_FLAGS) --no-deps -e .
+	@touch $@
+
+report: $(STAMP) ## Render the sample report into reports/ (prints the index.html path)
+	$(VENV)/bin/adoption-kit report $(SAMPLE_DIR) --out $(REPORTS_DIR)
+
+test: $(STAMP) ## Run the test suite with pytest (config in pyproject.toml; extra args: PYTEST_ARGS=...)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+lab: $(STAMP) ## Start JupyterLab on notebooks/ with the project venv's python3 kernel
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+sample: $(STAMP) ## Regenerate data/sample (50 synthetic customers, seed 7)
+	$(VENV)/bin/adoption-kit sample $(SAMPLE_DIR) --customers 50 --seed 7
+
+validate: $(STAMP) ## Validate the exports in data/sample
+	$(VENV)/bin/adoption-kit validate $(SAMPLE_DIR)
+
+metrics: $(STAMP) ## Write customer-level metrics of data/sample to reports/customers.csv
+	$(VENV)/bin/adoption-kit metrics $(SAMPLE_DIR) --level customer --out $(REPORTS_DIR)/customers.csv
+
+bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py)
+	$(VPY) benchmarks/run.py
+
+# Procedure: edit the pins in requirements.txt (keep pyproject.toml's
+# dependencies and environment.yml in step; tests/test_environment.py checks),
+# then `make lock`.  It resolves requirements.txt in a fresh throwaway venv,
+# runs `pip check`, and writes that venv's `pip freeze` to requirements.lock.
+# The next `make venv/test/...` reinstalls $(VENV) because the lock changed.
+lock: ## Re-resolve requirements.lock from requirements.txt in a throwaway venv
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo ">> resolving requirements.txt in $$tmp/venv"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install $(PIP_FLAGS) -r requirements.txt; \
+	"$$tmp/venv/bin/python" -m pip check; \
+	"$$tmp/venv/bin/python" -m pip freeze --exclude-editable > "$$tmp/requirements.lock"; \
+	cp "$$tmp/requirements.lock" requirements.lock; \
+	echo ">> requirements.lock: $$(wc -l < requirements.lock) pins"; \
+	git diff --stat -- requirements.lock 2>/dev/null || true
+
+clean: ## Remove rendered reports (keeps reports/.gitkeep), test and notebook caches
+	find $(REPORTS_DIR) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf -- {} +
+	rm -rf -- .pytest_cache .hypothesis build benchmarks/out
+	find . \( -path ./.git -o -path ./$(VENV) \) -prune -o \
+		-type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -prune -exec rm -rf -- {} +
+
+distclean: clean ## clean, and also remove the venv and the egg-info
+	$(if $(strip $(VENV)),rm -rf -- $(VENV))
+	rm -rf -- *.egg-info
