@@ -280,10 +280,12 @@ def _delimiter_name(delimiter: str) -> str:
 def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
     """Tell the export kind from its header keys, not from the file name."""
     keys = {header_key(c) for c in columns}
-    if schema.DEPLOYMENT.signature <= keys:
-        return schema.DEPLOYMENT
-    if {"workloadcode"} <= keys and keys & {"licensesqualified", "licensesactive", "licenseactive"}:
-        return schema.USAGE
+    # One distinctive field is enough to pick the kind; the schema check then names whatever else is missing.
+    usage_hits = len(keys & {"workloadcode", "workloadname", "licensesqualified", "licensesactive",
+                             "licenseactive"})
+    deployment_hits = len(keys & schema.DEPLOYMENT.signature)
+    if deployment_hits or usage_hits:
+        return schema.USAGE if usage_hits > deployment_hits else schema.DEPLOYMENT
     has_id = bool(keys & {"id", "subscriptionid"})
     if "status" in keys and has_id and keys & {"quantity", "licensecount", "offername", "productname"}:
         return schema.SUBSCRIPTIONS
