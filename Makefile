@@ -6,10 +6,12 @@
 # provides the `python3` kernel when Jupyter runs from the venv).
 #
 # Override on the command line, e.g.  make test PYTEST_ARGS="-x -k metrics"
+#                                     make lab LAB_ARGS="--no-browser --allow-root"
 
 PYTHON ?= python3.11
 VENV ?= .venv
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 SAMPLE_DIR := data/sample
 REPORTS_DIR := reports
@@ -27,7 +29,7 @@ SHELL := /bin/bash
 .PHONY: help venv report test lab sample validate metrics bench lock clean distclean
 
 help: ## Show this list of targets
-	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...]'
+	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
 	@echo
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[A-Za-z][A-Za-z0-9_-]*:[^=]*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
@@ -49,7 +51,7 @@ test: $(STAMP) ## Run the test suite with pytest (config in pyproject.toml; extr
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP) ## Start JupyterLab on notebooks/ with the project venv's python3 kernel
-	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 sample: $(STAMP) ## Regenerate data/sample (50 synthetic customers, seed 7)
 	$(VENV)/bin/adoption-kit sample $(SAMPLE_DIR) --customers 50 --seed 7
