@@ -39,7 +39,7 @@ def _command_metrics(args: argparse.Namespace) -> int:
 def _command_sample(args: argparse.Namespace) -> int:
     from adoption_kit.sample import write_sample
 
-    files = write_sample(args.out_dir, customers=args.customers, seed=args.seed)
+    files = write_sample(args.out_dir, customers=args.customers, seed=args.seed, page_size=args.page_size)
     print(f"wrote {len(files)} file(s) for {args.customers} customer(s) to {args.out_dir}")
     return 0
 
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     sample.add_argument("--customers", type=int, default=50)
     sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--page-size", type=int, default=200, metavar="N",
+                        help="records per API JSON page (Partner Center's maximum is 10000; default 200)")
     sample.set_defaults(handler=_command_sample)
 
     return parser
