@@ -68,12 +68,12 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "figures."
     ),
     "data_check:duplicate_subscription": (
-        "Usage is over 100% and the customer has two or more subscriptions for this product, at "
+        "Usage is over 100% and the customer has two or more subscriptions for the same product, at "
         "least one suspended, disabled, expired or deprovisioned: users may still count against "
         "the old one. Check the subscriptions and move users to the active subscription."
     ),
     "data_check:trial": (
-        "Usage is over 100% while a trial subscription for this product is open: trial seats are "
+        "Usage is over 100% while a trial subscription for the product is open: trial seats are "
         "active but are not paid entitlements. Check whether the trial will convert, and offer to "
         "convert it."
     ),
@@ -177,21 +177,9 @@ def compute(
             "usage frames"
         )
     thresholds = _check_thresholds(thresholds)
-    dep_all = _prepare_deployment(deployment)
-    use_all = _prepare_usage(usage)
-    subs = _prepare_subscriptions(subscriptions)
-    excl = _prepare_exclusions(exclusions)
-
-    customer_names = _latest_names([dep_all, use_all], "customer_id", "customer_name")
-    product_names = _latest_names([dep_all, use_all], "product_id", "product_name")
-    dep = _unique_keys(_latest_per_customer(dep_all), ["customer_id", "product_id"], "deployment")
-    use = _unique_keys(
-        _latest_per_customer(use_all), ["customer_id", "product_id", "workload", "workload_code"], "usage"
-    )
-    flags = _subscription_flags(subs)
-
-    workloads = _workloads(use, customer_names, product_names, flags, excl)
-    products = _products(dep, use, customer_names, product_names, flags, excl, thresholds)
+    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
+    workloads = _workloads(use, attrs)
+    products = _products(dep, use, attrs, thresholds)
     customers = customer_metrics(products, thresholds=thresholds)
     portfolio = portfolio_summary(customers, products, sources=(dep, use))
     excluded = products.filter(pl.col("excluded"))
@@ -208,14 +196,8 @@ def workload_metrics(
     ``duplicate_subscription`` (from ``subscriptions``) or else ``unexplained``. The figure is never
     capped. Names are the latest non-null ones in ``usage`` (``compute`` also looks at deployment).
     """
-    use_all = _prepare_usage(usage)
-    customer_names = _latest_names([use_all], "customer_id", "customer_name")
-    product_names = _latest_names([use_all], "product_id", "product_name")
-    use = _unique_keys(
-        _latest_per_customer(use_all), ["customer_id", "product_id", "workload", "workload_code"], "usage"
-    )
-    flags = _subscription_flags(_prepare_subscriptions(subscriptions))
-    return _workloads(use, customer_names, product_names, flags, _prepare_exclusions(exclusions))
+    _, use, attrs = _prepare_all(None, usage, subscriptions, exclusions)
+    return _workloads(use, attrs)
 
 
 def product_metrics(
@@ -248,16 +230,8 @@ def product_metrics(
     - segment/next_step: see ``assign_segments``.
     """
     thresholds = _check_thresholds(thresholds)
-    dep_all = _prepare_deployment(deployment)
-    use_all = _prepare_usage(usage)
-    customer_names = _latest_names([dep_all, use_all], "customer_id", "customer_name")
-    product_names = _latest_names([dep_all, use_all], "product_id", "product_name")
-    dep = _unique_keys(_latest_per_customer(dep_all), ["customer_id", "product_id"], "deployment")
-    use = _unique_keys(
-        _latest_per_customer(use_all), ["customer_id", "product_id", "workload", "workload_code"], "usage"
-    )
-    flags = _subscription_flags(_prepare_subscriptions(subscriptions))
-    return _products(dep, use, customer_names, product_names, flags, _prepare_exclusions(exclusions), thresholds)
+    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
+    return _products(dep, use, attrs, thresholds)
 
 
 def customer_metrics(products: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl.DataFrame:
@@ -589,18 +563,22 @@ def _cast_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType], name: st
         raise ParameterError(f"{name}: a column does not have the normalised type ({exc})") from exc
 
 
-def _check_counts(df: pl.DataFrame, name: str, counts: Iterable[str]) -> None:
+def _check_counts(df: pl.DataFrame, name: str, counts: list[str]) -> None:
+    bad = df.select(
+        *[(pl.col(c).is_null() | (pl.col(c) < 0)).sum().alias(c) for c in counts],
+        pl.col("customer_id").is_null().sum().alias("customer_id"),
+    ).row(0, named=True)
     for c in counts:
-        bad = df.select((pl.col(c).is_null() | (pl.col(c) < 0)).sum()).item()
-        if bad:
-            raise ParameterError(f"{name}: {bad} row(s) have a missing or negative {c}")
-    nulls = df.select(pl.col("customer_id").is_null().sum()).item()
-    if nulls:
-        raise ParameterError(f"{name}: {nulls} row(s) have no customer_id")
+        if bad[c]:
+            raise ParameterError(f"{name}: {bad[c]} row(s) have a missing or negative {c}")
+    if bad["customer_id"]:
+        raise ParameterError(f"{name}: {bad['customer_id']} row(s) have no customer_id")
 
 
 def _with_product_id(df: pl.DataFrame) -> pl.DataFrame:
     """A missing product_id becomes ``name:<PRODUCT NAME>``, as the loaders do."""
+    if not df.get_column("product_id").has_nulls():
+        return df
     return df.with_columns(
         pl.coalesce(pl.col("product_id"), pl.lit("name:") + _fold(pl.col("product_name"))).alias("product_id")
     )
@@ -658,11 +636,32 @@ def _prepare_exclusions(frame: Frame | None) -> pl.DataFrame:
     )
 
 
+_KEY: Final = ["customer_id", "product_id"]
+_USAGE_KEY: Final = ["customer_id", "product_id", "workload", "workload_code"]
+
+
+def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | None,
+                 exclusions: Frame | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Validated latest-snapshot deployment and usage rows, and the per customer x product attributes."""
+    dep_all = _prepare_deployment(schema.empty_frame(schema.DEPLOYMENT_COLUMNS) if deployment is None else deployment)
+    use_all = _prepare_usage(usage)
+    subs = _prepare_subscriptions(subscriptions)
+    excl = _prepare_exclusions(exclusions)
+    customer_names = _latest_names([dep_all, use_all], "customer_id", "customer_name")
+    product_names = _latest_names([dep_all, use_all], "product_id", "product_name")
+    dep = _unique_keys(_latest_per_customer(dep_all), _KEY, "deployment")
+    use = _unique_keys(_latest_per_customer(use_all), _USAGE_KEY, "usage")
+    keys = pl.concat([dep.select(_KEY), use.select(_KEY)]).unique()
+    attrs = _attributes(keys, customer_names, product_names, _subscription_flags(subs), excl)
+    return dep, use, attrs
+
+
 def _latest_names(frames: list[pl.DataFrame], key: str, name: str) -> pl.DataFrame:
     """Latest non-null name per key by processed_at (ties: the greatest name), deterministic."""
     stacked = pl.concat([f.select(key, name, "processed_at") for f in frames])
     return (
         stacked.filter(pl.col(name).is_not_null() & (pl.col(name).str.strip_chars() != ""))
+        .group_by(key, name).agg(pl.col("processed_at").max())  # few distinct pairs: sort those only
         .group_by(key)
         .agg(pl.col(name).sort_by(["processed_at", name], nulls_last=False).last())
     )
@@ -670,13 +669,18 @@ def _latest_names(frames: list[pl.DataFrame], key: str, name: str) -> pl.DataFra
 
 def _latest_per_customer(df: pl.DataFrame) -> pl.DataFrame:
     """Keep each customer's newest processed_at rows (all rows when a customer has no timestamp)."""
+    if df.get_column("processed_at").n_unique() <= 1:  # one snapshot: nothing to drop
+        return df
     return df.filter(pl.col("processed_at").eq_missing(pl.col("processed_at").max().over("customer_id")))
 
 
 def _unique_keys(df: pl.DataFrame, key: list[str], feed: str) -> pl.DataFrame:
     """Drop rows repeated with the same counts; raise when one key still has different counts."""
     counts = [c for c in _COUNT_COLUMNS if c in df.columns]
-    df = df.select([*key, *counts, "processed_at"]).unique()
+    df = df.select([*key, *counts, "processed_at"])
+    if not df.select(key).is_duplicated().any():
+        return df
+    df = df.unique()
     dup = df.filter(pl.len().over(key) > 1)
     if dup.height:
         first = dup.sort(key, nulls_last=True).row(0, named=True)
@@ -689,7 +693,7 @@ def _unique_keys(df: pl.DataFrame, key: list[str], feed: str) -> pl.DataFrame:
 
 
 def _subscription_flags(subs: pl.DataFrame) -> pl.DataFrame:
-    """Per customer x product_key: has_trial and has_duplicate (>= 2 subscriptions, one inactive)."""
+    """Per customer x product_key: _trial and _duplicate (>= 2 subscriptions, at least one inactive)."""
     trial = pl.col("is_trial").fill_null(False) | (
         pl.col("trial_start_at").is_not_null() & pl.col("trial_converted_at").is_null()
     )
@@ -708,8 +712,8 @@ def _subscription_flags(subs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _exclusion_flags(keys: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
-    """keys (product_id, product_name) + excluded, exclusion_reason."""
+def _exclusion_flags(products: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
+    """products (product_id, product_name) + excluded, exclusion_reason."""
     by_id = (excl.filter(pl.col("product_id").is_not_null())
              .group_by("product_id").agg(pl.col("reason").min().alias("_r_id")))
     named = excl.filter(pl.col("product_name").is_not_null()).with_columns(_fold(pl.col("product_name")).alias("_nk"))
@@ -718,7 +722,7 @@ def _exclusion_flags(keys: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
     by_guid_name = (named.filter(pl.col("product_id").is_not_null())
                     .group_by("_nk").agg(pl.col("reason").min().alias("_r_guid_name")))
     out = (
-        keys.with_columns(
+        products.with_columns(
             pl.col("product_id").str.to_lowercase().alias("_pid"),
             _fold(pl.col("product_name")).alias("_nk"),
         )
@@ -737,43 +741,53 @@ def _exclusion_flags(keys: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_pid", "_nk", "_r_id", "_r_name", "_r_guid_name")
 
 
+def _attributes(keys: pl.DataFrame, customer_names: pl.DataFrame, product_names: pl.DataFrame,
+                flags: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
+    """Per customer x product: names, subscription flags, exclusion, and ``_order`` (the output order).
+
+    Computed once on the distinct keys and joined to the (much longer) workload rows.
+    """
+    product_table = _exclusion_flags(
+        keys.select("product_id").unique().join(product_names, on="product_id", how="left"), excl
+    ).with_columns(_fold(pl.col("product_name")).alias("_pkey"))
+    return (
+        keys.join(customer_names, on="customer_id", how="left")
+        .join(product_table, on="product_id", how="left")
+        .join(flags, on=["customer_id", "_pkey"], how="left")
+        .with_columns(pl.col("_trial").fill_null(False), pl.col("_duplicate").fill_null(False))
+        .drop("_pkey")
+        .sort(_PRODUCT_SORT, nulls_last=True)
+        .with_row_index("_order")
+    )
+
+
 def _is_yammer() -> pl.Expr:
     key = pl.col("workload").str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
     return key.is_in(sorted(_YAMMER_KEYS)).fill_null(False)
 
 
-def _attach_names_and_flags(df: pl.DataFrame, customer_names: pl.DataFrame, product_names: pl.DataFrame,
-                            flags: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
+def _workloads(use: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
+    labels = (use.select("workload", "workload_code").unique()  # few distinct labels: rank them once
+              .sort(["workload", "workload_code"], nulls_last=True).with_row_index("_w")
+              .with_columns(_is_yammer().alias("_yammer")))
     df = (
-        df.join(customer_names, on="customer_id", how="left")
-        .join(product_names, on="product_id", how="left")
-        .with_columns(_fold(pl.col("product_name")).alias("_pkey"))
-        .join(flags, on=["customer_id", "_pkey"], how="left")
-        .with_columns(pl.col("_trial").fill_null(False), pl.col("_duplicate").fill_null(False))
+        use.join(attrs, on=_KEY, how="left")
+        .join(labels, on=["workload", "workload_code"], how="left", nulls_equal=True)
+        .with_columns(
+            _ratio("licenses_active", "licenses_qualified").alias("usage_rate"),
+            _floor0(pl.col("licenses_qualified") - pl.col("licenses_active")).alias("licenses_inactive"),
+        )
+        .with_columns((pl.col("usage_rate") > 1).fill_null(False).alias("inflated"))
     )
-    keys = df.select("product_id", "product_name").unique()
-    return df.join(_exclusion_flags(keys, excl), on=["product_id", "product_name"], how="left", nulls_equal=True)
-
-
-def _workloads(use: pl.DataFrame, customer_names: pl.DataFrame, product_names: pl.DataFrame,
-               flags: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame:
-    df = _attach_names_and_flags(use, customer_names, product_names, flags, excl)
-    df = df.with_columns(
-        _ratio("licenses_active", "licenses_qualified").alias("usage_rate"),
-        _floor0(pl.col("licenses_qualified") - pl.col("licenses_active")).alias("licenses_inactive"),
-        _is_yammer().alias("_yammer"),
-    ).with_columns((pl.col("usage_rate") > 1).fill_null(False).alias("inflated"))
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"), "yammer": pl.col("_yammer")}
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
-    return _finish(df, _WORKLOAD_SCHEMA, [*_PRODUCT_SORT, "workload", "workload_code"])
+    return _finish(df, _WORKLOAD_SCHEMA, ["_order", "_w"])
 
 
-def _products(dep: pl.DataFrame, use: pl.DataFrame, customer_names: pl.DataFrame, product_names: pl.DataFrame,
-              flags: pl.DataFrame, excl: pl.DataFrame, thresholds: Thresholds) -> pl.DataFrame:
-    key = ["customer_id", "product_id"]
+def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresholds: Thresholds) -> pl.DataFrame:
     yammer = _is_yammer()
     usage = (
-        use.group_by(key)
+        use.group_by(_KEY)
         .agg(
             pl.col("licenses_qualified").max(),
             (pl.col("licenses_qualified").n_unique() > 1).alias("qualified_conflict"),
@@ -786,15 +800,15 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, customer_names: pl.DataFrame
         )
     )
     df = (
-        dep.select(*key, "licenses_sold", "licenses_assigned")
-        .join(usage, on=key, how="full", coalesce=True)
+        dep.select(*_KEY, "licenses_sold", "licenses_assigned")
+        .join(usage, on=_KEY, how="full", coalesce=True)
         .with_columns(
             *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNT_COLUMNS],
             pl.col("qualified_conflict").fill_null(False),
             pl.col("_from_yammer").fill_null(False),
         )
+        .join(attrs, on=_KEY, how="left")
     )
-    df = _attach_names_and_flags(df, customer_names, product_names, flags, excl)
     df = df.with_columns(
         _ratio("licenses_assigned", "licenses_sold").alias("deployment_rate"),
         _ratio("licenses_active", "licenses_qualified").alias("usage_rate"),
@@ -808,9 +822,10 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, customer_names: pl.DataFrame
               "yammer": pl.col("_from_yammer")}
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     df = assign_segments(df, thresholds=thresholds)
-    return _finish(df, _PRODUCT_SCHEMA, _PRODUCT_SORT)
+    return _finish(df, _PRODUCT_SCHEMA, ["_order"])
 
 
 def _finish(df: pl.DataFrame, columns: Mapping[str, pl.DataType], sort: list[str] | None) -> pl.DataFrame:
-    out = df.select([pl.col(c).cast(t) for c, t in columns.items()])
-    return out.sort(sort, nulls_last=True) if sort else out
+    if sort:
+        df = df.sort(sort, nulls_last=True)
+    return df.select([pl.col(c).cast(t) for c, t in columns.items()])
