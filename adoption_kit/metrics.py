@@ -166,7 +166,8 @@ def compute(
     newest rows of that feed are used (the same rule as ``Exports.latest()``); a key still seen twice
     with different counts raises ``ParameterError``.
     """
-    if usage is None and hasattr(deployment, "deployment") and hasattr(deployment, "usage"):
+    is_frame = isinstance(deployment, pl.DataFrame) or type(deployment).__module__.split(".")[0] == "pandas"
+    if usage is None and not is_frame and hasattr(deployment, "deployment") and hasattr(deployment, "usage"):
         exports = deployment
         deployment, usage = exports.deployment, exports.usage
         if subscriptions is None:
