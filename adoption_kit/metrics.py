@@ -67,6 +67,11 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "Microsoft. Check the customer's subscriptions in Partner Center before acting on these "
         "figures."
     ),
+    "data_check:over_assigned": (
+        "More licenses assigned than sold through you ({assigned} assigned, {sold} sold): the extra "
+        "licenses were probably bought from another partner or directly from Microsoft. Check the "
+        "customer's subscriptions before judging deployment."
+    ),
     "data_check:duplicate_subscription": (
         "Usage is over 100% and the customer has two or more subscriptions for the same product, at "
         "least one suspended, disabled, expired or deprovisioned: users may still count against "
@@ -330,7 +335,8 @@ def portfolio_summary(
 def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl.DataFrame:
     """Add ``segment`` and ``next_step`` to a products or customers frame (first rule that applies wins).
 
-    1. data_check: usage_rate > 1, or licenses_sold == 0
+    1. data_check: usage_rate > 1, or licenses_sold == 0, or deployment_rate > 1 (more assigned than
+                   sold through this partner: licenses bought elsewhere)
     2. deploy:     deployment_rate < thresholds.deploy
     3. adopt:      usage_rate < thresholds.adopt
     4. upsell:     deployment_rate >= thresholds.upsell and usage_rate >= thresholds.upsell
@@ -350,8 +356,9 @@ def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
                            "licenses_inactive", "deployment_rate", "usage_rate"])
     dep, use, sold = pl.col("deployment_rate"), pl.col("usage_rate"), pl.col("licenses_sold")
     over = (use > 1).fill_null(False)
+    over_assigned = (dep > 1).fill_null(False)
     segment = (
-        pl.when(over | (sold == 0)).then(pl.lit("data_check"))
+        pl.when(over | (sold == 0) | over_assigned).then(pl.lit("data_check"))
         .when(dep < thresholds.deploy).then(pl.lit("deploy"))
         .when(use < thresholds.adopt).then(pl.lit("adopt"))
         .when((dep >= thresholds.upsell) & (use >= thresholds.upsell)).then(pl.lit("upsell"))
@@ -365,7 +372,8 @@ def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
         causes = pl.when(over).then(pl.lit("unexplained"))
     cause_list = causes.str.split(";")
     is_check = pl.col("segment") == "data_check"
-    check_parts = [pl.when(is_check & (sold == 0)).then(_fill(NEXT_STEPS["data_check:no_sold"]))]
+    check_parts = [pl.when(is_check & (sold == 0)).then(_fill(NEXT_STEPS["data_check:no_sold"])),
+                   pl.when(is_check & over_assigned).then(_fill(NEXT_STEPS["data_check:over_assigned"]))]
     for cause in CAUSES:
         hit = is_check & over & cause_list.list.contains(cause).fill_null(False)
         check_parts.append(pl.when(hit).then(_fill(NEXT_STEPS[f"data_check:{cause}"])))

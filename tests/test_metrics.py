@@ -345,6 +345,8 @@ def _segment(sold: int, assigned: int, qualified: int, active: int, thresholds: 
         (10, 5, 10, 1, "deploy"),     # 0.5 < 0.8 and 0.1 < 0.6: deploy wins over adopt
         (10, 5, 5, 6, "data_check"),  # usage 6/5 = 1.2 > 1 wins over deploy (0.5)
         (0, 0, 5, 1, "data_check"),   # sold == 0 wins over adopt (1/5 = 0.2)
+        (10, 12, 12, 3, "data_check"),  # assigned 12 > sold 10: 12/10 = 1.2 > 1 wins over adopt (3/12 = 0.25)
+        (10, 10, 10, 3, "adopt"),     # 10/10 = 1.0 is not over 1: usage 3/10 = 0.3 < 0.6
     ],
 )
 def test_segments_and_threshold_edges(sold, assigned, qualified, active, segment):
@@ -382,6 +384,12 @@ def test_next_step_texts_carry_the_counts():
     assert "next product" in _segment(10, 9, 10, 9)["next_step"]
     assert "keep monitoring" in _segment(10, 10, 10, 6)["next_step"]
     assert set(metrics.SEGMENTS) <= {k.split(":")[0] for k in metrics.NEXT_STEPS}
+
+
+def test_more_assigned_than_sold_says_licenses_came_from_elsewhere():
+    row = _segment(10, 12, 12, 12)  # 12 assigned / 10 sold = 1.2
+    assert row["deployment_rate"] == 1.2 and row["licenses_unassigned"] == 0  # max(10 - 12, 0) = 0
+    assert row["next_step"].startswith("More licenses assigned than sold through you (12 assigned, 10 sold)")
 
 
 def test_assign_segments_works_on_a_hand_built_frame():

@@ -149,7 +149,8 @@ def test_segments_follow_the_rules_and_ranking_is_ordered(data):
     for f in (m.products, m.customers):
         assert set(f["segment"]) <= set(metrics.SEGMENTS)
         assert f["next_step"].null_count() == 0
-        check = ((f["usage_rate"] > 1).fill_null(False) | (f["licenses_sold"] == 0))
+        check = ((f["usage_rate"] > 1).fill_null(False) | (f["licenses_sold"] == 0)
+                 | (f["deployment_rate"] > 1).fill_null(False))
         assert ((f["segment"] == "data_check") == check).all()
     r = metrics.low_adoption_ranking(m.customers)
     assert r["rank"].to_list() == list(range(1, r.height + 1))
