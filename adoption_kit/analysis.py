@@ -164,12 +164,15 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
             scan = scan.filter(pl.col("customer_id") == customer_id.strip().lower())
         return scan.collect()
 
-    metrics = Metrics(workloads=table("workloads", True), products=table("products", True),
-                      customers=table("customers", False), portfolio=table("portfolio", False))
+    products = table("products", True)
+    thresholds = Thresholds(**meta["thresholds"])
+    metrics = Metrics(workloads=table("workloads", True), products=products,
+                      customers=table("customers", False), portfolio=table("portfolio", False),
+                      excluded=products.filter(pl.col("excluded")), thresholds=thresholds)
     return Analysis(
         metrics=metrics,
         ranking=table("ranking", False),
-        thresholds=Thresholds(**meta["thresholds"]),
+        thresholds=thresholds,
         processed_at_min=_parse_iso(meta.get("processed_at_min")),
         processed_at_max=_parse_iso(meta.get("processed_at_max")),
         sources=tuple(meta.get("sources", ())),
