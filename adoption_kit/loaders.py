@@ -204,6 +204,41 @@ def decode_text(data: bytes, name: str) -> str:
 
 
 def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
+    """The record list of an API page as all-text columns (None for an empty page)."""
+    fast = _read_json_records_with_polars(text)
+    if fast is not None:
+        return fast
+    return _read_json_records_with_python(text, name)
+
+
+def _read_json_records_with_polars(text: str) -> pl.DataFrame | None:
+    """The common case, parsed natively: a well-formed page of flat records with one type per field.
+
+    Returns None whenever the page is anything else (truncated, odd envelope, mixed types, empty), so that
+    the Python parser handles it and reports precisely what is wrong.
+    """
+    try:
+        document = pl.read_json(text.encode("utf-8"), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None
+    keys = {header_key(c): c for c in document.columns}
+    container = next((keys[k] for k in ("value", "items") if k in keys), None)
+    if document.height != 1 or container is None:
+        return None
+    records = document.get_column(container)
+    if not isinstance(records.dtype, pl.List) or not isinstance(records.dtype.inner, pl.Struct):
+        return None
+    frame = records.explode().struct.unnest()
+    if frame.height == 0 or any(isinstance(d, (pl.List, pl.Array)) for d in frame.dtypes):
+        return None
+    return frame.select(
+        pl.col(c).struct.json_encode() if isinstance(d, pl.Struct)
+        else pl.col(c).cast(pl.String).str.to_lowercase() if d == pl.Boolean
+        else pl.col(c).cast(pl.String)
+        for c, d in frame.schema.items())
+
+
+def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -340,14 +375,20 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
     frame = raw.with_row_index("_row", offset=1).select(
         pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()])
     converted: list[pl.Expr] = []
+    checks: list[tuple[pl.Expr, str, str, str]] = []  # (invalid-row predicate, target, problem, fix)
     for target, raw_field in fields_by_target.items():
-        expr, checks = _conversion(raw_field, target)
+        expr, field_checks = _conversion(raw_field, target)
         converted.append(expr.alias(target))
-        for invalid, problem, fix in checks:
-            problems.extend(_row_problems(frame, invalid, name, headers[target], target, problem, fix))
+        checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
         if raw_field.required:
-            problems.extend(_row_problems(frame, pl.col(target).is_null(), name, headers[target], target,
-                                          "is empty", f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
+            checks.append((pl.col(target).is_null(), target, "is empty",
+                           f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
+    # One pass tells which checks fail anywhere; only those are filtered again to name their rows.
+    failing = frame.select(invalid.any().alias(str(i)) for i, (invalid, *_) in enumerate(checks)).row(0) \
+        if checks and frame.height else ()
+    for (invalid, target, problem, fix), failed in zip(checks, failing):
+        if failed:
+            problems.extend(_row_problems(frame, invalid, name, headers[target], target, problem, fix))
     if problems:
         raise InputFileError(problems)
     columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
