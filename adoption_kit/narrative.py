@@ -1,0 +1,665 @@
+"""Report text for the notebooks: HTML fragments with every data value escaped, plain-text twins, and the headline figures; pure except `headline`."""
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from adoption_kit.analysis import Analysis, CustomerView, staleness_warning
+from adoption_kit.config import Thresholds
+from adoption_kit.errors import ParameterError
+from adoption_kit.metrics import CAUSES, NEXT_STEPS, SEGMENTS
+from adoption_kit.notebooks import strip_paths
+
+# The executed notebook's cell tagged `headline` holds one display_data output of this MIME type: a flat
+# JSON object of figures (str, int, float, bool or null values) that the report index reads.
+HEADLINE_MIME = "application/json"
+HEADLINE_TAG = "headline"
+
+# Short names of the over-100% causes (the long explanations are metrics.NEXT_STEPS["data_check:<cause>"]).
+CAUSE_LABELS: Mapping[str, str] = {
+    "duplicate_subscription": "duplicate subscription",
+    "trial": "open trial",
+    "unexplained": "no cause in the data",
+    "yammer": "Yammer (Viva Engage) activity",
+}
+SEGMENT_MEANINGS: Mapping[str, str] = {
+    "data_check": "figures to verify first (usage over 100%, nothing sold, or more assigned than sold)",
+    "deploy": "licenses bought but not assigned",
+    "adopt": "licenses assigned but not used",
+    "upsell": "(almost) everything deployed and used",
+    "healthy": "on track",
+}
+
+# Highlight colours: Okabe-Ito vermillion / orange / reddish purple (as the charts), light enough for dark text.
+_LOW_DEPLOY_CSS = "background-color: rgba(213, 94, 0, 0.22); font-weight: bold"
+_LOW_USAGE_CSS = "background-color: rgba(230, 159, 0, 0.30); font-weight: bold"
+_OVER_100_CSS = "background-color: rgba(204, 121, 167, 0.30); font-weight: bold"
+_BOX_CSS = "border-left: 4px solid {colour}; padding: 0.4em 0.8em; margin: 0.4em 0; background: {background}"
+_WARN_COLOURS = {"colour": "#D55E00", "background": "rgba(213, 94, 0, 0.08)"}
+_INFO_COLOURS = {"colour": "#0072B2", "background": "rgba(0, 114, 178, 0.06)"}
+# MathJax (JupyterLab, nbconvert's HTML) would typeset "$...$" inside customer names; these classes stop it.
+_WRAPPER = '<div class="adoption-kit tex2jax_ignore mathjax_ignore">{}</div>'
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+# ---------------------------------------------------------------------------
+# The display object and formatting
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fragment:
+    """HTML for notebooks and HTML reports, with a plain-text twin (text/plain: readable diffs in nbval, logs)."""
+
+    html: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def esc(value: Any) -> str:
+    """HTML-escape a data value (quotes too); None -> 'n/a'."""
+    return html.escape("n/a" if value is None else str(value), quote=True)
+
+
+def format_pct(value: float | None, digits: int = 1) -> str:
+    """0.8137 -> '81.4%'; None or NaN -> 'n/a'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value * 100:.{digits}f}%"
+
+
+def format_int(value: int | None) -> str:
+    """8145 -> '8,145'; None -> 'n/a'."""
+    return "n/a" if value is None else f"{int(value):,}"
+
+
+def format_date(value: datetime | None) -> str:
+    return "unknown" if value is None else f"{value:%Y-%m-%d}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{format_int(count)} {word if count == 1 else (many or word + 's')}"
+
+
+def _fragment(parts: Iterable[str], text: Iterable[str]) -> Fragment:
+    return Fragment(_WRAPPER.format("".join(parts)), "\n".join(text))
+
+
+def _box(inner_html: str, colours: Mapping[str, str]) -> str:
+    return f'<div style="{_BOX_CSS.format(**colours)}">{inner_html}</div>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str = "",
+           numeric: Sequence[int] = ()) -> tuple[str, list[str]]:
+    """An HTML table (every cell escaped) and its plain-text lines."""
+    head = "".join(f'<th style="text-align: {"right" if i in numeric else "left"}">{esc(h)}</th>'
+                   for i, h in enumerate(headers))
+    body = []
+    for row in rows:
+        cells = "".join(f'<td style="text-align: {"right" if i in numeric else "left"}">{esc(v)}</td>'
+                        for i, v in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    cap = f'<caption style="caption-side: top; text-align: left">{esc(caption)}</caption>' if caption else ""
+    markup = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return markup, _text_table(headers, rows, caption)
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> list[str]:
+    cells = [[str(h) for h in headers]] + [["n/a" if v is None else str(v) for v in row] for row in rows]
+    widths = [min(60, max(len(r[i]) for r in cells)) for i in range(len(headers))]
+    lines = [caption] if caption else []
+    for n, row in enumerate(cells):
+        lines.append(" | ".join(c.ljust(w) if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, widths))
+                     .rstrip())
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return lines
+
+
+def _fill(template: str, counts: Mapping[str, Any]) -> str:
+    """A NEXT_STEPS text with `{name}` replaced by counts['licenses_<name>'] (thousands separated)."""
+    return _PLACEHOLDER.sub(lambda m: format_int(counts.get(f"licenses_{m[1]}")), template)
+
+
+def threshold_text(thresholds: Thresholds) -> str:
+    return (f"deploy {format_pct(thresholds.deploy, 0)}, adopt {format_pct(thresholds.adopt, 0)}, "
+            f"upsell {format_pct(thresholds.upsell, 0)}")
+
+
+# ---------------------------------------------------------------------------
+# Every report: where the data comes from, and how old it is
+# ---------------------------------------------------------------------------
+def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> Fragment:
+    """Source files by kind, processedDateTime, snapshot and thresholds used, exclusions, loader warnings; no paths."""
+    kinds: dict[str, int] = {}
+    for source in analysis.sources:
+        kinds[source.get("kind", "unknown")] = kinds.get(source.get("kind", "unknown"), 0) + 1
+    files = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none listed"
+    first, last = analysis.processed_at_min, analysis.processed_at_max
+    processed = format_date(last) if first == last or first is None else f"{format_date(first)} to {format_date(last)}"
+    excluded = analysis.portfolio.get("excluded_products") or 0
+    bundle = bool(analysis.meta.get("thresholds"))
+    items = [
+        ("Export files", f"{sum(kinds.values())} ({files})"),
+        ("Data processed (processedDateTime, UTC)", processed),
+        ("Snapshot", str(analysis.meta.get("as_of", "latest"))),
+        ("Thresholds", threshold_text(analysis.thresholds)),
+        ("Excluded from the ratios", plural(excluded, "product row")),
+    ]
+    if bundle:
+        items.append(("Computed", "once for this report run (metrics bundle)"))
+    notes = [strip_paths(w) for w in analysis.warnings]
+    if requested is not None and requested != analysis.thresholds:
+        notes.insert(0, f"The metrics bundle was computed with thresholds {threshold_text(analysis.thresholds)}; "
+                        f"the parameters asked for {threshold_text(requested)}. The bundle's thresholds are used "
+                        f"throughout this report.")
+    rows = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in items)
+    parts = [f"<table>{rows}</table>"]
+    text = [f"{k}: {v}" for k, v in items]
+    if notes:
+        parts.append(_box("<b>Loader notes</b><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>",
+                          _WARN_COLOURS))
+        text += [f"Note: {n}" for n in notes]
+    return _fragment(parts, text)
+
+
+def staleness(analysis: Analysis, *, now: datetime, stale_after_days: int) -> Fragment:
+    """The data's age against `now`: a warning box when older than `stale_after_days` (variable text: not checked)."""
+    warning = staleness_warning(analysis.processed_at_max, now=now, stale_after_days=stale_after_days)
+    last = analysis.processed_at_max
+    if last is not None and now < last:
+        warning = (f"'today' ({now:%Y-%m-%d}) is before the data's processedDateTime ({last:%Y-%m-%d}): "
+                   f"check the today parameter.")
+    if warning:
+        return _fragment([_box(f"<b>Stale data.</b> {esc(warning)}", _WARN_COLOURS)], [f"WARNING: {warning}"])
+    age = (now - last).days
+    line = (f"Data processed on {last:%Y-%m-%d}, {plural(age, 'day')} before {now:%Y-%m-%d} "
+            f"(a warning shows after {stale_after_days}).")
+    return _fragment([_box(esc(line), _INFO_COLOURS)], [line])
+
+
+# ---------------------------------------------------------------------------
+# Portfolio overview
+# ---------------------------------------------------------------------------
+def portfolio_headline(analysis: Analysis) -> Fragment:
+    """The headline figures: customers, licenses sold/assigned/active, portfolio and median-customer rates."""
+    p = analysis.portfolio
+    rows = [
+        ("Customers", format_int(p.get("customers", 0))),
+        ("Products (customer x product, included)", format_int(p.get("products", 0))),
+        ("Licenses sold", format_int(p.get("licenses_sold", 0))),
+        ("Licenses assigned", format_int(p.get("licenses_assigned", 0))),
+        ("Qualified users", format_int(p.get("licenses_qualified", 0))),
+        ("Active users", format_int(p.get("licenses_active", 0))),
+        ("Deployment (assigned / sold)", format_pct(p.get("deployment_rate"))),
+        ("Usage (active / qualified)", format_pct(p.get("usage_rate"))),
+        ("Median customer deployment", format_pct(p.get("median_customer_deployment_rate"))),
+        ("Median customer usage", format_pct(p.get("median_customer_usage_rate"))),
+        ("Idle licenses (unassigned + inactive)", format_int(p.get("licenses_idle", 0))),
+        ("Data processed (UTC)", format_date(analysis.processed_at_max)),
+    ]
+    markup, text = _table(["Figure", "Value"], rows, numeric=[1])
+    return _fragment([markup], text)
+
+
+def portfolio_story(analysis: Analysis) -> Fragment:
+    """Two sentences for the portfolio, every number from the frames."""
+    p = analysis.portfolio
+    counts = segment_frame(analysis)
+    by = {r["segment"]: r for r in counts.to_dicts()}
+    sentence1 = (f"Across {plural(p.get('customers', 0), 'customer')}, {format_pct(p.get('deployment_rate'))} of "
+                 f"the {format_int(p.get('licenses_sold', 0))} licenses sold are assigned and "
+                 f"{format_pct(p.get('usage_rate'))} of {format_int(p.get('licenses_qualified', 0))} qualified "
+                 f"users are active; the median customer is at {format_pct(p.get('median_customer_deployment_rate'))} "
+                 f"deployment and {format_pct(p.get('median_customer_usage_rate'))} usage.")
+    sentence2 = (f"{plural(by['deploy']['customers'], 'customer')} should assign licenses "
+                 f"({format_int(by['deploy']['licenses_unassigned'])} unassigned), "
+                 f"{format_int(by['adopt']['customers'])} should drive adoption "
+                 f"({format_int(by['adopt']['licenses_inactive'])} inactive), "
+                 f"{format_int(by['upsell']['customers'])} are ready for an upsell conversation and "
+                 f"{format_int(by['data_check']['customers'])} need a data check first; "
+                 f"the low-adoption list ranks {plural(analysis.ranking.height, 'account')}.")
+    return _fragment([f"<p>{esc(sentence1)}</p><p>{esc(sentence2)}</p>"], [sentence1, sentence2])
+
+
+def over_100_frame(analysis: Analysis) -> pl.DataFrame:
+    """One row per customer x product with a workload over 100% (included products): figures and causes."""
+    wl = analysis.metrics.workloads.filter(pl.col("inflated").fill_null(False) & ~pl.col("excluded").fill_null(False))
+    products = analysis.metrics.products.select(
+        "customer_id", "product_id", pl.col("usage_rate").alias("product_usage_rate"),
+        pl.col("inflated").alias("product_inflated"), "licenses_sold")
+    return (
+        wl.sort("workload")
+        .with_columns(pl.format("{} {}", pl.col("workload"),
+                                pl.format("{}%", (pl.col("usage_rate") * 100).round(0).cast(pl.Int64)))
+                      .alias("_workload"),
+                      (pl.col("licenses_active") - pl.col("licenses_qualified")).alias("_excess"))
+        .group_by("customer_id", "customer_name", "product_id", "product_name")
+        .agg(pl.col("_workload").str.join(", ").alias("workloads_over_100"),
+             pl.col("licenses_qualified").max(), pl.col("licenses_active").max(),
+             pl.col("_excess").max().alias("excess_active"),
+             pl.col("inflation_causes").str.split(";").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().str.join(";")
+             .alias("inflation_causes"))
+        .join(products, on=["customer_id", "product_id"], how="left")
+        .sort(["excess_active", "customer_name", "customer_id", "product_name", "product_id"],
+              descending=[True, False, False, False, False], nulls_last=True)
+    )
+
+
+def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
+    """The rows over 100% (largest excess first, at most `top_n`) with their likely cause and what it means."""
+    frame = over_100_frame(analysis)
+    if frame.is_empty():
+        line = "No usage over 100%: every workload has at most as many active users as qualified users."
+        return _fragment([f"<p>{esc(line)}</p>"], [line])
+    causes_all = frame.get_column("inflation_causes").str.split(";").explode().value_counts(sort=True)
+    by_cause = dict(zip(causes_all.get_column("inflation_causes").to_list(),
+                        causes_all.get_column("count").to_list()))
+    shown = frame.head(top_n)
+    rows = []
+    for r in shown.to_dicts():
+        causes = (r["inflation_causes"] or "unexplained").split(";")
+        note = "" if r["product_inflated"] else " (not in the product's usage)"
+        rows.append([r["customer_name"], r["product_name"], r["workloads_over_100"] + note,
+                     format_pct(r["product_usage_rate"]), format_int(r["licenses_active"]),
+                     format_int(r["licenses_qualified"]), ", ".join(CAUSE_LABELS.get(c, c) for c in causes)])
+    caption = (f"{plural(frame.height, 'product')} with usage over 100%"
+               + (f", the {format_int(shown.height)} with the most excess active users shown" if shown.height < frame.height else ""))
+    markup, text = _table(["Customer", "Product", "Workloads over 100%", "Product usage", "Active (max)",
+                           "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5])
+    explain = [(CAUSE_LABELS[c], by_cause[c], NEXT_STEPS[f"data_check:{c}"]) for c in CAUSES if c in by_cause]
+    items = "".join(f"<li><b>{esc(label)}</b> ({esc(plural(n, 'product'))}): {esc(why)}</li>" for label, n, why in explain)
+    return _fragment([markup, f"<p><b>Why usage can exceed 100%</b></p><ul>{items}</ul>"],
+                     text + ["Why usage can exceed 100%:"] + [f"- {label} ({plural(n, 'product')}): {why}"
+                                                            for label, n, why in explain])
+
+
+def segment_frame(analysis: Analysis) -> pl.DataFrame:
+    """Customers, licenses and idle licenses per segment, every segment present (zeros included), in SEGMENTS order."""
+    sums = ["licenses_sold", "licenses_assigned", "licenses_qualified", "licenses_active",
+            "licenses_unassigned", "licenses_inactive", "licenses_idle"]
+    counts = analysis.customers.group_by("segment").agg(pl.len().cast(pl.Int64).alias("customers"),
+                                                        *[pl.col(c).sum().cast(pl.Int64) for c in sums])
+    base = pl.DataFrame({"segment": list(SEGMENTS), "_order": list(range(len(SEGMENTS)))})
+    return (base.join(counts, on="segment", how="left")
+            .with_columns(pl.col("customers", *sums).fill_null(0))
+            .sort("_order").drop("_order"))
+
+
+def segment_next_step(segment: str, counts: Mapping[str, Any], analysis: Analysis) -> str:
+    """What to do with a whole segment: NEXT_STEPS filled with the segment's totals; data_check by reason."""
+    if counts["customers"] == 0:
+        return "No customer in this segment."
+    if segment != "data_check":
+        return _fill(NEXT_STEPS[segment], counts)
+    checks = analysis.customers.filter(pl.col("segment") == "data_check")
+    over = checks.filter(pl.col("inflated").fill_null(False))
+    reasons = []
+    if over.height:
+        causes = over.get_column("inflation_causes").fill_null("unexplained").str.split(";").explode()
+        per = causes.value_counts(sort=True)
+        listed = ", ".join(f"{n} {CAUSE_LABELS.get(c, c)}" for c, n in
+                           sorted(zip(per.get_column("inflation_causes").to_list(), per.get_column("count").to_list())))
+        reasons.append(f"{plural(over.height, 'customer')} with usage over 100% ({listed}; see the table above)")
+    rest = checks.filter(~pl.col("inflated").fill_null(False))
+    no_sold = rest.filter(pl.col("licenses_sold") == 0).height
+    over_assigned = rest.filter((pl.col("licenses_sold") > 0) & (pl.col("deployment_rate") > 1)).height
+    if no_sold:
+        reasons.append(f"{plural(no_sold, 'customer')} with no licenses sold through you")
+    if over_assigned:
+        reasons.append(f"{plural(over_assigned, 'customer')} with more licenses assigned than sold through you "
+                       f"(licenses bought elsewhere)")
+    return "Verify the figures before acting: " + "; ".join(reasons) + "."
+
+
+def segment_table(analysis: Analysis) -> Fragment:
+    """Customers per segment with their licenses, idle licenses and the next step for the segment."""
+    frame = segment_frame(analysis)
+    total = max(int(frame.get_column("customers").sum()), 1)
+    rows = []
+    for r in frame.to_dicts():
+        rows.append([r["segment"], SEGMENT_MEANINGS[r["segment"]], format_int(r["customers"]),
+                     format_pct(r["customers"] / total, 0), format_int(r["licenses_sold"]),
+                     format_int(r["licenses_idle"]), segment_next_step(r["segment"], r, analysis)])
+    markup, text = _table(["Segment", "Meaning", "Customers", "Share", "Licenses sold", "Idle licenses",
+                           "Next step"], rows, numeric=[2, 3, 4, 5],
+                          caption=f"Thresholds: {threshold_text(analysis.thresholds)}; the first matching "
+                                  f"rule wins, from data_check to healthy.")
+    return _fragment([markup], text)
+
+
+def portfolio_figures(analysis: Analysis) -> dict[str, Any]:
+    """Flat headline figures of the portfolio report (for the report index)."""
+    p = analysis.portfolio
+    segments = {f"customers_{r['segment']}": r["customers"] for r in segment_frame(analysis).to_dicts()}
+    return {
+        "report": "portfolio-overview",
+        "customers": p.get("customers", 0),
+        "licenses_sold": p.get("licenses_sold", 0),
+        "licenses_assigned": p.get("licenses_assigned", 0),
+        "licenses_active": p.get("licenses_active", 0),
+        "licenses_idle": p.get("licenses_idle", 0),
+        "deployment_rate": _round(p.get("deployment_rate")),
+        "usage_rate": _round(p.get("usage_rate")),
+        "median_customer_deployment_rate": _round(p.get("median_customer_deployment_rate")),
+        "median_customer_usage_rate": _round(p.get("median_customer_usage_rate")),
+        **segments,
+        "products_over_100": over_100_frame(analysis).height,
+        "low_adoption_accounts": analysis.ranking.height,
+        **_common_figures(analysis),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Customer insights
+# ---------------------------------------------------------------------------
+def customer_header(view: CustomerView, analysis: Analysis) -> Fragment:
+    """Who the customer is, its segment and figures, and where it stands among all customers."""
+    c = view.customer
+    ranked = analysis.ranking.height
+    rank = (f"#{view.rank} of {format_int(ranked)} on the low-adoption list" if view.rank is not None
+            else f"not on the low-adoption list ({format_int(ranked)} accounts)")
+    rows = [
+        ("Customer", c["customer_name"]),
+        ("Tenant id", c["customer_id"]),
+        ("Segment", f"{c['segment']}: {SEGMENT_MEANINGS.get(c['segment'], '')}"),
+        ("Products (included)", format_int(c["products"])),
+        ("Licenses sold / assigned", f"{format_int(c['licenses_sold'])} / {format_int(c['licenses_assigned'])}"),
+        ("Active / qualified users", f"{format_int(c['licenses_active'])} / {format_int(c['licenses_qualified'])}"),
+        ("Deployment", f"{format_pct(c['deployment_rate'])}: {_standing(view.deployment_percentile, 'deployment')}"),
+        ("Usage", f"{format_pct(c['usage_rate'])}: {_standing(view.usage_percentile, 'usage')}"),
+        ("Idle licenses", format_int(c["licenses_idle"])),
+        ("Low-adoption ranking", rank),
+    ]
+    markup = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in rows)
+    return _fragment([f"<table>{markup}</table>"], [f"{k}: {v}" for k, v in rows])
+
+
+def _standing(percentile: float | None, what: str) -> str:
+    if percentile is None:
+        return f"no {what} rate, so no place among customers"
+    return f"higher than {percentile:.0f}% of customers (percentile {percentile:.0f})"
+
+
+def customer_products(view: CustomerView, thresholds: Thresholds) -> Fragment:
+    """Per product: licenses, deployment % and usage % (below-threshold and over-100% cells highlighted), segment."""
+    products = view.products.sort(["excluded", "licenses_sold", "product_name"], descending=[False, True, False])
+    frame = products.select(
+        pl.col("product_name").alias("Product"),
+        pl.col("licenses_sold").alias("Sold"), pl.col("licenses_assigned").alias("Assigned"),
+        pl.col("licenses_qualified").alias("Qualified"), pl.col("licenses_active").alias("Active"),
+        pl.col("deployment_rate").alias("Deployment"), pl.col("usage_rate").alias("Usage"),
+        pl.when(pl.col("excluded")).then(pl.lit("excluded")).otherwise(pl.col("segment")).alias("Segment"),
+    )
+    caption = (f"{plural(products.height, 'product')}; bold and shaded: deployment under "
+               f"{format_pct(thresholds.deploy, 0)}, usage under {format_pct(thresholds.adopt, 0)}, "
+               f"or usage over 100% (check the data). Excluded products do not count in the ratios.")
+    return styled_table(frame, uuid="customer_products", caption=caption, pct=["Deployment", "Usage"],
+                        ints=["Sold", "Assigned", "Qualified", "Active"], thresholds=thresholds)
+
+
+def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
+    """The customer's flags, each with the figures and a plain-language explanation (why, what to check)."""
+    flags: list[tuple[str, str]] = []
+    products = view.products.sort("product_name", "product_id")
+    for p in products.filter(pl.col("excluded")).to_dicts():
+        flags.append((f"{p['product_name']} is left out of the ratios",
+                      f"{p['exclusion_reason'] or 'on the exclusion list'}."))
+    included = products.filter(~pl.col("excluded"))
+    for p in included.filter(pl.col("inflated").fill_null(False)).to_dicts():
+        causes = (p["inflation_causes"] or "unexplained").split(";")
+        flags.append((f"Usage over 100% on {p['product_name']}: {format_pct(p['usage_rate'])} "
+                      f"({format_int(p['licenses_active'])} active of {format_int(p['licenses_qualified'])} qualified); "
+                      f"likely cause: {', '.join(CAUSE_LABELS.get(c, c) for c in causes)}",
+                      " ".join(NEXT_STEPS.get(f"data_check:{c}", "") for c in causes)))
+    product_inflated = {p["product_id"] for p in included.filter(pl.col("inflated").fill_null(False)).to_dicts()}
+    quiet = view.workloads.filter(pl.col("inflated").fill_null(False) & ~pl.col("excluded").fill_null(False)
+                                  & ~pl.col("product_id").is_in(list(product_inflated)))
+    for w in quiet.sort("product_name", "workload").to_dicts():
+        causes = (w["inflation_causes"] or "unexplained").split(";")
+        flags.append((f"{w['workload']} usage over 100% on {w['product_name']}: {format_pct(w['usage_rate'])} "
+                      f"({format_int(w['licenses_active'])} active of {format_int(w['licenses_qualified'])} qualified); "
+                      f"likely cause: {', '.join(CAUSE_LABELS.get(c, c) for c in causes)}",
+                      " ".join(NEXT_STEPS.get(f"data_check:{c}", "") for c in causes)
+                      + " The product's usage leaves this workload out, so it is not counted as over 100%."))
+    for p in included.filter(pl.col("licenses_sold") == 0).to_dicts():
+        flags.append((f"No licenses of {p['product_name']} sold through you",
+                      _fill(NEXT_STEPS["data_check:no_sold"], p)))
+    for p in included.filter((pl.col("licenses_sold") > 0) & (pl.col("licenses_assigned") > pl.col("licenses_sold"))).to_dicts():
+        flags.append((f"More {p['product_name']} licenses assigned than sold through you "
+                      f"({format_int(p['licenses_assigned'])} assigned, {format_int(p['licenses_sold'])} sold)",
+                      _fill(NEXT_STEPS["data_check:over_assigned"], p)))
+    for p in included.filter(pl.col("qualified_conflict").fill_null(False)).to_dicts():
+        flags.append((f"Workload rows of {p['product_name']} disagree on qualified users",
+                      "The usage export gives different qualified counts per workload; the largest is used. "
+                      "Download a fresh usage export if this persists."))
+    for p in included.filter((pl.col("licenses_sold") > 0) & (pl.col("deployment_rate") < thresholds.deploy)).to_dicts():
+        flags.append((f"Deployment of {p['product_name']} under the {format_pct(thresholds.deploy, 0)} threshold: "
+                      f"{format_pct(p['deployment_rate'])}",
+                      f"{format_int(p['licenses_unassigned'])} of {format_int(p['licenses_sold'])} licenses are not "
+                      f"assigned to anyone: they are paid for and unused."))
+    low_usage = (pl.col("usage_rate") < thresholds.adopt) & ~pl.col("inflated").fill_null(False)
+    for p in included.filter(low_usage).to_dicts():
+        flags.append((f"Usage of {p['product_name']} under the {format_pct(thresholds.adopt, 0)} threshold: "
+                      f"{format_pct(p['usage_rate'])}",
+                      f"{format_int(p['licenses_inactive'])} of {format_int(p['licenses_qualified'])} qualified "
+                      f"users were not active in the period of the export."))
+    if not flags:
+        line = "No flags: no usage over 100%, every included product is at or above the thresholds."
+        return _fragment([f"<p>{esc(line)}</p>"], [line])
+    items = "".join(f"<li><b>{esc(title)}.</b> {esc(why)}</li>" for title, why in flags)
+    return _fragment([f"<p>{esc(plural(len(flags), 'flag'))}:</p><ul>{items}</ul>"],
+                     [f"{plural(len(flags), 'flag')}:"] + [f"- {title}. {why}" for title, why in flags])
+
+
+def no_usage_rows(view: CustomerView) -> Fragment:
+    """Said instead of the workload chart when the usage export has no row for the customer."""
+    line = (f"The usage export has no row for {view.customer['customer_name']}: no workload usage to show "
+            f"(a new customer, or a usage export older than the deployment export).")
+    return _fragment([f"<p>{esc(line)}</p>"], [line])
+
+
+def customer_next_steps(view: CustomerView) -> Fragment:
+    """The customer's next step, then each included product's own step when it differs."""
+    c = view.customer
+    steps = [(f"{c['customer_name']} ({c['segment']})", c["next_step"])]
+    seen = {c["next_step"]}
+    products = view.products.filter(~pl.col("excluded")).sort(["licenses_sold", "product_name"], descending=[True, False])
+    for p in products.to_dicts():
+        if p["next_step"] and p["next_step"] not in seen:
+            steps.append((f"{p['product_name']} ({p['segment']})", p["next_step"]))
+            seen.add(p["next_step"])
+    items = "".join(f"<li><b>{esc(who)}</b>: {esc(step)}</li>" for who, step in steps)
+    return _fragment([f"<ol>{items}</ol>"], [f"{n}. {who}: {step}" for n, (who, step) in enumerate(steps, 1)])
+
+
+def customer_figures(view: CustomerView, analysis: Analysis) -> dict[str, Any]:
+    """Flat headline figures of the customer report (for the report index)."""
+    c = view.customer
+    return {
+        "report": "customer-insights",
+        "customer_id": c["customer_id"],
+        "customer_name": c["customer_name"],
+        "segment": c["segment"],
+        "products": c["products"],
+        "licenses_sold": c["licenses_sold"],
+        "licenses_assigned": c["licenses_assigned"],
+        "licenses_active": c["licenses_active"],
+        "licenses_idle": c["licenses_idle"],
+        "deployment_rate": _round(c["deployment_rate"]),
+        "usage_rate": _round(c["usage_rate"]),
+        "deployment_percentile": _round(view.deployment_percentile, 1),
+        "usage_percentile": _round(view.usage_percentile, 1),
+        "low_adoption_rank": view.rank,
+        "inflated": bool(c["inflated"]),
+        **_common_figures(analysis),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Low-adoption accounts
+# ---------------------------------------------------------------------------
+def ranking_summary(analysis: Analysis, *, top_n: int) -> Fragment:
+    """How many accounts the list holds, their idle licenses, and how many rows are shown."""
+    r = analysis.ranking
+    idle = int(r.get_column("licenses_idle").sum()) if r.height else 0
+    deploy = r.filter(pl.col("segment") == "deploy").height
+    shown = min(top_n, r.height)
+    line = (f"{plural(r.height, 'account')} of {plural(analysis.customers.height, 'customer')} need action "
+            f"({format_int(deploy)} deploy, {format_int(r.height - deploy)} adopt), with "
+            f"{format_int(idle)} idle licenses between them (unassigned + assigned but inactive). "
+            f"Ranked by the idle licenses we are confident about (Wilson lower bound at 95%), so large "
+            f"accounts come first without hiding small accounts that are mostly idle; the first "
+            f"{format_int(shown)} are shown.")
+    return _fragment([f"<p>{esc(line)}</p>"], [line])
+
+
+def ranking_table(analysis: Analysis, *, top_n: int) -> Fragment:
+    """The first `top_n` ranked accounts: rates as %, below-threshold rates highlighted, idle licenses, next step."""
+    ranked = analysis.ranking.sort("rank").head(top_n)
+    frame = ranked.select(
+        pl.col("rank").alias("Rank"), pl.col("customer_name").alias("Customer"),
+        pl.col("segment").alias("Segment"),
+        pl.col("deployment_rate").alias("Deployment"), pl.col("usage_rate").alias("Usage"),
+        pl.col("licenses_sold").alias("Sold"), pl.col("licenses_idle").alias("Idle"),
+        pl.col("idle_share").alias("Idle share"),
+        pl.col("next_step").alias("Next step"),
+    )
+    t = analysis.thresholds
+    caption = (f"Top {format_int(ranked.height)} of {plural(analysis.ranking.height, 'low-adoption account')}; "
+               f"bold and shaded: deployment under {format_pct(t.deploy, 0)} or usage under "
+               f"{format_pct(t.adopt, 0)}. Idle = unassigned + assigned but inactive licenses.")
+    return styled_table(frame, uuid="low_adoption", caption=caption, pct=["Deployment", "Usage", "Idle share"],
+                        ints=["Rank", "Sold", "Idle"], thresholds=t)
+
+
+def low_adoption_figures(analysis: Analysis, written_rows: int | None) -> dict[str, Any]:
+    """Flat headline figures of the low-adoption report (for the report index)."""
+    r = analysis.ranking.sort("rank")
+    top = r.row(0, named=True) if r.height else {}
+    return {
+        "report": "low-adoption-accounts",
+        "customers": analysis.customers.height,
+        "accounts": r.height,
+        "accounts_deploy": r.filter(pl.col("segment") == "deploy").height,
+        "accounts_adopt": r.filter(pl.col("segment") == "adopt").height,
+        "licenses_idle": int(r.get_column("licenses_idle").sum()) if r.height else 0,
+        "top_customer_id": top.get("customer_id"),
+        "top_customer_name": top.get("customer_name"),
+        "csv_rows": written_rows,
+        **_common_figures(analysis),
+    }
+
+
+def written_note(written: Any, shown: str) -> Fragment:
+    """One line saying where the CRM CSV went (`shown` = a path safe to show), or that none was written."""
+    if written is None:
+        line = "No CSV written (action_csv is empty)."
+    else:
+        line = (f"Wrote {plural(written.rows, 'account')} to {shown}: UTF-8 CSV for a CRM import; text that a "
+                f"spreadsheet would run as a formula starts with an apostrophe.")
+    return _fragment([f"<p>{esc(line)}</p>"], [line])
+
+
+# ---------------------------------------------------------------------------
+# Tables with pandas Styler
+# ---------------------------------------------------------------------------
+def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[str] = (),
+                 ints: Sequence[str] = (), thresholds: Thresholds | None = None) -> Fragment:
+    """A pandas Styler table: every text cell, header and the caption HTML-escaped, % and thousands formatted.
+
+    With `thresholds`, a 'Deployment' cell under thresholds.deploy, a 'Usage' cell under thresholds.adopt
+    and any rate over 100% are bold and shaded. `uuid` fixes the element ids, so the HTML is the same run
+    to run (nbval compares it).
+    """
+    pdf = frame.to_pandas()
+
+    def pct_text(v: Any) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format_pct(v)
+
+    def int_text(v: Any) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format_int(v)
+
+    styler = (pdf.style.set_uuid(uuid).hide(axis="index")
+              # One call: a second .format(dict) would reset the columns of the first one to the default.
+              .format({**{c: pct_text for c in pct}, **{c: int_text for c in ints}}, escape="html", na_rep="n/a")
+              .format_index(escape="html", axis=1)
+              .set_caption(esc(caption))
+              .set_table_styles([{"selector": "td, th", "props": "vertical-align: top"},
+                                 {"selector": "caption", "props": "caption-side: top; text-align: left"}]))
+    right = [c for c in (*pct, *ints) if c in pdf.columns]
+    left = [c for c in pdf.columns if c not in right]
+    # Per column, header and cells alike (JupyterLab right-aligns every cell by default).
+    styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"}]
+                                      for c in pdf.columns}, overwrite=False)
+    if thresholds is not None:
+        for column, limit, css in (("Deployment", thresholds.deploy, _LOW_DEPLOY_CSS),
+                                   ("Usage", thresholds.adopt, _LOW_USAGE_CSS)):
+            if column in pdf.columns:
+                styler = styler.map(lambda v, lim=limit, low=css: _rate_css(v, lim, low), subset=[column])
+    markup = styler.to_html()
+    text_rows = [[(pct_text(v) if c in pct else int_text(v) if c in ints else v) for c, v in zip(pdf.columns, row)]
+                 for row in pdf.itertuples(index=False, name=None)]
+    return _fragment([markup], _text_table(list(pdf.columns), text_rows, caption))
+
+
+def _rate_css(value: Any, limit: float, low_css: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value > 1:
+        return _OVER_100_CSS
+    return low_css if value < limit else ""
+
+
+# ---------------------------------------------------------------------------
+# Headline figures for the report index
+# ---------------------------------------------------------------------------
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), digits)
+
+
+def _common_figures(analysis: Analysis) -> dict[str, Any]:
+    t = analysis.thresholds
+    return {
+        "data_processed": format_date(analysis.processed_at_max) if analysis.processed_at_max else None,
+        "deploy_threshold": t.deploy,
+        "adopt_threshold": t.adopt,
+        "upsell_threshold": t.upsell,
+    }
+
+
+def headline_bundle(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """The MIME bundle of the headline output: HEADLINE_MIME -> the flat figures, text/plain -> one per line."""
+    if not isinstance(figures, Mapping) or not figures:
+        raise ParameterError("headline figures must be a non-empty dict")
+    flat: dict[str, Any] = {}
+    for key, value in figures.items():
+        if not isinstance(key, str):
+            raise ParameterError(f"headline figure names must be text, not {key!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ParameterError(f"headline figure {key!r} must be text, a number, true/false or null, "
+                                 f"not {type(value).__name__}")
+        flat[key] = value
+    return {HEADLINE_MIME: flat, "text/plain": "\n".join(f"{k}: {v}" for k, v in flat.items())}
+
+
+def headline(figures: Mapping[str, Any]) -> None:
+    """Display the headline figures as display_data (HEADLINE_MIME): the last cell of each template, tagged `headline`."""
+    from IPython.display import display
+
+    display(headline_bundle(figures), raw=True)

@@ -1,0 +1,267 @@
+"""Report text (adoption_kit.narrative) and notebook glue (adoption_kit.notebooks): escaping, formats, headline, CRM list."""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from adoption_kit import analysis, narrative, notebooks
+from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR, Thresholds
+from adoption_kit.errors import ParameterError, UnknownCustomerError
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+HOSTILE_ID = "e0063480-4b98-4e30-990b-cee86e8083aa"
+FORMULA = '=HYPERLINK("http://example.invalid","x")'
+FORMULA_ID = "259535c5-5a5b-4929-808c-c3377092b296"
+TRIAL_ID = "f19782e8-6e78-46cc-a86b-5d8963b75840"
+UPSELL_ID = "00ca2d71-7224-4239-a117-2a633dbe2f22"
+YAMMER_ID = "ce7fc445-2608-405a-a82d-d712c7cb1cdf"
+# Markup that would be live if a value reached the HTML unescaped.
+LIVE_MARKUP = re.compile(r"<(img|script|svg|iframe)\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def sample() -> analysis.Analysis:
+    return analysis.prepare(SAMPLE_DIR)
+
+
+@pytest.fixture(scope="module")
+def hostile(sample) -> analysis.Analysis:
+    """The sample with hostile product names, workloads and a hostile segment-free text everywhere a value goes."""
+    m = sample.metrics
+    bad_product = pl.lit("<script>alert('p')</script>")
+    products = m.products.with_columns(product_name=bad_product)
+    workloads = m.workloads.with_columns(product_name=bad_product,
+                                         workload=pl.when(pl.col("inflated")).then(pl.lit("<svg onload=x>"))
+                                         .otherwise(pl.col("workload")))
+    metrics = replace(m, products=products, workloads=workloads)
+    return replace(sample, metrics=metrics,
+                   warnings=("/home/analyst/secret/data/usage-<i>1<i>.json: no records in this page",))
+
+
+def _all_fragments(result: analysis.Analysis) -> list[narrative.Fragment]:
+    t = result.thresholds
+    fragments = [
+        narrative.data_summary(result, requested=Thresholds(0.5, 0.5, 0.5)),
+        narrative.staleness(result, now=datetime(2030, 1, 1, tzinfo=timezone.utc), stale_after_days=45),
+        narrative.portfolio_headline(result), narrative.portfolio_story(result),
+        narrative.over_100_table(result, top_n=50), narrative.segment_table(result),
+        narrative.ranking_summary(result, top_n=50), narrative.ranking_table(result, top_n=50),
+    ]
+    for customer in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
+        view = analysis.customer_view(result, customer)
+        fragments += [narrative.customer_header(view, result), narrative.customer_products(view, t),
+                      narrative.customer_flags(view, t), narrative.customer_next_steps(view),
+                      narrative.no_usage_rows(view)]
+    return fragments
+
+
+# ---------------------------------------------------------------------------
+# Escaping
+# ---------------------------------------------------------------------------
+def test_hostile_customer_name_appears_only_escaped(sample):
+    fragments = _all_fragments(sample)
+    joined = "\n".join(f.html for f in fragments)
+    assert HOSTILE not in joined
+    assert html.escape(HOSTILE) in joined                       # it is shown, as text
+    assert not LIVE_MARKUP.search(joined)
+    # The formula-looking name is shown as text too (its quotes escaped), and in the plain-text twin as is.
+    assert html.escape(FORMULA, quote=True) in joined
+    assert FORMULA not in joined
+    assert any(HOSTILE in f.text for f in fragments)
+
+
+def test_hostile_product_workload_and_warning_text_appear_only_escaped(hostile):
+    joined = "\n".join(f.html for f in _all_fragments(hostile))
+    assert not LIVE_MARKUP.search(joined)
+    assert "&lt;script&gt;alert(&#x27;p&#x27;)&lt;/script&gt;" in joined
+    assert "&lt;svg onload=x&gt;" in joined                      # the over-100% workload column
+    assert "<i>1" not in joined and "usage-&lt;i&gt;1&lt;i&gt;.json: no records" in joined
+    assert "/home/analyst" not in joined                         # loader notes name files, not paths
+
+
+def test_styler_table_escapes_cells_and_caption_and_has_stable_ids(sample):
+    first = narrative.ranking_table(sample, top_n=25)
+    again = narrative.ranking_table(sample, top_n=25)
+    assert first.html == again.html                              # same ids run to run (nbval compares it)
+    assert 'id="T_low_adoption"' in first.html
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", first.html, re.S)
+    assert html.escape(HOSTILE) in cells
+    assert "61.2%" in cells and "1,806" in cells                  # % and thousands formatted
+    assert "0.611849" not in first.html
+
+
+def _css(fragment_html: str) -> dict[str, str]:
+    """Styler's <style> block as {selector: all its properties}."""
+    style = fragment_html.split("<style", 1)[1].split("</style>", 1)[0]
+    rules: dict[str, str] = {}
+    for selectors, props in re.findall(r"([^{}>]+)\{([^}]*)\}", style):
+        for selector in selectors.split(","):
+            rules[selector.strip()] = rules.get(selector.strip(), "") + props
+    return rules
+
+
+def test_styler_highlights_low_rates_and_over_100(sample):
+    rules = _css(narrative.ranking_table(sample, top_n=25).html)
+    # Rank 3 (the hostile name): deployment 41.9% < 80% is highlighted, usage 91.2% >= 60% is not.
+    assert "background-color" in rules["#T_low_adoption_row2_col3"]
+    assert "font-weight: bold" in rules["#T_low_adoption_row2_col3"]       # not colour alone
+    assert "background-color" not in rules.get("#T_low_adoption_row2_col4", "")
+    view = analysis.customer_view(sample, TRIAL_ID)
+    rules = _css(narrative.customer_products(view, sample.thresholds).html)
+    assert "rgba(204, 121, 167" in rules["#T_customer_products_row0_col6"]  # 190% usage: data-check colour
+
+
+def test_fragment_is_wrapped_against_mathjax_and_has_a_plain_text_twin(sample):
+    fragment = narrative.portfolio_headline(sample)
+    assert fragment.html.startswith('<div class="adoption-kit tex2jax_ignore mathjax_ignore">')
+    assert fragment._repr_html_() == fragment.html
+    assert repr(fragment) == fragment.text and "Licenses sold" in fragment.text and "8,145" in fragment.text
+
+
+def test_esc_and_formats():
+    assert narrative.esc('<a href="x">&\'') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+    assert narrative.esc(None) == "n/a"
+    assert narrative.format_pct(0.8137) == "81.4%"
+    assert narrative.format_pct(1.9) == "190.0%"
+    assert narrative.format_pct(0.8, 0) == "80%"
+    assert narrative.format_pct(None) == "n/a" and narrative.format_pct(float("nan")) == "n/a"
+    assert narrative.format_int(8145) == "8,145" and narrative.format_int(None) == "n/a"
+    assert narrative.plural(1, "account") == "1 account" and narrative.plural(2, "account") == "2 accounts"
+
+
+# ---------------------------------------------------------------------------
+# Content: numbers come from the frames
+# ---------------------------------------------------------------------------
+def test_portfolio_text_numbers_come_from_the_frames(sample):
+    p = sample.portfolio
+    story = narrative.portfolio_story(sample).text
+    assert f"{p['licenses_sold']:,}" in story
+    assert narrative.format_pct(p["deployment_rate"]) in story and narrative.format_pct(p["usage_rate"]) in story
+    segments = narrative.segment_frame(sample)
+    deploy = segments.filter(pl.col("segment") == "deploy").row(0, named=True)
+    assert f"{deploy['customers']} customers should assign licenses ({deploy['licenses_unassigned']:,} unassigned)" in story
+    assert segments.get_column("segment").to_list() == ["data_check", "deploy", "adopt", "upsell", "healthy"]
+    assert segments.get_column("customers").sum() == p["customers"]
+
+
+def test_over_100_table_names_each_cause(sample):
+    frame = narrative.over_100_frame(sample)
+    causes = dict(zip(frame.get_column("customer_id").to_list(), frame.get_column("inflation_causes").to_list()))
+    assert causes[TRIAL_ID] == "trial" and causes[YAMMER_ID] == "yammer"
+    text = narrative.over_100_table(sample, top_n=2).text
+    assert "4 products with usage over 100%, the 2 with the most excess active users shown" in text
+    assert "Why usage can exceed 100%" in text and "Viva Engage" in text
+
+
+def test_customer_flags_explain_the_cause(sample):
+    t = sample.thresholds
+    trial = narrative.customer_flags(analysis.customer_view(sample, TRIAL_ID), t).text
+    assert "Usage over 100% on MICROSOFT 365 E3: 190.0% (38 active of 20 qualified); likely cause: open trial" in trial
+    assert "trial seats are active but are not paid entitlements" in trial
+    yammer = narrative.customer_flags(analysis.customer_view(sample, YAMMER_ID), t).text
+    assert "Yammer usage over 100%" in yammer and "not counted as over 100%" in yammer
+    upsell = narrative.customer_flags(analysis.customer_view(sample, UPSELL_ID), t).text
+    assert upsell.startswith("No flags")
+    low = narrative.customer_flags(analysis.customer_view(sample, HOSTILE_ID), t).text
+    assert "under the 80% threshold: 38.0%" in low and "155 of 250 licenses are not assigned" in low
+
+
+def test_customer_header_places_the_customer(sample):
+    view = analysis.customer_view(sample, HOSTILE_ID)
+    text = narrative.customer_header(view, sample).text
+    assert f"#{view.rank} of {sample.ranking.height} on the low-adoption list" in text
+    assert f"percentile {view.usage_percentile:.0f}" in text
+    figures = narrative.customer_figures(view, sample)
+    assert figures["customer_name"] == HOSTILE and figures["segment"] == "deploy"
+    assert figures["low_adoption_rank"] == view.rank
+
+
+def test_unknown_customer_names_close_matches(sample):
+    typo = TRIAL_ID[:-2] + "99"                                  # one character off, twice
+    with pytest.raises(UnknownCustomerError, match=TRIAL_ID) as error:
+        analysis.customer_view(sample, typo)
+    assert "Müller" in str(error.value)
+
+
+def test_staleness_is_pinned_by_now(sample):
+    processed = sample.processed_at_max
+    fresh = narrative.staleness(sample, now=processed + timedelta(days=10), stale_after_days=45)
+    assert "10 days before" in fresh.text and "WARNING" not in fresh.text
+    stale = narrative.staleness(sample, now=processed + timedelta(days=46), stale_after_days=45)
+    assert stale.text.startswith("WARNING") and "46 days ago" in stale.text
+    before = narrative.staleness(sample, now=processed - timedelta(days=3), stale_after_days=45)
+    assert "check the today parameter" in before.text
+
+
+def test_data_summary_says_when_bundle_thresholds_differ(sample):
+    same = narrative.data_summary(sample, requested=sample.thresholds).text
+    assert "Thresholds: deploy 80%, adopt 60%, upsell 90%" in same and "bundle" not in same
+    other = narrative.data_summary(sample, requested=Thresholds(0.9, 0.7, 0.95)).text
+    assert "asked for deploy 90%, adopt 70%, upsell 95%" in other
+    assert str(PROJECT_ROOT) not in other
+
+
+# ---------------------------------------------------------------------------
+# Headline figures
+# ---------------------------------------------------------------------------
+def test_headline_bundle_is_flat_json(sample):
+    figures = narrative.portfolio_figures(sample)
+    bundle = narrative.headline_bundle(figures)
+    assert narrative.HEADLINE_MIME == "application/json"
+    assert set(bundle) == {narrative.HEADLINE_MIME, "text/plain"}
+    payload = bundle[narrative.HEADLINE_MIME]
+    assert json.loads(json.dumps(payload)) == payload
+    assert all(v is None or isinstance(v, (str, int, float, bool)) for v in payload.values())
+    assert payload["customers"] == 50 and payload["deployment_rate"] == round(sample.portfolio["deployment_rate"], 4)
+    assert payload["data_processed"] == "2026-11-01"
+    assert narrative.headline_bundle({"x": float("nan")})[narrative.HEADLINE_MIME] == {"x": None}
+    with pytest.raises(ParameterError, match="nested"):
+        narrative.headline_bundle({"nested": {"a": 1}})
+    with pytest.raises(ParameterError):
+        narrative.headline_bundle({})
+
+
+# ---------------------------------------------------------------------------
+# notebooks: scalar parameters, paths, the CRM list
+# ---------------------------------------------------------------------------
+def test_parse_today_and_whole_numbers():
+    assert notebooks.parse_today("2026-12-31") == datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    assert notebooks.parse_today("").tzinfo is not None
+    with pytest.raises(ParameterError, match="today='31/12/2026' is not a date"):
+        notebooks.parse_today("31/12/2026")
+    assert notebooks.check_whole_number("top_n", 5, minimum=1) == 5
+    for bad in (0, -1, 2.5, True, "5"):
+        with pytest.raises(ParameterError, match="top_n=.* must be a whole number of at least 1"):
+            notebooks.check_whole_number("top_n", bad, minimum=1)
+
+
+def test_paths_shown_in_reports_are_never_absolute(tmp_path):
+    assert notebooks.shown_path("reports/low-adoption-accounts.csv") == "reports/low-adoption-accounts.csv"
+    assert notebooks.shown_path(tmp_path / "crm" / "list.csv") == "list.csv"
+    assert notebooks.strip_paths("/work/x/data/a.json: 2 row(s)") == "a.json: 2 row(s)"
+    assert notebooks.strip_paths(r"C:\Users\me\a.csv: bad") == "a.csv: bad"
+    assert notebooks.strip_paths("co-authoring files in SharePoint/OneDrive") == "co-authoring files in SharePoint/OneDrive"
+
+
+def test_action_list_csv_is_formula_safe(sample, tmp_path):
+    written = notebooks.write_action_list(sample, str(tmp_path / "crm.csv"))
+    assert written is not None and written.rows == sample.ranking.height
+    with (tmp_path / "crm.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == notebooks.ACTION_COLUMNS
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'" + FORMULA in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+    first = dict(zip(rows[0], rows[1]))
+    assert first["rank"] == "1" and first["deployment_pct"] == "61.2" and first["data_processed"] == "2026-11-01"
+    assert notebooks.write_action_list(sample, "") is None
+    with pytest.raises(ParameterError, match="must end in .csv"):
+        notebooks.write_action_list(sample, str(tmp_path / "crm.xlsx"))
