@@ -263,5 +263,7 @@ def test_action_list_csv_is_formula_safe(sample, tmp_path):
     first = dict(zip(rows[0], rows[1]))
     assert first["rank"] == "1" and first["deployment_pct"] == "61.2" and first["data_processed"] == "2026-11-01"
     assert notebooks.write_action_list(sample, "") is None
+    assert narrative.written_note(None, "").text == "No CSV written (action_csv is empty)."
+    assert narrative.written_note(written, "crm.csv").text.startswith(f"Wrote {written.rows} accounts to crm.csv:")
     with pytest.raises(ParameterError, match="must end in .csv"):
         notebooks.write_action_list(sample, str(tmp_path / "crm.xlsx"))
