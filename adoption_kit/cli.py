@@ -44,6 +44,20 @@ def _command_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_report(args: argparse.Namespace) -> int:
+    from adoption_kit.render import describe_run, render_reports
+
+    result = render_reports(
+        args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
+        force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
+        as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
+        today=args.today, templates_dir=args.templates)
+    print(describe_run(result))
+    if not result.dry_run:
+        print(f"open {result.index_path}")
+    return result.exit_code
+
+
 def _thresholds(args: argparse.Namespace):
     from adoption_kit.config import Thresholds
 
@@ -108,6 +122,52 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--page-size", type=int, default=200, metavar="N",
                         help="records per API JSON page (Partner Center's maximum is 10000; default 200)")
     sample.set_defaults(handler=_command_sample)
+
+    from adoption_kit.config import REPORT_TEMPLATES_DIR
+
+    report = commands.add_parser(
+        "report", help="render the portfolio, low-adoption and per-customer reports (HTML + notebooks)",
+        description="Execute the report templates in notebooks/reports/ with papermill (metrics computed "
+                    "once, each notebook reads its slice) and write, under OUT/<data date>/: the executed "
+                    "notebooks, offline HTML with the code hidden, index.html, low-adoption-accounts.csv "
+                    "and manifest.json. Reports whose inputs, parameters, kit version and template are "
+                    "unchanged are skipped. Exit code 0: all rendered or current; 1: some report failed "
+                    "(the others are rendered); 2: bad input, nothing rendered.",
+        epilog="examples:\n"
+               "  adoption-kit report data/sample --out reports\n"
+               "  adoption-kit report data/2026-11 --out reports --segment adopt,deploy --workers 4\n"
+               "  adoption-kit report data/2026-11 --out reports --customer 0112a436-b14e-4888-967b-ca4bb2cf1234\n"
+               "  adoption-kit report data/2026-11 --out reports --dry-run\n"
+               "  0 6 * * 1  cd ~/adoption-kit && .venv/bin/adoption-kit report data/latest --out reports  # cron",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("data", type=Path, metavar="DATA", help="folder (or file) of Partner Center exports")
+    report.add_argument("--out", type=Path, required=True, metavar="REPORTS_DIR",
+                        help="where the run folder REPORTS_DIR/<YYYY-MM-DD of the data>/ is written")
+    report.add_argument("--customer", action="append", metavar="ID",
+                        help="render only this customer (tenant id); repeat for more (default: all)")
+    report.add_argument("--segment", action="append", metavar="SEG[,SEG]",
+                        help="render only customers in these segments (data_check, deploy, adopt, upsell, "
+                             "healthy); comma-separated or repeated")
+    report.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="notebooks rendered in parallel processes (default: the machine's cores)")
+    report.add_argument("--force", action="store_true", help="render every report, even those already current")
+    report.add_argument("--dry-run", action="store_true",
+                        help="print the plan (notebook, parameters, output per report); execute nothing")
+    report.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
+                        help="limit per notebook; a report over it fails, the others go on (default 600)")
+    report.add_argument("--as-of", default="latest", metavar="YYYY-MM-DD",
+                        help="use each customer's newest export on or before this date (default: latest)")
+    report.add_argument("--top-n", type=int, default=None, metavar="N",
+                        help="rows/customers shown in the portfolio and low-adoption tables (default: the "
+                             "template's)")
+    report.add_argument("--stale-after-days", type=int, default=None, metavar="DAYS",
+                        help="warn in the reports when the data is older than this (default: the template's)")
+    report.add_argument("--today", default="", metavar="YYYY-MM-DD",
+                        help="the date the staleness warning counts from (default: now)")
+    report.add_argument("--templates", type=Path, default=REPORT_TEMPLATES_DIR, metavar="DIR",
+                        help="folder with the three report templates (default: notebooks/reports)")
+    _add_threshold_options(report)
+    report.set_defaults(handler=_command_report)
 
     return parser
 
