@@ -62,6 +62,8 @@ KERNEL_START_TIMEOUT = 60
 SLUG_MAX = 40
 # ipykernel 7.4 writes these at every kernel start/stop; they say nothing about the report.
 HARMLESS_KERNEL_LINES = ("Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel")
+# Passed only to templates that declare them.
+OPTIONAL_PARAMETERS = ("action_csv",)
 # Parameters that name files of this run (the fingerprint covers their content, not their location).
 _LOCATION_PARAMETERS = ("data_path", "metrics_bundle", "exclusions_path", "action_csv")
 
@@ -400,8 +402,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
 
                     write_bundle(analysis, run_dir / BUNDLE_DIR)
                     copies = {sample.template: _template_copy(sample.template, run_dir) for sample in samples}
-                    specs = [_job_spec(job, run_dir, timeout, _effective(job, declared), copies[job.template])
-                             for job in todo]
+                    specs = [_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
+                                       copies[job.template]) for job in todo]
                     if report:
                         report.start(len(jobs), len(todo), used_workers)
                     try:
@@ -447,17 +449,27 @@ def _run_date(analysis: "Analysis") -> str:
 
 
 def _check_templates(jobs: Sequence[ReportJob]) -> dict[Path, dict[str, dict]]:
-    """Each distinct template's declared parameters, after refusing unknown names and wrong types."""
+    """Each distinct template's declared parameters, after refusing unknown names and wrong types.
+
+    An OPTIONAL_PARAMETERS name the template does not declare is not passed (a partner's own
+    low-adoption template without `action_csv`: the run writes the CSV itself).
+    """
+    import papermill
+
     check = _parameter_checker()
     declared: dict[Path, dict[str, dict]] = {}
     for job in jobs:
         if job.template not in declared:
-            declared[job.template] = check(job.template, job.parameters)
-        else:
-            unknown = [name for name in job.parameters if name not in declared[job.template]]
-            if unknown:  # pragma: no cover - every job of a template passes the same names
-                raise ParameterError(f"{job.template.name}: unknown parameter(s) {', '.join(unknown)}")
+            names = papermill.inspect_notebook(str(job.template))
+            params = {k: v for k, v in job.parameters.items() if k in names or k not in OPTIONAL_PARAMETERS}
+            declared[job.template] = check(job.template, params)
     return declared
+
+
+def _passed(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict[str, Any]:
+    """The parameters papermill receives for `job`: the planned ones less optional names the template lacks."""
+    names = declared.get(job.template, {})
+    return {k: v for k, v in job.parameters.items() if k in names or k not in OPTIONAL_PARAMETERS}
 
 
 def _parameter_checker() -> Callable[[Path, Mapping[str, Any]], dict[str, dict]]:
@@ -482,17 +494,18 @@ def _check_parameters(notebook_path: Path, params: Mapping[str, Any]) -> dict[st
 
 def _effective(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict[str, Any]:
     """Every parameter the notebook runs with: what we pass, and the template's default for the rest."""
+    passed = _passed(job, declared)
     values: dict[str, Any] = {}
     for name, info in declared.get(job.template, {}).items():
-        if name in job.parameters:
-            values[name] = job.parameters[name]
+        if name in passed:
+            values[name] = passed[name]
         else:
             default = str(info.get("default", ""))
             try:
                 values[name] = ast.literal_eval(default)
             except (ValueError, SyntaxError):
                 values[name] = default
-    for name, value in job.parameters.items():
+    for name, value in passed.items():
         values.setdefault(name, value)
     return values
 
@@ -598,13 +611,13 @@ def _template_copy(template: Path, run_dir: Path) -> Path:
 # ---------------------------------------------------------------------------
 # Executing jobs in worker processes
 # ---------------------------------------------------------------------------
-def _job_spec(job: ReportJob, run_dir: Path, timeout: float, effective: dict[str, Any],
-              template_copy: Path) -> dict[str, Any]:
+def _job_spec(job: ReportJob, run_dir: Path, timeout: float, parameters: dict[str, Any],
+              effective: dict[str, Any], template_copy: Path) -> dict[str, Any]:
     """What a worker needs, as plain picklable values."""
     return {
         "name": job.name, "kind": job.kind, "title": job.title, "template": str(job.template),
         "template_copy": str(template_copy),
-        "parameters": job.parameters, "effective": effective, "fingerprint": job.fingerprint,
+        "parameters": parameters, "effective": effective, "fingerprint": job.fingerprint,
         "run_dir": str(run_dir), "timeout": float(timeout), "customer_id": job.customer_id,
         "customer_name": job.customer_name, "segment": job.segment,
     }
@@ -1300,7 +1313,9 @@ def describe_run(result: RunResult) -> str:
             lines.append(f"  {key} = {value!r}")
         for r in result.reports:
             status = "render " if r.outcome == "planned" else "current"
-            extra = {k: v for k, v in r.job.parameters.items() if k not in result.common_parameters}
+            given = r.parameters if r.outcome == "planned" else r.job.parameters
+            extra = {k: v for k, v in r.job.parameters.items()
+                     if k not in result.common_parameters and k in given}
             shown = ", ".join(f"{k}={v!r}" for k, v in extra.items())
             lines.append(f"  {status} {r.job.template.name} -> {r.job.html}, {r.job.notebook}"
                          + (f"  [{shown}]" if shown else ""))

@@ -18,9 +18,11 @@ SMITH_ID = "ce7fc445-2608-405a-a82d-d712c7cb1cdf"        # "Smith, Jones & Partn
 TITLE_PAYLOAD = "<img src=x onerror=document.title='PWNED'><script>document.title='PWNED'</script>"
 
 
-def stand_in_templates(folder: Path, *, fail_ids: tuple[str, ...] = (), sleep: str = "0.0") -> Path:
+def stand_in_templates(folder: Path, *, fail_ids: tuple[str, ...] = (), sleep: str = "0.0",
+                       without_action_csv: bool = False) -> Path:
     """Copy the fast stand-in templates into `folder`; the customer one raises for `fail_ids`.
 
+    `without_action_csv` removes that parameter from the low-adoption stand-in (a partner's own template).
     `sleep` is a Python expression (it may use `customer_id` in the customer template) evaluated
     at the start of every stand-in notebook: a slow or hanging report on demand.
     """
@@ -31,6 +33,8 @@ def stand_in_templates(folder: Path, *, fail_ids: tuple[str, ...] = (), sleep: s
             source = "".join(cell["source"]).replace("SLEEP = 0.0", f"SLEEP = {sleep}")
             if template.name.startswith("20-"):
                 source = source.replace("FAIL_IDS: list = []", f"FAIL_IDS: list = {list(fail_ids)!r}")
+            if without_action_csv and template.name.startswith("30-"):
+                source = "\n".join(line for line in source.split("\n") if not line.startswith("action_csv:"))
             cell["source"] = source
         (folder / template.name).write_text(json.dumps(notebook, indent=1), encoding="utf-8")
     return folder
@@ -40,6 +44,8 @@ def hostile_sample(folder: Path) -> Path:
     """The committed sample with Ashstead Travel AB renamed to TITLE_PAYLOAD (JSON and CSV need no quoting for it)."""
     shutil.copytree(SAMPLE_DIR, folder)
     for file in folder.iterdir():
+        if not file.is_file():   # activity/<TENANT-ID>/ reports carry no customer names
+            continue
         text = file.read_text(encoding="utf-8")
         file.write_text(text.replace("Ashstead Travel AB", TITLE_PAYLOAD), encoding="utf-8")
     return folder

@@ -227,6 +227,7 @@ def test_run_folder_layout(stand_in_run):
         "customers/smith-jones-partners-ce7fc445.html", "customers/smith-jones-partners-ce7fc445.ipynb",
     }
     assert sorted(p.name for p in (run_dir / "_bundle").iterdir()) == [
+        "activity_customers.parquet", "activity_workloads.parquet",
         "customers.parquet", "meta.json", "portfolio.parquet", "products.parquet", "ranking.parquet",
         "workloads.parquet"]
     assert not _part_files(root)
@@ -318,7 +319,7 @@ def test_unchanged_rerun_skips_force_renders_and_a_new_threshold_rerenders(stand
 
 
 def test_a_failing_and_a_hanging_customer_leave_the_others_rendered(tmp_path, capsys):
-    templates = stand_in_templates(tmp_path / "templates", fail_ids=(ASHSTEAD_ID,),
+    templates = stand_in_templates(tmp_path / "templates", fail_ids=(ASHSTEAD_ID,), without_action_csv=True,
                                    sleep=f'60.0 if globals().get("customer_id") == "{SMITH_ID}" else 0.0')
     out = tmp_path / "reports"
     code = cli.main(["report", str(SAMPLE_DIR), "--out", str(out), "--templates", str(templates), "--workers", "2",
@@ -353,6 +354,9 @@ def test_a_failing_and_a_hanging_customer_leave_the_others_rendered(tmp_path, ca
     assert "without encryption" not in captured.err     # ipykernel's start-up warning is filtered
     index = (run_dir / "index.html").read_text(encoding="utf-8")
     assert "Failed reports" in index and "planted failure" in index
+    # This low-adoption template takes no action_csv: the run wrote the CRM list itself.
+    assert "action_csv" not in reports["low-adoption-accounts"]["parameters"]
+    assert (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8").startswith("rank,customer_id,")
 
 
 def test_killed_run_leaves_complete_reports_and_a_rerun_completes_it(tmp_path):
