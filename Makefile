@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test lab sample validate metrics bench lock clean distclean
+.PHONY: help venv report test lab sample validate metrics bench bench-report lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -62,8 +62,11 @@ validate: $(STAMP) ## Validate the exports in data/sample
 metrics: $(STAMP) ## Write customer-level metrics of data/sample to reports/customers.csv
 	$(VENV)/bin/adoption-kit metrics $(SAMPLE_DIR) --level customer --out $(REPORTS_DIR)/customers.csv
 
-bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py)
+bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py; figures go to BENCHMARKS.md)
 	$(VPY) benchmarks/run.py
+
+bench-report: $(STAMP) ## Benchmark `adoption-kit report` (~20 min on 2 cores; writes its BENCHMARKS.md section)
+	$(VPY) benchmarks/report_bench.py
 
 # Procedure: edit the pins in requirements.txt (keep pyproject.toml's
 # dependencies and environment.yml in step; tests/test_environment.py checks),

@@ -1,0 +1,265 @@
+"""Benchmark of `adoption-kit report`: per-report seconds against the papermill floor, 1 vs 2 workers, unchanged rerun.
+
+    .venv/bin/python benchmarks/report_bench.py            # the full measurement (~20 min on 2 cores)
+    .venv/bin/python benchmarks/report_bench.py --quick    # a smaller one while developing
+
+The floor is a papermill run of a notebook that only imports the kit (`adoption_kit.analysis`,
+`adoption_kit.charts`): kernel start + imports. Per-report cost is a customer report's time in its
+worker (papermill execution of the customer template + HTML export + writes), read from the run
+manifest. Wall figures include the run's fixed costs (load + compute once, worker start).
+
+Writes benchmarks/out/report_bench.json and the report section of BENCHMARKS.md (between the
+`report-bench` markers, so other benchmarks can share the file). A script, not a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out" / "report"
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+START, END = "<!-- report-bench:start -->", "<!-- report-bench:end -->"
+TARGETS = {"sample_ratio": 1.5, "book_ratio": 2.0, "speedup": 1.8, "rerun_share": 0.05}
+
+
+def floor_seconds(repeat: int) -> list[float]:
+    """papermill runs of a one-cell notebook importing the kit, one after another."""
+    import nbformat
+    import papermill
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import adoption_kit.analysis\nimport adoption_kit.charts")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = OUT / "floor.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    from adoption_kit.render import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
+
+    times = []
+    with open(os.devnull, "wb") as sink:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            papermill.execute_notebook(str(path), None, progress_bar=False, request_save_on_cell_execute=False,
+                                       kernel_manager_class=_kernel_manager_class(sink))
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool) -> dict:
+    from adoption_kit.render import render_reports
+
+    started = time.perf_counter()
+    result = render_reports(data, out, customers=customers, workers=workers, force=force, progress=False)
+    wall = time.perf_counter() - started
+    if result.failures:
+        raise SystemExit("benchmark run failed: " + "; ".join(r.describe_error() for r in result.failures))
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    reports = [r for r in manifest["reports"] if r["outcome"] == "rendered"]
+    customer = [r["duration_s"] for r in reports if r["kind"] == "customer"]
+    return {
+        "workers": workers, "wall_s": wall, "reports": len(reports), "current": result.count("current"),
+        "customer_reports": len(customer),
+        "customer_job_s": statistics.mean(customer) if customer else None,
+        "customer_job_median_s": statistics.median(customer) if customer else None,
+        "wall_per_report_s": wall / max(len(reports), 1),
+        "breakdown": breakdown(result.run_dir, [r for r in reports if r["kind"] == "customer"]),
+    }
+
+
+def breakdown(run_dir: Path, reports: list[dict]) -> dict:
+    """Where a customer report's time goes: kernel start + papermill, each template cell, export + writes."""
+    cells: dict[str, list[float]] = {}
+    overhead, export = [], []
+    for report in reports:
+        notebook = json.loads((run_dir / report["notebook"]).read_text(encoding="utf-8"))
+        executed = notebook["metadata"]["papermill"]["duration"] or 0.0
+        spent = 0.0
+        for cell in notebook["cells"]:
+            duration = (cell.get("metadata", {}).get("papermill") or {}).get("duration") or 0.0
+            if cell["cell_type"] == "code":
+                first = next((line.strip() for line in "".join(cell["source"]).splitlines()
+                              if line.strip() and not line.strip().startswith("#")), "")
+                cells.setdefault(first[:60], []).append(duration)
+                spent += duration
+        overhead.append(executed - spent)
+        export.append(report["duration_s"] - executed)
+    mean = statistics.mean
+    top = sorted(((mean(v), k) for k, v in cells.items()), reverse=True)[:6]
+    return {"kernel_start_and_papermill_s": mean(overhead) if overhead else None,
+            "export_and_writes_s": mean(export) if export else None,
+            "cells": [{"cell": k, "mean_s": round(v, 3)} for v, k in top]}
+
+
+def book_customers(data: Path, count: int) -> list[str]:
+    """A fixed, spread-out subset of a book's customers (every k-th by id)."""
+    from adoption_kit.analysis import prepare
+
+    ids = sorted(prepare(data).customers.get_column("customer_id").to_list())
+    step = max(1, len(ids) // count)
+    return ids[::step][:count]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="8 sample customers, 8 book customers, 2 floor runs")
+    parser.add_argument("--book-size", type=int, default=20_000)
+    parser.add_argument("--book-customers", type=int, default=24)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+
+    from adoption_kit import __version__
+    from adoption_kit.config import SAMPLE_DIR
+    from adoption_kit.sample import write_sample
+
+    sample_subset = None
+    book_count = args.book_customers
+    repeat = 5
+    if args.quick:
+        from adoption_kit.analysis import prepare
+
+        sample_subset = sorted(prepare(SAMPLE_DIR).customers.get_column("customer_id").to_list())[:8]
+        book_count, repeat = 8, 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    figures: dict = {"kit_version": __version__, "python": platform.python_version(), "cores": cores,
+                     "load_before": os.getloadavg()[0],
+                     "machine": f"{platform.system()} {platform.machine()}, {cores} cores",
+                     "date": time.strftime("%Y-%m-%d"), "quick": args.quick}
+
+    print("floor: papermill, one cell importing adoption_kit.analysis and adoption_kit.charts ...", flush=True)
+    floor_runs = floor_seconds(repeat)
+    figures["floor_runs_s"] = floor_runs
+    figures["floor_s"] = statistics.median(floor_runs)
+    print(f"  floor {figures['floor_s']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in floor_runs)})", flush=True)
+
+    sample_out = OUT / "sample"
+    for workers in (1, 2):
+        print(f"sample, {workers} worker(s) ...", flush=True)
+        figures[f"sample_w{workers}"] = run = timed_run(SAMPLE_DIR, sample_out, workers=workers,
+                                                        customers=sample_subset, force=True)
+        print(f"  {run['reports']} reports in {run['wall_s']:.1f} s; customer report {run['customer_job_s']:.2f} s",
+              flush=True)
+    print("sample, unchanged rerun ...", flush=True)
+    figures["sample_rerun"] = rerun = timed_run(SAMPLE_DIR, sample_out, workers=2, customers=sample_subset,
+                                                force=False)
+    print(f"  {rerun['current']} current, {rerun['reports']} rendered in {rerun['wall_s']:.2f} s", flush=True)
+
+    book = OUT / f"book-{args.book_size}"
+    if not (book / "subscriptions.csv").is_file():
+        print(f"writing a {args.book_size:,}-customer book ...", flush=True)
+        write_sample(book, customers=args.book_size, seed=1, page_size=10000)
+    subset = book_customers(book, book_count)
+    for workers in (1, 2):
+        print(f"{args.book_size:,}-customer book, {len(subset)} customers, {workers} worker(s) ...", flush=True)
+        figures[f"book_w{workers}"] = run = timed_run(book, OUT / "book-reports", workers=workers,
+                                                      customers=subset, force=True)
+        print(f"  {run['reports']} reports in {run['wall_s']:.1f} s; customer report {run['customer_job_s']:.2f} s",
+              flush=True)
+
+    figures["load_after"] = os.getloadavg()[0]
+    figures["verdict"] = verdict(figures)
+    (OUT / "report_bench.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    section = markdown(figures, book_size=args.book_size)
+    print(section)
+    if not args.no_write:
+        write_section(section)
+        print(f"wrote {BENCHMARKS_MD}")
+    return 0
+
+
+def verdict(f: dict) -> dict:
+    floor = f["floor_s"]
+    s1, s2, b1, b2 = f["sample_w1"], f["sample_w2"], f["book_w1"], f["book_w2"]
+    return {
+        "sample_ratio": s1["customer_job_s"] / floor,
+        "book_ratio": b1["customer_job_s"] / floor,
+        "sample_speedup": s1["wall_s"] / s2["wall_s"],
+        "book_speedup": b1["wall_s"] / b2["wall_s"],
+        "rerun_share": f["sample_rerun"]["wall_s"] / s2["wall_s"],
+    }
+
+
+def markdown(f: dict, *, book_size: int) -> str:
+    v, floor = f["verdict"], f["floor_s"]
+    s1, s2, b1, b2, rr = f["sample_w1"], f["sample_w2"], f["book_w1"], f["book_w2"], f["sample_rerun"]
+
+    def ok(good: bool) -> str:
+        return "met" if good else "**not met**"
+
+    rows = [
+        ("Floor: papermill, notebook importing the kit", f"{floor:.2f} s", "", "1.00x", ""),
+        ("Sample, customer report, 1 worker", f"{s1['customer_job_s']:.2f} s", f"{s1['wall_per_report_s']:.2f} s",
+         f"{v['sample_ratio']:.2f}x", f"<= {TARGETS['sample_ratio']}x: {ok(v['sample_ratio'] <= TARGETS['sample_ratio'])}"),
+        ("Sample, customer report, 2 workers", f"{s2['customer_job_s']:.2f} s", f"{s2['wall_per_report_s']:.2f} s",
+         f"{s2['customer_job_s'] / floor:.2f}x", ""),
+        (f"{book_size:,}-customer book, customer report, 1 worker", f"{b1['customer_job_s']:.2f} s",
+         f"{b1['wall_per_report_s']:.2f} s", f"{v['book_ratio']:.2f}x",
+         f"<= {TARGETS['book_ratio']}x: {ok(v['book_ratio'] <= TARGETS['book_ratio'])}"),
+        (f"{book_size:,}-customer book, customer report, 2 workers", f"{b2['customer_job_s']:.2f} s",
+         f"{b2['wall_per_report_s']:.2f} s", f"{b2['customer_job_s'] / floor:.2f}x", ""),
+    ]
+    lines = [
+        START,
+        "## `adoption-kit report` (benchmarks/report_bench.py)",
+        "",
+        f"Measured {f['date']} on {f['machine']}, Python {f['python']}, adoption-kit {f['kit_version']}"
+        + (" (quick run)" if f["quick"] else "") + ". Command: `make bench-report` "
+        "(= `.venv/bin/python benchmarks/report_bench.py`).",
+        "",
+        "Per report = a customer report's time in its worker (papermill execution of "
+        "`20-customer-insights.ipynb` + HTML export + atomic writes), mean over the run's customer reports. "
+        "Wall / report = the whole run (load and compute once, worker start, portfolio and low-adoption "
+        "reports, index, manifest) divided by the reports rendered.",
+        "",
+        "| Measurement | Per report | Wall / report | vs floor | Target |",
+        "|---|---:|---:|---:|---|",
+        *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows],
+        "",
+        "| Run | Reports | Wall | Result | Target |",
+        "|---|---:|---:|---|---|",
+        f"| Sample, 1 worker | {s1['reports']} | {s1['wall_s']:.1f} s | | |",
+        f"| Sample, 2 workers | {s2['reports']} | {s2['wall_s']:.1f} s | {v['sample_speedup']:.2f}x one worker "
+        f"| >= {TARGETS['speedup']}x: {ok(v['sample_speedup'] >= TARGETS['speedup'])} |",
+        f"| Book subset, 1 worker | {b1['reports']} | {b1['wall_s']:.1f} s | | |",
+        f"| Book subset, 2 workers | {b2['reports']} | {b2['wall_s']:.1f} s | {v['book_speedup']:.2f}x one worker "
+        f"| >= {TARGETS['speedup']}x: {ok(v['book_speedup'] >= TARGETS['speedup'])} |",
+        f"| Sample, unchanged rerun | {rr['current']} current | {rr['wall_s']:.2f} s | "
+        f"{v['rerun_share'] * 100:.1f}% of the 2-worker run | < 5%: {ok(v['rerun_share'] < TARGETS['rerun_share'])} |",
+        "",
+        "Where a customer report's time goes (sample, 1 worker, mean seconds): kernel start + papermill "
+        f"{s1['breakdown']['kernel_start_and_papermill_s']:.2f}, export + writes "
+        f"{s1['breakdown']['export_and_writes_s']:.2f}; slowest cells: "
+        + "; ".join(f"`{c['cell']}` {c['mean_s']:.2f}" for c in s1["breakdown"]["cells"]) + ".",
+        "",
+        "Same on the book (1 worker): kernel start + papermill "
+        f"{b1['breakdown']['kernel_start_and_papermill_s']:.2f}, export + writes "
+        f"{b1['breakdown']['export_and_writes_s']:.2f}; slowest cells: "
+        + "; ".join(f"`{c['cell']}` {c['mean_s']:.2f}" for c in b1["breakdown"]["cells"]) + ".",
+        "",
+        f"Floor runs: {', '.join(f'{t:.2f}' for t in f['floor_runs_s'])} s (median used). "
+        f"1-minute load average {f['load_before']:.2f} before, {f['load_after']:.2f} after: on a shared "
+        "machine other work shows up in every figure here.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(section: str) -> None:
+    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.is_file() else "# Benchmarks\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
