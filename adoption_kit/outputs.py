@@ -14,6 +14,8 @@ from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(handle)
     temporary_path = Path(temporary)
+    os.chmod(temporary_path, 0o666 & ~_UMASK)   # mkstemp makes 0600; the renamed file gets the usual mode
     try:
         yield temporary_path
         os.replace(temporary_path, target)
