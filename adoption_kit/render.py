@@ -330,7 +330,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
 
     `dry_run=True` plans (and checks the parameters against the templates) but executes and writes
     nothing. `progress`: None = a bar on a terminal, else one log line per report on stderr;
-    False = silent; or a callable (outcome, done, total).
+    False = silent; or a callable (outcome, done, total). The workers are new processes
+    (forkserver/spawn): a script calling this must do so under `if __name__ == "__main__":`.
     Raises ParameterError/InputFileError (bad input, nothing rendered); report failures are in the
     result (`exit_code` 1), never raised.
     """
@@ -364,6 +365,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         stale_after_days=stale_after_days, today=today, templates_dir=templates_dir)
     states = {job.name: _read_state(run_dir, job.name) for job in jobs}
     todo = [job for job in jobs if force or not _is_current(run_dir, job, states[job.name])]
+    todo_names = {job.name for job in todo}
     common = dict(jobs[0].parameters)
     samples = list({job.template: job for job in todo}.values())   # one job per template to check
 
@@ -371,7 +373,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         declared = _check_templates(samples)
         outcomes = []
         for job in jobs:
-            if job in todo:
+            if job.name in todo_names:
                 outcomes.append(ReportOutcome(job, "planned", parameters=_effective(job, declared)))
             else:
                 state = states[job.name] or {}
@@ -385,7 +387,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     report = _progress_reporter(progress)
     results: dict[str, ReportOutcome] = {}
     for job in jobs:
-        if job not in todo:
+        if job.name not in todo_names:
             state = states[job.name] or {}
             results[job.name] = ReportOutcome(job, "current", 0.0, state.get("headline", {}), None,
                                               state.get("parameters", {}), state.get("rendered_at"))

@@ -231,6 +231,10 @@ def test_run_folder_layout(stand_in_run):
         "customers.parquet", "meta.json", "portfolio.parquet", "products.parquet", "ranking.parquet",
         "workloads.parquet"]
     assert not _part_files(root)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in (run_dir / "index.html", run_dir / "customers/smith-jones-partners-ce7fc445.html"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path      # readable as any file the user writes
     # Executed notebooks carry their outputs and the kit's stamp.
     notebook = json.loads((run_dir / "customers/smith-jones-partners-ce7fc445.ipynb").read_text(encoding="utf-8"))
     assert notebook["metadata"]["adoption_kit"]["kit_version"] == __version__
