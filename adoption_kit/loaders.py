@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
+import io
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -12,6 +15,7 @@ from typing import Iterable
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.activity import split_assigned_products
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.schema import ExportKind, header_key
 
@@ -51,6 +55,8 @@ class Exports:
     subscriptions: pl.DataFrame
     files: tuple[LoadedFile, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Microsoft 365 active-user detail rows (schema.ACTIVITY_COLUMNS), one report per customer (the newest).
+    activity: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.ACTIVITY_COLUMNS))
 
     @property
     def snapshots(self) -> list:
@@ -65,7 +71,7 @@ class Exports:
             return frame.filter(pl.col("processed_at") == pl.col("processed_at").max().over("customer_id"))
 
         return Exports(newest(self.deployment), newest(self.usage), self.subscriptions, self.files,
-                       self.warnings)
+                       self.warnings, self.activity)
 
     def summary(self) -> str:
         """A few human lines: what was found."""
@@ -76,6 +82,11 @@ class Exports:
                 frame = getattr(self, kind)
                 lines.append(f"  {kind}: {len(kind_files)} file(s), {frame.height} row(s), "
                              f"{frame.get_column('customer_id').n_unique()} customer(s)")
+        activity_files = [f for f in self.files if f.kind == schema.ACTIVITY.name]
+        if activity_files:
+            lines.append(f"  activity (Microsoft 365 active-user detail): {len(activity_files)} file(s), "
+                         f"{self.activity.height} user row(s) used, "
+                         f"{self.activity.get_column('customer_id').n_unique()} customer(s)")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
@@ -119,20 +130,22 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     if not files:
         raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
                                       "point at the .json/.csv/.tsv files downloaded from Partner Center")])
-    frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": []}
+    frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": []}
     loaded: list[LoadedFile] = []
     problems: list[Problem] = []
     warnings: list[str] = []
-    for path in files:
-        try:
-            kind, frame, file_warnings = read_export_file(path)
-        except InputFileError as error:
-            problems.extend(error.problems)
-            continue
-        warnings.extend(file_warnings)
-        loaded.append(LoadedFile(path, kind.name if kind else "empty", frame.height, _sha256(path)))
-        if kind is not None:
-            frames[kind.name].append(frame)
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        for path in files:
+            digest = hasher.submit(_sha256, path)  # hashed while polars parses the file (both release the GIL)
+            try:
+                kind, frame, file_warnings = read_export_file(path)
+            except InputFileError as error:
+                problems.extend(error.problems)
+                continue
+            warnings.extend(file_warnings)
+            loaded.append(LoadedFile(path, kind.name if kind else "empty", frame.height, digest.result()))
+            if kind is not None:
+                frames[kind.name].append(frame)
     if problems:
         raise InputFileError(problems)
 
@@ -150,13 +163,15 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                  ["licenses_qualified", "licenses_active"], "usage", problems)
     subscriptions, w3 = _drop_duplicates(subscriptions, ["customer_id", "subscription_id"],
                                          ["quantity", "status", "product_key"], "subscriptions", problems)
+    activity, w4 = _resolve_activity(frames["activity"], loaded, deployment, usage, problems)
     if problems:
         raise InputFileError(problems)
-    warnings.extend(w1 + w2 + w3)
+    warnings.extend(w1 + w2 + w3 + w4)
     warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
                                                usage.select("customer_id", "customer_name", "processed_at")])))
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
-                   subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings))
+                   subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
+                   activity)
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:
@@ -165,18 +180,32 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
     Returns (kind, frame, warnings); kind is None for an empty API page (no records, nothing to detect).
     """
     name = str(path)
+    typed = _read_activity_typed(path, name)   # very large activity reports: typed by polars while reading
+    if typed is not None:
+        frame, warnings = normalise(typed, schema.ACTIVITY, name)
+        if frame.is_empty():
+            warnings.append(f"{name}: a {schema.ACTIVITY.title} header with no rows")
+        return schema.ACTIVITY, frame, warnings
     data = path.read_bytes()
-    if not data.strip():
+    if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
-    text = decode_text(data, name)
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        raw = _read_json_records(stripped, name)
-    else:
-        raw = _read_delimited(text, name)
+    raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars, without a Python decode
+    delimited = raw is not None
+    if raw is None:
+        text = decode_text(data, name)
+        stripped = text.lstrip()
+        if stripped.startswith(("{", "[")):
+            raw = _read_json_records(stripped, name)
+        else:
+            raw = _read_delimited(text, name)
+            delimited = True
     if raw is None:  # an API page with an empty record list
         return None, pl.DataFrame(), [f"{name}: no records in this page"]
     kind = detect_kind(raw.columns, name)
+    if delimited and kind is not schema.ACTIVITY:
+        # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
+        # conversions trim only the columns whose values do not parse as they are.
+        raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
     frame, warnings = normalise(raw, kind, name)
     if frame.is_empty():
         warnings.append(f"{name}: a {kind.title} header with no rows")
@@ -280,14 +309,35 @@ def _json_scalar_to_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_delimited(text: str, name: str) -> pl.DataFrame:
-    lines = text.splitlines(keepends=True)
-    if lines and lines[0].startswith("#TYPE"):  # Windows PowerShell Export-Csv type header
-        lines = lines[1:]
-    body = "".join(lines)
-    if not body.strip():
-        raise InputFileError.single(name, "the file has no header row", "download the export again")
-    first_line = body.splitlines()[0]
+def _read_utf8_delimited(data: bytes, name: str) -> pl.DataFrame | None:
+    """The bytes of a delimited UTF-8 file (BOM or not) parsed by polars directly, cells untrimmed.
+
+    None when this fast path does not apply (JSON, UTF-16, a PowerShell #TYPE line, invalid UTF-8, a row
+    polars cannot parse): `_read_delimited` then decodes the text and words any error exactly as before.
+    """
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    head = data[start:start + 65536]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096] or head.startswith(b"#TYPE"):
+        return None
+    if head.lstrip()[:1] in (b"{", b"[", b""):
+        return None
+    end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
+    if end < 0 and len(head) < len(data) - start:
+        return None  # a header longer than 64 KiB: leave it to the text path
+    try:
+        first_line = (head if end < 0 else head[:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    delimiter = _sniff_header(first_line, name)
+    try:
+        frame = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
+    except pl.exceptions.PolarsError:
+        return None
+    return frame.rename({c: c.strip() for c in frame.columns})
+
+
+def _sniff_header(first_line: str, name: str) -> str:
+    """The delimiter of a header line; refuses a header that repeats a column."""
     delimiter = max((",", "\t", ";"), key=first_line.count)
     header = next(csv.reader([first_line], delimiter=delimiter))
     keys = [header_key(h) for h in header]
@@ -295,6 +345,18 @@ def _read_delimited(text: str, name: str) -> pl.DataFrame:
     if duplicates:
         raise InputFileError.single(name, f"column(s) {', '.join(repr(d) for d in duplicates)} appear more "
                                           f"than once in the header", "remove the repeated column", row=None)
+    return delimiter
+
+
+def _read_delimited(text: str, name: str) -> pl.DataFrame:
+    """Decoded text to an all-String frame, cells untrimmed (read_export_file trims them by kind)."""
+    lines = text.splitlines(keepends=True)
+    if lines and lines[0].startswith("#TYPE"):  # Windows PowerShell Export-Csv type header
+        lines = lines[1:]
+    body = "".join(lines)
+    if not body.strip():
+        raise InputFileError.single(name, "the file has no header row", "download the export again")
+    delimiter = _sniff_header(body.splitlines()[0], name)
     try:
         frame = pl.read_csv(body.encode("utf-8"), separator=delimiter,
                             infer_schema=False, quote_char='"',
@@ -304,8 +366,7 @@ def _read_delimited(text: str, name: str) -> pl.DataFrame:
         raise InputFileError.single(name, f"cannot be read as {_delimiter_name(delimiter)}-separated text "
                                           f"({message})",
                                     "check for unbalanced quotes or rows with extra fields") from None
-    frame = frame.rename({c: c.strip() for c in frame.columns})
-    return frame.with_columns(pl.all().str.strip_chars().replace("", None))
+    return frame.rename({c: c.strip() for c in frame.columns})
 
 
 def _delimiter_name(delimiter: str) -> str:
@@ -326,8 +387,8 @@ def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
         return schema.SUBSCRIPTIONS
     if {"paidavailableunits", "monthlyactiveusers"} <= keys:
         problem = "is an Insights Office 365 usage download, which this version does not read yet"
-    elif {"reportrefreshdate", "userprincipalname"} <= keys:
-        problem = "is a Microsoft 365 active-user detail report, which this version does not read yet"
+    elif schema.ACTIVITY.signature <= keys:
+        return schema.ACTIVITY
     else:
         shown = ", ".join(list(columns)[:8])
         problem = f"is not a recognised Partner Center export (columns: {shown})"
@@ -343,6 +404,8 @@ def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
 
 def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, list[str]]:
     """Map headers to documented fields, check every value, and convert to the normalised columns."""
+    if kind is schema.ACTIVITY:
+        return _normalise_activity(raw, name)
     by_key = {header_key(c): c for c in raw.columns}
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -508,6 +571,241 @@ def _normalise_subscriptions(frame: pl.DataFrame) -> pl.DataFrame:
         is_trial=pl.coalesce(is_trial_raw, pl.lit(False)) | trial_by_dates,
         product_key=_name_key(pl.col("product_name")),
     )
+
+
+# ---------------------------------------------------------------------------
+# Microsoft 365 active-user detail (getOffice365ActiveUserDetail)
+# ---------------------------------------------------------------------------
+_ACTIVITY_DATE_RE = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:?00)?)?$"
+_ACTIVITY_FOLDER_FIX = ("move it into a folder named after the customer's tenant id, e.g. "
+                        "activity/0112A436-B14E-4888-967B-CA4BB2CF1234/ActiveUserDetail.csv")
+
+
+def activity_customer_id(path: str | Path) -> str | None:
+    """The tenant id an active-user detail file belongs to: the nearest enclosing folder named after a GUID."""
+    for folder in Path(path).parents:
+        if re.fullmatch(_GUID_RE, folder.name):
+            return folder.name.strip("{}").lower()
+    return None
+
+
+def _read_activity_typed(path: Path, name: str) -> pl.DataFrame | None:
+    """An active-user detail CSV as Microsoft writes it (UTF-8, dates YYYY-MM-DD, True/False), parsed to
+    Date and Boolean columns by polars while it reads the file: the fast path for very large reports.
+
+    None whenever anything is unusual (another kind, a missing or repeated column, another date format, a
+    value polars cannot parse, invalid UTF-8): the text path then reads the file and names every problem.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return None
+    head = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
+    if end <= 0 or head.startswith(b"#TYPE"):
+        return None
+    try:
+        first_line = head[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    delimiter = max((",", "\t", ";"), key=first_line.count)
+    columns = next(csv.reader([first_line], delimiter=delimiter))
+    keys = [header_key(c) for c in columns]
+    fields = {header_key(f.name): f for f in schema.ACTIVITY.fields}
+    if len(set(keys)) != len(keys) or not schema.ACTIVITY.signature <= set(keys) \
+            or any(k not in keys for k, f in fields.items() if f.required):
+        return None
+    dtypes = {"date": pl.Date, "bool": pl.Boolean}
+    overrides = {c: dtypes[fields[k].kind] for c, k in zip(columns, keys) if k in fields and fields[k].kind in dtypes}
+    # Display Name is never kept (its presence is what the check needs) and unknown columns are not used:
+    # only the header row is read for them.
+    wanted = [c for c, k in zip(columns, keys) if k in fields and fields[k].target != "display_name"]
+    try:
+        frame = pl.read_csv(path, separator=delimiter, infer_schema=False, schema_overrides=overrides,
+                            quote_char='"', columns=wanted)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    skipped = [c for c in columns if c not in wanted]
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in skipped)
+    return frame.rename({c: c.strip() for c in frame.columns})
+
+
+def _activity_conversion(kind: str, value: pl.Expr, dtype: pl.DataType, *, tolerant: bool) -> pl.Expr:
+    """A raw column to Date/Boolean. Already typed (the fast path): as is. Text, strict: the report's own
+    formats. Text, tolerant (only for columns where the strict form fails): trimmed, "" as empty,
+    YYYY-MM-DDT00:00:00Z dates, true/false in any case."""
+    if dtype != pl.String or kind == "str":
+        return value
+    if not tolerant:
+        if kind == "date":
+            return value.str.to_date("%Y-%m-%d", strict=False)
+        return pl.when(value == "True").then(True).when(value == "False").then(False)
+    text = value.str.strip_chars()
+    if kind == "date":
+        return pl.when(text.str.contains(_ACTIVITY_DATE_RE)).then(
+            text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+    lowered = text.str.to_lowercase()
+    return (pl.when(lowered.is_in(["true", "1", "yes"])).then(True)
+            .when(lowered.is_in(["false", "0", "no"])).then(False))
+
+
+def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[str]]:
+    """Check and convert an active-user detail report; the customer comes from the file's folder.
+
+    Every problem (missing columns, no tenant folder, bad values, several refresh dates) is reported at
+    once. `raw` is all text, or already typed by `_read_activity_typed`.
+    """
+    kind = schema.ACTIVITY
+    by_key = {header_key(c): c for c in raw.columns}
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    sources: dict[str, tuple[str, schema.RawField]] = {}
+    for raw_field in kind.fields:
+        column = by_key.get(header_key(raw_field.name))
+        if column is None:
+            if raw_field.required:
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                                        f"add the '{raw_field.name}' column, or export the active-user detail "
+                                        f"report again (it has {len(kind.fields)} columns)",
+                                        column=raw_field.name))
+            continue
+        if raw_field.target != "display_name":   # checked for presence only, never kept
+            sources[raw_field.target] = (column, raw_field)
+    customer_id = activity_customer_id(name)
+    if customer_id is None:
+        problems.append(Problem(name, "is a Microsoft 365 active-user detail report, which carries no tenant "
+                                      "id, and no folder around it is named after one", _ACTIVITY_FOLDER_FIX))
+    if any(p.column for p in problems):
+        raise InputFileError(problems)
+
+    frame = raw.select([pl.col(column).alias(target) for target, (column, _) in sources.items()]) \
+        .with_row_index("_row", offset=1)
+    targets = [t for t in sources if t != "assigned_products"]
+    text = {t for t in targets if frame.schema[t] == pl.String and sources[t][1].kind in ("date", "bool")}
+
+    def convert(targets_: Iterable[str], tolerant: bool) -> list[pl.Expr]:
+        return [_activity_conversion(sources[t][1].kind, pl.col(t), frame.schema[t], tolerant=tolerant)
+                .alias(f"{t}\x00") for t in targets_]
+
+    wide = frame.with_columns(convert(targets, tolerant=False))
+    retry: list[str] = []
+    if text and wide.height:   # text columns whose values do not all read strictly pay for the lenient pass
+        flags = wide.select((pl.col(t).is_not_null() & pl.col(f"{t}\x00").is_null()).any().alias(t)
+                            for t in sorted(text)).row(0, named=True)
+        retry = [t for t, bad in flags.items() if bad]
+        if retry:
+            wide = wide.with_columns(convert(retry, tolerant=True))
+    messages = {"date": ("is not a date (expected YYYY-MM-DD or YYYY-MM-DDT00:00:00Z)",
+                         "export the report again; do not let a spreadsheet reformat its dates"),
+                "bool": ("is not True or False", "write True or False, as the report does")}
+    checks: list[tuple[pl.Expr, str, str, str]] = []
+    for target in targets:
+        raw_field = sources[target][1]
+        value, converted = pl.col(target), pl.col(f"{target}\x00")
+        if target in retry:
+            blank = value.is_null() | (value.str.strip_chars() == "")
+            checks.append((~blank & converted.is_null(), target, *messages[raw_field.kind]))
+        elif frame.schema[target] == pl.String:
+            blank = value.is_null() | (value.str.len_bytes() == 0)
+        else:
+            blank = value.is_null()
+        if raw_field.required and not raw_field.allow_empty:
+            checks.append((blank, target, "is empty",
+                           f"fill in '{raw_field.name}' (export the report again, or correct the value)"))
+    failed = wide.select(c.any().alias(str(i)) for i, (c, *_) in enumerate(checks)).row(0) \
+        if checks and wide.height else ()
+    for (invalid, target, problem, fix), bad in zip(checks, failed):
+        if bad:
+            problems.extend(_row_problems(wide, invalid, name, sources[target][0], target, problem, fix))
+
+    refresh_dates = wide.get_column("report_refresh_date\x00").drop_nulls().unique().sort()
+    if refresh_dates.len() > 1:
+        problems.append(Problem(name, f"holds {refresh_dates.len()} different Report Refresh Dates "
+                                      f"({refresh_dates[0]} .. {refresh_dates[-1]}); one export has one",
+                                "keep one export per file, as downloaded", column=sources["report_refresh_date"][0]))
+    if problems:
+        raise InputFileError(problems)
+
+    out = wide.select(
+        "_row",
+        pl.lit(customer_id, dtype=pl.String).alias("customer_id"),
+        *[pl.col(f"{t}\x00").alias(t) for t in targets],
+        *(["assigned_products"] if "assigned_products" in sources else []),
+        pl.lit(name).alias("source_file"),
+    )
+    if "assigned_products" in sources:
+        out = _split_products_column(out)
+    out = out.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.ACTIVITY_COLUMNS.items()
+                           if c not in out.columns)
+    if refresh_dates.len() == 1:
+        later = [(column, t) for t, (column, _) in sources.items()
+                 if t.endswith(("_last_activity", "_license_assign_date"))]
+        refresh = refresh_dates[0]
+        counts = out.select((pl.col(t) > refresh).sum().alias(t) for _, t in later).row(0, named=True)
+        bad = {column: counts[t] for column, t in later if counts[t]}
+        if bad:
+            listed = ", ".join(f"'{c}' {n}" for c, n in bad.items())
+            warnings.append(f"{name}: {sum(bad.values())} date(s) after the Report Refresh Date {refresh} "
+                            f"({listed}): invalid, so never counted in the 28-day window; export the report "
+                            f"again if this persists")
+    return out.select("_row", *[pl.col(c).cast(d) for c, d in schema.ACTIVITY_COLUMNS.items()]), warnings
+
+
+def _split_products_column(frame: pl.DataFrame) -> pl.DataFrame:
+    """Split Assigned Products once per distinct value (a report repeats a few combinations for every user)."""
+    column = frame.select("assigned_products")
+    distinct = column.unique().with_columns(split_assigned_products(pl.col("assigned_products")).alias("_products"))
+    split = column.join(distinct, on="assigned_products", how="left", nulls_equal=True, maintain_order="left")
+    return frame.with_columns(split.get_column("_products").alias("assigned_products"))
+
+
+def _resolve_activity(frames: list[pl.DataFrame], loaded: list[LoadedFile], deployment: pl.DataFrame,
+                      usage: pl.DataFrame, problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
+    """Map each activity file to a known customer and keep each customer's newest report."""
+    warnings: list[str] = []
+    files = [f for f in loaded if f.kind == schema.ACTIVITY.name]
+    if not files:
+        return schema.empty_frame(schema.ACTIVITY_COLUMNS), warnings
+    names = (pl.concat([deployment.select("customer_id", "customer_name"), usage.select("customer_id", "customer_name")])
+             .drop_nulls("customer_id").group_by("customer_id").agg(pl.col("customer_name").drop_nulls().last()))
+    known = dict(zip(names.get_column("customer_id").to_list(), names.get_column("customer_name").to_list()))
+    reports: dict[str, list[tuple[object, LoadedFile, pl.DataFrame]]] = {}
+    for file, frame in zip(files, frames, strict=True):   # both in reading order
+        source = str(file.path)
+        customer_id = activity_customer_id(source)
+        if customer_id not in known:
+            close = difflib.get_close_matches(customer_id, list(known), n=3, cutoff=0.8)
+            hint = ("; closest: " + ", ".join(f"{c.upper()} ({known[c]})" for c in close)) if close else ""
+            folder = next(p.name for p in Path(source).parents if p.name.strip("{}").lower() == customer_id)
+            problems.append(Problem(source, f"sits in the folder {folder}, but no customer with that tenant id "
+                                            f"is in the licenses deployment or usage exports{hint}",
+                                    "rename the folder to the customer's tenant id, or add that customer's "
+                                    "Partner Center exports"))
+            continue
+        if frame.height:   # a header-only report was warned about and has nothing to use
+            refresh = frame.get_column("report_refresh_date").max()
+            reports.setdefault(customer_id, []).append((refresh, file, frame))
+    kept: list[pl.DataFrame] = []
+    for customer_id, entries in sorted(reports.items()):
+        entries.sort(key=lambda e: (e[0], str(e[1].path)), reverse=True)
+        newest_refresh, newest_file, newest_frame = entries[0]
+        for refresh, file, _ in entries[1:]:
+            if refresh == newest_refresh and file.sha256 == newest_file.sha256:
+                warnings.append(f"{file.path}: the same active-user detail report as {newest_file.path}; "
+                                f"the copy is ignored")
+            elif refresh == newest_refresh:
+                problems.append(Problem(str(file.path), f"is a second, different active-user detail report for "
+                                                        f"customer {customer_id} with the same Report Refresh "
+                                                        f"Date {refresh} as {newest_file.path}",
+                                        "keep one report per customer and refresh date"))
+            else:
+                warnings.append(f"{file.path}: an older active-user detail report (Report Refresh Date "
+                                f"{refresh}) for customer {customer_id}; the newest ({newest_refresh}, "
+                                f"{newest_file.path}) is used")
+        kept.append(newest_frame)
+    activity = pl.concat(kept) if kept else schema.empty_frame(schema.ACTIVITY_COLUMNS)
+    return activity.select(list(schema.ACTIVITY_COLUMNS)), warnings
 
 
 # ---------------------------------------------------------------------------

@@ -16,9 +16,10 @@ import polars as pl
 class RawField:
     name: str                      # exact documented name
     target: str                    # normalised column it feeds
-    kind: str                      # "str" | "int" | "guid" | "datetime" | "bool"
+    kind: str                      # "str" | "int" | "guid" | "datetime" | "bool" | "date"
     required: bool = False
     aliases: tuple[str, ...] = ()
+    allow_empty: bool = False      # with required: the column must be present, its cells may be empty
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,36 @@ SUBSCRIPTIONS = ExportKind(
     signature=frozenset({"status"}),  # plus an id field and quantity/licenseCount or offerName/productName
 )
 
-EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS)
+# Microsoft Graph getOffice365ActiveUserDetail (exports.md section 3). One row per user; the file carries no
+# tenant id: the loaders take it from the folder the file sits in (a folder named after the tenant GUID).
+# Workloads as the report names them -> the short key used in the normalised column names.
+ACTIVITY_WORKLOADS: dict[str, str] = {
+    "Exchange": "exchange", "OneDrive": "onedrive", "SharePoint": "sharepoint",
+    "Skype For Business": "skype", "Yammer": "yammer", "Teams": "teams",
+}
+
+ACTIVITY = ExportKind(
+    name="activity",
+    title="Microsoft 365 active-user detail",
+    fields=(
+        RawField("Report Refresh Date", "report_refresh_date", "date", required=True),
+        RawField("User Principal Name", "user_key", "str", required=True),
+        RawField("Display Name", "display_name", "str"),          # read for the header check, never kept
+        RawField("Is Deleted", "is_deleted", "bool", required=True),
+        RawField("Deleted Date", "deleted_date", "date"),
+        *[RawField(f"Has {w} License", f"has_{k}_license", "bool", required=True)
+          for w, k in ACTIVITY_WORKLOADS.items()],
+        *[RawField(f"{w} Last Activity Date", f"{k}_last_activity", "date", required=True, allow_empty=True)
+          for w, k in ACTIVITY_WORKLOADS.items()],
+        *[RawField(f"{w} License Assign Date", f"{k}_license_assign_date", "date", required=True,
+                   allow_empty=True)
+          for w, k in ACTIVITY_WORKLOADS.items()],
+        RawField("Assigned Products", "assigned_products", "str"),
+    ),
+    signature=frozenset({"reportrefreshdate", "userprincipalname"}),
+)
+
+EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY)
 
 # ---------------------------------------------------------------------------
 # Normalised frames returned by adoption_kit.loaders (column -> dtype).
@@ -169,6 +199,22 @@ SUBSCRIPTION_COLUMNS: dict[str, pl.DataType] = {
     "trial_end_at": UTC_DATETIME,
     "trial_converted_at": UTC_DATETIME,
     "deprovisioned_at": UTC_DATETIME,
+    "source_file": pl.String,
+}
+
+# Normalised active-user detail rows (one per user and file). user_key is the User Principal Name as given
+# (a 32-character hex token when the tenant conceals names); it stays in this frame and is never copied into
+# metric frames or bundles. Display Name is not kept.
+ACTIVITY_COLUMNS: dict[str, pl.DataType] = {
+    "customer_id": pl.String,          # lower-case tenant GUID, from the folder name
+    "report_refresh_date": pl.Date,
+    "user_key": pl.String,
+    "is_deleted": pl.Boolean,
+    "deleted_date": pl.Date,
+    **{f"has_{k}_license": pl.Boolean for k in ACTIVITY_WORKLOADS.values()},
+    **{f"{k}_last_activity": pl.Date for k in ACTIVITY_WORKLOADS.values()},
+    **{f"{k}_license_assign_date": pl.Date for k in ACTIVITY_WORKLOADS.values()},
+    "assigned_products": pl.List(pl.String),   # split on '+' without spaces around it (see activity.py)
     "source_file": pl.String,
 }
 
