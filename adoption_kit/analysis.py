@@ -9,13 +9,17 @@ from pathlib import Path
 
 import polars as pl
 
-from adoption_kit import __version__
+from adoption_kit import __version__, schema
+from adoption_kit.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.loaders import Exports, load_exports
 from adoption_kit.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
+# Exact figures from user activity (adoption_kit.activity): always written, empty without activity; a bundle
+# written before they existed reads as "no activity".
+ACTIVITY_TABLES = {"activity_workloads": ACTIVITY_WORKLOAD_COLUMNS, "activity_customers": ACTIVITY_CUSTOMER_COLUMNS}
 BUNDLE_META = "meta.json"
 _GUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -38,6 +42,16 @@ class Analysis:
         return self.metrics.customers
 
     @property
+    def activity_workloads(self) -> pl.DataFrame:
+        """Exact per customer x workload figures from user activity (empty when there is none)."""
+        return self.metrics.activity_workloads
+
+    @property
+    def activity_customers(self) -> pl.DataFrame:
+        """Exact per-customer figures from user activity (empty when there is none)."""
+        return self.metrics.activity_customers
+
+    @property
     def portfolio(self) -> dict:
         """The one-row portfolio frame as a dict (empty dict for an empty portfolio)."""
         rows = self.metrics.portfolio.to_dicts()
@@ -54,6 +68,8 @@ class CustomerView:
     usage_percentile: float | None       # share of customers (0-100) with a lower usage rate
     deployment_percentile: float | None
     rank: int | None                     # position in the low-adoption ranking, if listed
+    activity_workloads: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_WORKLOAD_COLUMNS))
+    activity_customer: dict | None = None   # the customer's activity_customers row; None without user activity
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -79,7 +95,8 @@ def select_snapshot(exports: Exports, as_of: str = "latest") -> Exports:
     def upto(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.filter(pl.col("processed_at") <= cutoff)
 
-    selected = replace(exports, deployment=upto(exports.deployment), usage=upto(exports.usage))
+    selected = replace(exports, deployment=upto(exports.deployment), usage=upto(exports.usage),
+                       activity=exports.activity.filter(pl.col("report_refresh_date") <= cutoff.date()))
     if selected.deployment.is_empty() and selected.usage.is_empty():
         first = exports.snapshots[0] if exports.snapshots else None
         raise ParameterError(f"as_of={as_of}: no export is that old (the oldest processedDateTime is "
@@ -126,9 +143,10 @@ def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"workloads": analysis.metrics.workloads, "products": analysis.metrics.products,
               "customers": analysis.metrics.customers, "portfolio": analysis.metrics.portfolio,
-              "ranking": analysis.ranking}
+              "ranking": analysis.ranking, "activity_workloads": analysis.metrics.activity_workloads,
+              "activity_customers": analysis.metrics.activity_customers}
     for name, frame in tables.items():
-        if name in ("workloads", "products"):
+        if name in ("workloads", "products", "activity_workloads", "activity_customers"):
             # Sorted by customer so that a one-customer read skips most row groups by their statistics.
             frame = frame.sort("customer_id", maintain_order=True)
         with atomic_path(folder / f"{name}.parquet") as temporary:
@@ -166,9 +184,11 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
 
     products = table("products", True)
     thresholds = Thresholds(**meta["thresholds"])
+    activity = {name: table(name, True) if (folder / f"{name}.parquet").is_file() else schema.empty_frame(columns)
+                for name, columns in ACTIVITY_TABLES.items()}
     metrics = Metrics(workloads=table("workloads", True), products=products,
                       customers=table("customers", False), portfolio=table("portfolio", False),
-                      excluded=products.filter(pl.col("excluded")), thresholds=thresholds)
+                      excluded=products.filter(pl.col("excluded")), thresholds=thresholds, **activity)
     return Analysis(
         metrics=metrics,
         ranking=table("ranking", False),
@@ -213,6 +233,7 @@ def customer_view(analysis: Analysis, customer_id: str) -> CustomerView:
     customer = find_customer(analysis.customers, customer_id)
     wanted = customer["customer_id"]
     ranked = analysis.ranking.filter(pl.col("customer_id") == wanted)
+    activity_customer = analysis.activity_customers.filter(pl.col("customer_id") == wanted)
     return CustomerView(
         customer=customer,
         products=analysis.metrics.products.filter(pl.col("customer_id") == wanted),
@@ -220,6 +241,8 @@ def customer_view(analysis: Analysis, customer_id: str) -> CustomerView:
         usage_percentile=percentile_of(analysis.customers, "usage_rate", customer["usage_rate"]),
         deployment_percentile=percentile_of(analysis.customers, "deployment_rate", customer["deployment_rate"]),
         rank=ranked.get_column("rank").item() if ranked.height else None,
+        activity_workloads=analysis.activity_workloads.filter(pl.col("customer_id") == wanted),
+        activity_customer=activity_customer.row(0, named=True) if activity_customer.height else None,
     )
 
 

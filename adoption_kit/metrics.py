@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Iterable, Mapping, Union
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Final, Iterable, Mapping, Union
 import polars as pl
 
 from adoption_kit import config, schema
+from adoption_kit.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS, EXACT_BASIS,
+                                   LOWER_BOUND_BASIS, activity_evidence, activity_tables)
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, Problem
 
@@ -39,7 +41,7 @@ __all__ = [
 # Vocabulary
 # ---------------------------------------------------------------------------
 SEGMENTS: Final = ("data_check", "deploy", "adopt", "upsell", "healthy")  # precedence order
-CAUSES: Final = ("duplicate_subscription", "trial", "unexplained", "yammer")  # sorted, as joined
+CAUSES: Final = ("duplicate_subscription", "trial", "turnover", "unexplained", "yammer")  # sorted, as joined
 EXCLUSION_COLUMNS: Final = ("product_id", "product_name", "reason")
 
 # Plain-language next steps. `{name}` is replaced, row by row, by the column `licenses_<name>`.
@@ -81,6 +83,13 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "Usage is over 100% while a trial subscription for the product is open: trial seats are "
         "active but are not paid entitlements. Check whether the trial will convert, and offer to "
         "convert it."
+    ),
+    "data_check:turnover": (
+        "Usage is over 100% and the customer's user activity shows turnover in the same 28 days "
+        "(deleted users who were still active, or licenses assigned to new users inside the window): "
+        "a license that moved from a leaver to a newcomer counts for both, so this is not a license "
+        "shortage. Judge adoption on the exact usage from user activity, and check that licenses of "
+        "deleted users are released."
     ),
     "data_check:unexplained": (
         "Usage is over 100% with no cause in the data (no Yammer, trial or duplicate "
@@ -148,6 +157,9 @@ class Metrics:
     portfolio: pl.DataFrame
     excluded: pl.DataFrame
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    # Exact figures from Microsoft 365 active-user detail (adoption_kit.activity); empty without activity.
+    activity_workloads: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_WORKLOAD_COLUMNS))
+    activity_customers: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_CUSTOMER_COLUMNS))
 
 
 # ---------------------------------------------------------------------------
@@ -160,16 +172,28 @@ def compute(
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     exclusions: Frame | None = None,
+    activity: Frame | None = None,
 ) -> Metrics:
     """All metric frames from the normalised frames, or from the loaders' ``Exports`` as first argument.
 
-    ``compute(exports)`` reads ``exports.deployment``, ``exports.usage`` and ``exports.subscriptions``.
+    ``compute(exports)`` reads ``exports.deployment``, ``exports.usage``, ``exports.subscriptions`` and
+    ``exports.activity``.
     ``exclusions`` is a frame with columns product_id, product_name, reason (``load_exclusions()`` reads
     the packaged list); ``None`` excludes nothing, so that this function stays free of I/O.
 
     Snapshots: when a feed holds several ``processed_at`` values for one customer, only that customer's
     newest rows of that feed are used (the same rule as ``Exports.latest()``); a key still seen twice
     with different counts raises ``ParameterError``.
+
+    User activity (``activity``: schema.ACTIVITY_COLUMNS rows, Microsoft 365 active-user detail): when it
+    has rows, ``workloads`` gains entitled_users_exact, active_users_exact, usage_rate_exact (per customer x
+    workload, across the customer's products: see adoption_kit.activity) and usage_basis (EXACT_BASIS where
+    the customer x workload has activity, else LOWER_BOUND_BASIS); ``customers`` gains usage_rate_exact
+    (licensed users active on a workload they are entitled to) and usage_basis. Partner Center's figure
+    stays in usage_rate, side by side. An inflated workload row whose customer x workload activity shows
+    deleted users still active or licences assigned inside the window gets the cause ``turnover`` (a
+    product: when one of the workload rows that set its active count does). Without activity rows the
+    frames are exactly as before (no extra columns).
     """
     is_frame = isinstance(deployment, pl.DataFrame) or type(deployment).__module__.split(".")[0] == "pandas"
     if usage is None and not is_frame and hasattr(deployment, "deployment") and hasattr(deployment, "usage"):
@@ -177,6 +201,8 @@ def compute(
         deployment, usage = exports.deployment, exports.usage
         if subscriptions is None:
             subscriptions = getattr(exports, "subscriptions", None)
+        if activity is None:
+            activity = getattr(exports, "activity", None)
     elif usage is None:
         raise ParameterError(
             "compute() needs an Exports object (with .deployment and .usage) or the deployment and "
@@ -184,12 +210,27 @@ def compute(
         )
     thresholds = _check_thresholds(thresholds)
     dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
-    workloads = _workloads(use, attrs)
-    products = _products(dep, use, attrs, thresholds)
+    act_workloads, act_customers = activity_tables(activity)
+    evidence = activity_evidence(act_workloads) if act_workloads.height else None
+    workloads = _workloads(use, attrs, evidence)
+    products = _products(dep, use, attrs, thresholds, evidence)
     customers = customer_metrics(products, thresholds=thresholds)
     portfolio = portfolio_summary(customers, products, sources=(dep, use))
     excluded = products.filter(pl.col("excluded"))
-    return Metrics(workloads, products, customers, portfolio, excluded, thresholds)
+    if evidence is not None:
+        workloads = _with_exact(workloads, evidence, ["customer_id", "workload"],
+                                ["entitled_users_exact", "active_users_exact", "usage_rate_exact"])
+        customers = _with_exact(customers, act_customers, ["customer_id"], ["usage_rate_exact"])
+    return Metrics(workloads, products, customers, portfolio, excluded, thresholds, act_workloads, act_customers)
+
+
+def _with_exact(frame: pl.DataFrame, exact: pl.DataFrame, key: list[str], columns: list[str]) -> pl.DataFrame:
+    """Partner Center's rows with the exact figures beside them, and which basis the row's usage has."""
+    has = "_has_activity"
+    out = frame.join(exact.select(*key, *columns, pl.lit(True).alias(has)), on=key, how="left",
+                     maintain_order="left")
+    basis = pl.when(pl.col(has).fill_null(False)).then(pl.lit(EXACT_BASIS)).otherwise(pl.lit(LOWER_BOUND_BASIS))
+    return out.with_columns(basis.alias("usage_basis")).drop(has)
 
 
 def workload_metrics(
@@ -775,7 +816,7 @@ def _is_yammer() -> pl.Expr:
     return key.is_in(sorted(_YAMMER_KEYS)).fill_null(False)
 
 
-def _workloads(use: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
+def _workloads(use: pl.DataFrame, attrs: pl.DataFrame, evidence: pl.DataFrame | None = None) -> pl.DataFrame:
     labels = (use.select("workload", "workload_code").unique()  # few distinct labels: rank them once
               .sort(["workload", "workload_code"], nulls_last=True).with_row_index("_w")
               .with_columns(_is_yammer().alias("_yammer")))
@@ -788,25 +829,43 @@ def _workloads(use: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns((pl.col("usage_rate") > 1).fill_null(False).alias("inflated"))
     )
-    causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"), "yammer": pl.col("_yammer")}
+    df = _with_turnover(df, evidence)
+    causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"), "yammer": pl.col("_yammer"),
+              "turnover": pl.col("_turnover")}
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     return _finish(df, _WORKLOAD_SCHEMA, ["_order", "_w"])
 
 
-def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresholds: Thresholds) -> pl.DataFrame:
+def _with_turnover(use: pl.DataFrame, evidence: pl.DataFrame | None) -> pl.DataFrame:
+    """`_turnover`: the row's customer x workload activity shows turnover (false without activity)."""
+    if evidence is None:
+        return use.with_columns(pl.lit(False).alias("_turnover"))
+    return (use.join(evidence.select("customer_id", "workload", pl.col("turnover").alias("_turnover")),
+                     on=["customer_id", "workload"], how="left", maintain_order="left")
+            .with_columns(pl.col("_turnover").fill_null(False)))
+
+
+def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresholds: Thresholds,
+              evidence: pl.DataFrame | None = None) -> pl.DataFrame:
     yammer = _is_yammer()
+    over = pl.col("_turnover") & (pl.col("licenses_active") > pl.col("licenses_qualified"))
     usage = (
-        use.group_by(_KEY)
+        _with_turnover(use, evidence).group_by(_KEY)
         .agg(
             pl.col("licenses_qualified").max(),
             (pl.col("licenses_qualified").n_unique() > 1).alias("qualified_conflict"),
             pl.col("licenses_active").filter(~yammer).max().alias("_active_other"),
             pl.col("licenses_active").filter(yammer).max().alias("_active_yammer"),
+            (over & ~yammer).any().alias("_turnover_other"),
+            (over & yammer).any().alias("_turnover_yammer"),
         )
         .with_columns(
             pl.coalesce("_active_other", "_active_yammer").alias("licenses_active"),
             (pl.col("_active_other").is_null() & pl.col("_active_yammer").is_not_null()).alias("_from_yammer"),
         )
+        .with_columns(  # turnover on the workload rows that set the product's active count
+            pl.when(pl.col("_from_yammer")).then(pl.col("_turnover_yammer")).otherwise(pl.col("_turnover_other"))
+            .alias("_turnover"))
     )
     df = (
         dep.select(*_KEY, "licenses_sold", "licenses_assigned")
@@ -815,6 +874,7 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
             *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNT_COLUMNS],
             pl.col("qualified_conflict").fill_null(False),
             pl.col("_from_yammer").fill_null(False),
+            pl.col("_turnover").fill_null(False),
         )
         .join(attrs, on=_KEY, how="left")
     )
@@ -828,7 +888,7 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
         (pl.col("usage_rate") > 1).fill_null(False).alias("inflated"),
     )
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"),
-              "yammer": pl.col("_from_yammer")}
+              "yammer": pl.col("_from_yammer"), "turnover": pl.col("_turnover")}
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     df = assign_segments(df, thresholds=thresholds)
     return _finish(df, _PRODUCT_SCHEMA, ["_order"])
