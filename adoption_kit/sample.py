@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import polars as pl
 from adoption_kit.errors import ParameterError
 
 __all__ = [
+    "ACTIVITY_DIR",
+    "ACTIVITY_FIELDS",
+    "ACTIVITY_FILE",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PROCESSED_AT",
     "DEPLOYMENT_FIELDS",
@@ -45,6 +49,16 @@ SUBSCRIPTION_FIELDS = ("customerTenantId", "customerName", "customerMarket", "id
 DEPLOYMENT_FILE = "license-deployment-page-{}.json"
 USAGE_FILE = "license-usage-page-{}.json"
 SUBSCRIPTIONS_FILE = "subscriptions.csv"
+# Microsoft 365 active-user detail (exports.md section 3), one file per planted customer in a folder named
+# after its tenant id: activity/<TENANT-ID>/ActiveUserDetail.csv (UTF-8 with BOM, True/False, YYYY-MM-DD).
+ACTIVITY_DIR = "activity"
+ACTIVITY_FILE = "ActiveUserDetail.csv"
+_REPORT_WORKLOADS = ("Exchange", "OneDrive", "SharePoint", "Skype For Business", "Yammer", "Teams")
+ACTIVITY_FIELDS = ("Report Refresh Date", "User Principal Name", "Display Name", "Is Deleted", "Deleted Date",
+                   *[f"Has {w} License" for w in _REPORT_WORKLOADS],
+                   *[f"{w} Last Activity Date" for w in _REPORT_WORKLOADS],
+                   *[f"{w} License Assign Date" for w in _REPORT_WORKLOADS],
+                   "Assigned Products")
 NO_COMMITMENT_END = "9999-12-31T00:00:00"
 
 # ---------------------------------------------------------------------------
@@ -140,6 +154,9 @@ PLANTED_CASES = (
     "inflated_yammer", "inflated_trial", "inflated_duplicate_subscription", "inflated_unexplained",
     "sold_zero", "free_sku", "low_deployment", "low_usage", "upsell_ready", "tiny_account",
     "name_comma", "name_quote", "name_non_ascii", "name_hostile",
+    # user activity reports (activity/<TENANT-ID>/ActiveUserDetail.csv)
+    "inflated_turnover", "activity_exact", "activity_concealed_names", "activity_deleted_active",
+    "activity_assigned_in_window", "activity_yammer_unlicensed", "activity_window_boundaries",
 )
 
 
@@ -220,6 +237,82 @@ _PLANTED: tuple[_Planted, ...] = (
     _Planted(29, ("tiny_account", "name_non_ascii"), (
         _PlantedProduct("O365_BUSINESS_ESSENTIALS", 2, 2, 2, _office(0, 0, 0, 0, 0)),
     ), name="株式会社サンプル", market="JP"),
+    # Exchange 24 active of 20: 18 current users plus 6 who left inside the 28 days (see _PLANTED_ACTIVITY).
+    _Planted(32, ("inflated_turnover",), (
+        _PlantedProduct("O365_BUSINESS_PREMIUM", 20, 20, 20, _office(24, 17, 1, 19, 3)),
+    )),
+)
+
+
+@dataclass(frozen=True)
+class _Users:
+    """Identical users of a planted activity report. Days count back from the Report Refresh Date (0 = that
+    day); a (lo, hi) pair spreads the group's users over lo..hi deterministically."""
+    count: int
+    active: dict[str, int | tuple[int, int]] = field(default_factory=dict)  # report workload -> days ago
+    licensed: bool = True             # all six workload licences; False: none and no Assigned Products
+    assigned_days_ago: int = 600      # License Assign Date of every workload
+    deleted_days_ago: int | None = None
+    products: str = "MICROSOFT 365 BUSINESS STANDARD"
+
+
+@dataclass(frozen=True)
+class _PlantedActivity:
+    index: int
+    cases: tuple[str, ...]
+    users: tuple[_Users, ...]
+    concealed: bool = False           # names replaced by 32-character hex tokens (Microsoft's default)
+
+
+_EMS_E5 = "MICROSOFT 365 BUSINESS STANDARD+ENTERPRISE MOBILITY + SECURITY E5"
+# Per-workload active counts match the planted Partner Center rows (deleted users' activity included there).
+_PLANTED_ACTIVITY: tuple[_PlantedActivity, ...] = (
+    # Smith, Jones & Partners: 28 licensed; Exchange 26, SharePoint 20, Skype 3, Teams 24, Yammer 22 + 12
+    # unlicensed Yammer users = Partner Center's 34; one user exactly 27 days back (active), one 28 (not).
+    _PlantedActivity(3, ("activity_exact", "activity_yammer_unlicensed", "activity_window_boundaries"), (
+        _Users(3, {"Exchange": (0, 6), "SharePoint": (1, 9), "Skype For Business": (2, 20), "Teams": (0, 4),
+                   "Yammer": (3, 15)}),
+        _Users(17, {"Exchange": (0, 5), "SharePoint": (0, 20), "OneDrive": (0, 12), "Teams": (0, 8),
+                    "Yammer": (0, 25)}),
+        _Users(2, {"Exchange": (1, 3), "Teams": (2, 10), "Yammer": (5, 20)}),
+        _Users(2, {"Exchange": (0, 2), "Teams": (1, 14)}),
+        _Users(1, {"Exchange": 27}),
+        _Users(1, {"Exchange": 0}),
+        _Users(1, {"Exchange": 28, "Teams": 45}),
+        _Users(1),
+        _Users(12, {"Yammer": (0, 20)}, licensed=False),
+    )),
+    # '=HYPERLINK(...)': concealed names; 57 licensed, Exchange 20, SharePoint 12 (2 via OneDrive only),
+    # Skype 1, Teams 15, Yammer 2 as in Partner Center, but 22 active on some workload (Partner Center: >= 20).
+    _PlantedActivity(20, ("activity_exact", "activity_concealed_names"), (
+        _Users(10, {"Exchange": (0, 10), "SharePoint": (0, 20), "Teams": (0, 12)}, assigned_days_ago=900),
+        _Users(2, {"Exchange": (0, 5), "OneDrive": (1, 8), "Teams": (2, 9), "Yammer": (3, 22)}, assigned_days_ago=900),
+        _Users(1, {"Exchange": 4, "Skype For Business": 11, "Teams": 6}, assigned_days_ago=900),
+        _Users(2, {"Teams": (0, 15)}, assigned_days_ago=900),
+        _Users(7, {"Exchange": (0, 26)}, assigned_days_ago=900),
+        _Users(5, {"Exchange": 28}, assigned_days_ago=900),
+        _Users(20, {"Exchange": (35, 120), "Teams": (40, 200)}, assigned_days_ago=900),
+        _Users(10, assigned_days_ago=900),
+    ), concealed=True),
+    # Turnover: 20 current users (Exchange 18, SharePoint 15, Skype 1, Teams 17, Yammer 3; 5 licences
+    # assigned inside the window, one of them exactly 27 days back, one more 28 days back: outside) and
+    # 7 deleted users, 6 of them active inside the window (Exchange 6, SharePoint 2, Teams 2).
+    _PlantedActivity(32, ("activity_exact", "activity_deleted_active", "activity_assigned_in_window",
+                          "activity_window_boundaries"), (
+        _Users(4, {"Exchange": (0, 3), "SharePoint": (0, 9), "Teams": (0, 5)}, assigned_days_ago=10),
+        _Users(1, {"Exchange": 1, "OneDrive": 4, "Teams": 2}, assigned_days_ago=27),
+        _Users(1, {"Exchange": 2, "SharePoint": 6, "Teams": 1, "Skype For Business": 9}, assigned_days_ago=28),
+        _Users(3, {"Exchange": (0, 4), "SharePoint": (0, 15), "Teams": (0, 6), "Yammer": (2, 20)}, products=_EMS_E5),
+        _Users(6, {"Exchange": (0, 4), "SharePoint": (0, 15), "Teams": (0, 6)}),
+        _Users(2, {"Exchange": 27, "Teams": (3, 12)}),
+        _Users(1, {"Exchange": 0}),
+        _Users(1, {"Exchange": 28}),
+        _Users(1),
+        _Users(2, {"Exchange": (13, 16), "SharePoint": (14, 20), "Teams": (13, 15)}, assigned_days_ago=500,
+               deleted_days_ago=12),
+        _Users(4, {"Exchange": (6, 9)}, assigned_days_ago=500, deleted_days_ago=5),
+        _Users(1, {"Exchange": 61}, assigned_days_ago=800, deleted_days_ago=60),
+    )),
 )
 
 # Independent random streams spawned from default_rng(seed). Every draw is a fixed number of values per
@@ -238,6 +331,8 @@ class SampleData:
     subscriptions: SUBSCRIPTION_FIELDS as CSV cell text (None = empty cell) except licenseCount (Int64).
     customers: index, customerTenantId, customerName, customerMarket, in generation order.
     planted: case name -> tenant ids of the customers it was planted in (every case is a key).
+    activity: tenant id -> that customer's active-user detail rows, ACTIVITY_FIELDS as CSV cell text
+    (None = empty cell), in file order.
     """
 
     processed_at: datetime
@@ -246,6 +341,7 @@ class SampleData:
     usage: pl.DataFrame
     subscriptions: pl.DataFrame
     planted: dict[str, list[str]]
+    activity: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -507,6 +603,42 @@ def _planted_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
             pl.DataFrame(subs, schema=_SUB_SCHEMA))
 
 
+def _activity_frame(spec: _PlantedActivity, tenant_id: str, refresh: datetime) -> pl.DataFrame:
+    """A planted customer's active-user detail report as text cells (None = empty), one row per user."""
+    def day(days_ago: int) -> str:
+        return (refresh - timedelta(days=days_ago)).strftime("%Y-%m-%d")
+
+    def token(kind: str, serial: int) -> str:
+        return hashlib.md5(f"{kind}:{tenant_id}:{serial}".encode()).hexdigest().upper()  # 32 hex digits
+
+    rows = []
+    serial = 0
+    for group in spec.users:
+        for j in range(group.count):
+            serial += 1
+            deleted = group.deleted_days_ago is not None
+            last = {}
+            for workload, days in group.active.items():
+                if isinstance(days, tuple):
+                    lo, hi = days
+                    days = lo + (j * 5) % (hi - lo + 1)
+                last[workload] = day(days)
+            licence = "True" if group.licensed else "False"
+            assigned = day(group.assigned_days_ago) if group.licensed else None
+            rows.append((
+                day(0),
+                token("upn", serial) if spec.concealed else f"user{serial:03d}@customer{spec.index}.onmicrosoft.com",
+                token("name", serial) if spec.concealed else f"User {serial:03d}",
+                "True" if deleted else "False",
+                day(group.deleted_days_ago) if deleted else None,
+                *[licence for _ in _REPORT_WORKLOADS],
+                *[last.get(w) for w in _REPORT_WORKLOADS],
+                *[assigned for _ in _REPORT_WORKLOADS],
+                group.products if group.licensed else None,
+            ))
+    return pl.DataFrame(rows, schema={f: pl.String for f in ACTIVITY_FIELDS}, orient="row")
+
+
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
@@ -601,11 +733,15 @@ def generate_sample(customers: int = 50, seed: int = 7,
         "licensesQualified": usage["qualified"],
     }).with_columns(**constants)
     subscriptions = _subscription_rows(subs, customers_df, proc, partner_id)
-    planted = {case: [str(tenant_ids[s.index]) for s in _PLANTED if case in s.cases and s.index < n]
+    planted = {case: [str(tenant_ids[s.index]) for s in (*_PLANTED, *_PLANTED_ACTIVITY)
+                      if case in s.cases and s.index < n]
                for case in PLANTED_CASES}
+    refresh = proc.replace(hour=0, minute=0, second=0, microsecond=0)  # Report Refresh Date = processed day
+    activity = {str(tenant_ids[a.index]): _activity_frame(a, str(tenant_ids[a.index]), refresh)
+                for a in _PLANTED_ACTIVITY if a.index < n}
     return SampleData(processed_at=proc.replace(tzinfo=timezone.utc), customers=customers_df,
                       deployment=deployment.select(DEPLOYMENT_FIELDS), usage=usage_df.select(USAGE_FIELDS),
-                      subscriptions=subscriptions, planted=planted)
+                      subscriptions=subscriptions, planted=planted, activity=activity)
 
 
 def _subscription_rows(subs: pl.DataFrame, customers: pl.DataFrame, proc: datetime,
@@ -704,9 +840,11 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
     """Write a synthetic book as raw exports into out_dir and return the written files, sorted.
 
     Files: license-deployment-page-N.json and license-usage-page-N.json (analytics API pages of at most
-    page_size rows, chained by @nextLink) and subscriptions.csv (subscription analytics columns, UTF-8,
-    csv.QUOTE_MINIMAL). Stale page files and subscriptions.csv from an earlier run in out_dir are
-    removed first so a folder never mixes two books; other files are left alone.
+    page_size rows, chained by @nextLink), subscriptions.csv (subscription analytics columns, UTF-8,
+    csv.QUOTE_MINIMAL) and, for the planted activity customers, activity/<TENANT-ID>/ActiveUserDetail.csv
+    (Microsoft 365 active-user detail: UTF-8 with BOM, True/False, empty cells for null). Stale page
+    files, subscriptions.csv and activity reports from an earlier run in out_dir are removed first so a
+    folder never mixes two books; other files are left alone.
     """
     if isinstance(page_size, bool) or not isinstance(page_size, (int, np.integer)) \
             or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -718,8 +856,11 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
         raise ParameterError(f"{out} is a file, not a folder; give a folder path for the sample")
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("license-deployment-page-*.json"), *out.glob("license-usage-page-*.json"),
-                  *out.glob(SUBSCRIPTIONS_FILE)):
+                  *out.glob(SUBSCRIPTIONS_FILE), *out.glob(f"{ACTIVITY_DIR}/*/{ACTIVITY_FILE}")):
         stale.unlink()
+    for folder in sorted(out.glob(f"{ACTIVITY_DIR}/*"), reverse=True) + [out / ACTIVITY_DIR]:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
     written = _write_pages(data.deployment, out, DEPLOYMENT_FILE, "deployment/license", int(page_size))
     written += _write_pages(data.usage, out, USAGE_FILE, "usage/license", int(page_size))
@@ -729,4 +870,12 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
         writer.writerow(SUBSCRIPTION_FIELDS)
         writer.writerows(data.subscriptions.iter_rows())
     written.append(subs_path)
+    for tenant_id, frame in data.activity.items():
+        path = out / ACTIVITY_DIR / tenant_id / ACTIVITY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+            writer.writerow(ACTIVITY_FIELDS)
+            writer.writerows(frame.iter_rows())
+        written.append(path)
     return sorted(written)
