@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "report": HERE / "report_bench.py",   # adoption-kit report: per-report cost vs papermill floor, workers, rerun
+    "activity": HERE / "activity_bench.py",   # 1,000,000-user activity report: kit load + exact metrics vs bare read
 }
 
 
