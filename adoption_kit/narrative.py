@@ -488,7 +488,7 @@ def customer_next_steps(view: CustomerView) -> Fragment:
 
 
 def customer_figures(view: CustomerView, analysis: Analysis) -> dict[str, Any]:
-    """Flat headline figures of the customer report (for the report index)."""
+    """Flat headline figures of the customer report (for the report index), with the exact usage when known."""
     c = view.customer
     return {
         "report": "customer-insights",
@@ -506,6 +506,7 @@ def customer_figures(view: CustomerView, analysis: Analysis) -> dict[str, Any]:
         "usage_percentile": _round(view.usage_percentile, 1),
         "low_adoption_rank": view.rank,
         "inflated": bool(c["inflated"]),
+        **exact_usage_figures(view),
         **_common_figures(analysis),
     }
 

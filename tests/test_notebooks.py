@@ -52,7 +52,8 @@ CONTRACT = {
 # Cells whose outputs nbval compares with the committed ones (deterministic text only).
 CHECKED = {
     "portfolio-overview": ["data-summary", "headline-figures", "story", "over-100", "segment-table", "headline"],
-    "customer-insights": ["data-summary", "customer-header", "products-table", "flags", "next-steps", "headline"],
+    "customer-insights": ["data-summary", "customer-header", "products-table", "exact-usage", "flags", "next-steps",
+                          "headline"],
     "low-adoption-accounts": ["data-summary", "summary", "ranked", "csv", "headline"],
 }
 # Signs of machine- or run-specific text in an output.
@@ -205,6 +206,17 @@ def test_customer_insights_for_another_customer(tmp_path):
     assert "likely cause: open trial" in flags and "trial seats are active but are not paid entitlements" in flags
     assert "Data processed on 2026-11-01, 14 days before 2026-11-15" in text_of(cell(nb, "staleness"))
     assert "Ringed: Müller Bäckerei GmbH." in text_of(cell(nb, "quadrant"), "image/svg+xml")
+
+
+def test_customer_insights_shows_exact_usage_where_activity_exists(tmp_path):
+    # Greenmont Studios' active-user detail report is in data/sample/activity/FE608F48-.../
+    nb = run("customer-insights", tmp_path, customer_id="fe608f48-c399-4fdf-93f7-a3c8b0655e2d")
+    figures = headline_of(nb)
+    assert figures["usage_basis"] == "exact, from user activity"
+    assert figures["usage_rate_exact"] is not None and figures["licensed_users_exact"] > 0
+    shown = text_of(cell(nb, "exact-usage"))
+    assert "exact" in shown and "lower bound" in shown  # both figures, side by side
+    assert "Turnover" in shown or "turnover" in shown
 
 
 def test_customer_insights_from_a_metrics_bundle_matches_the_committed_figures(tmp_path):
