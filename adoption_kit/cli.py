@@ -32,6 +32,8 @@ def _command_metrics(args: argparse.Namespace) -> int:
 
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions)
+    for warning in written.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {written.rows} {args.level} row(s) to {written.path}")
     return 0
 

@@ -9,6 +9,7 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -20,7 +21,14 @@ from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.schema import ExportKind, header_key
 
 DATA_SUFFIXES = frozenset({".json", ".csv", ".tsv", ".txt"})
+# A valid UTF-8 multi-byte sequence (see _decode); a true/false literal in JSON text, not inside a string
+# (see _read_json_records_with_polars).
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_JSON_BOOLEAN = re.compile(r"(?<=[:\[,])\s*(?:true|false)(?=\s*[,}\]])")
 MAX_COUNT = 10_000_000  # no single customer x product holds more seats; larger means a broken export
+MAX_TEXT = 1_000        # characters in a name or code; longer means merged fields (a stray quote) or junk
+_CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]+"
+FUTURE_TOLERANCE = timedelta(days=1)   # time zones: a naive UTC timestamp may be "tomorrow" somewhere
 _GUID_RE = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 _WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
 _MAX_LISTED_ROWS = 5
@@ -186,13 +194,18 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
         if frame.is_empty():
             warnings.append(f"{name}: a {schema.ACTIVITY.title} header with no rows")
         return schema.ACTIVITY, frame, warnings
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputFileError.single(name, f"cannot be read ({error.strerror or error})",
+                                    "check the file's permissions, or copy it again") from None
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
     raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars, without a Python decode
     delimited = raw is not None
+    decode_warnings: list[str] = []
     if raw is None:
-        text = decode_text(data, name)
+        text, decode_warnings = _decode(data, name)
         stripped = text.lstrip()
         if stripped.startswith(("{", "[")):
             raw = _read_json_records(stripped, name)
@@ -200,13 +213,14 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
             raw = _read_delimited(text, name)
             delimited = True
     if raw is None:  # an API page with an empty record list
-        return None, pl.DataFrame(), [f"{name}: no records in this page"]
+        return None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"]
     kind = detect_kind(raw.columns, name)
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
         raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
     frame, warnings = normalise(raw, kind, name)
+    warnings[:0] = decode_warnings
     if frame.is_empty():
         warnings.append(f"{name}: a {kind.title} header with no rows")
     return kind, frame, warnings
@@ -218,18 +232,63 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Bytes to text: UTF-8 (BOM or not), UTF-16 with BOM (spreadsheet "Unicode text"), else Windows-1252."""
+    """Bytes to text: UTF-8 (BOM or not), UTF-16 (spreadsheet "Unicode text"), else Windows-1252."""
+    return _decode(data, name)[0]
+
+
+def _decode(data: bytes, name: str) -> tuple[str, list[str]]:
+    """`decode_text` with its warnings. UTF-16 without a BOM is recognised by its zero bytes; a file whose
+    lines mix UTF-8 and Windows-1252 (two exports pasted together) is decoded line by line, with a warning."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return _decode_utf16(data, "utf-16", name), []
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if b"\x00" in data[:4096]:
+    head = data[:4096]
+    if b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        for codec, zeros, others in (("utf-16-be", even, odd), ("utf-16-le", odd, even)):
+            if len(head) >= 4 and zeros.count(0) == len(zeros) and not others.count(0):
+                return _decode_utf16(data, codec, name), [
+                    f"{name}: read as {codec.upper()} text without a byte-order mark (mostly plain letters with "
+                    f"a zero byte between them); if names look wrong, save the file as CSV UTF-8"]
+        if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            raise InputFileError.single(name, "is an Excel workbook (or another zip archive), not a text export",
+                                        "open it in Excel and save it as CSV UTF-8 (File > Save As), or give "
+                                        "the JSON or CSV file as downloaded")
         raise InputFileError.single(name, "the file is binary, not a text export",
                                     "save the export as CSV, TSV or JSON text")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), []
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        pass
+    if not _UTF8_SEQUENCE.search(data):   # no UTF-8 at all: the common, fast case
+        return data.decode("cp1252", errors="replace"), [
+            f"{name}: not UTF-8, so read as Windows-1252 (Western European); if names look wrong "
+            f"(another code page), save the file as CSV UTF-8"]
+    lines = data.splitlines(keepends=True)
+    utf8_lines = legacy_lines = 0
+    decoded = []
+    for line in lines:
+        try:
+            decoded.append(line.decode("utf-8"))
+            utf8_lines += not line.isascii()
+        except UnicodeDecodeError:
+            decoded.append(line.decode("cp1252", errors="replace"))
+            legacy_lines += 1
+    warnings = []
+    if utf8_lines:
+        warnings.append(f"{name}: {legacy_lines} line(s) are Windows-1252 text and {utf8_lines} other(s) UTF-8, "
+                        f"as if two exports were pasted together; each line was read in its own encoding: "
+                        f"check the names, and save the file as CSV UTF-8 next time")
+    return "".join(decoded), warnings
+
+
+def _decode_utf16(data: bytes, codec: str, name: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as error:
+        raise InputFileError.single(name, f"is not valid UTF-16 text (byte {error.start})",
+                                    "save it again from the spreadsheet as Unicode text or CSV UTF-8") from None
 
 
 def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
@@ -247,33 +306,61 @@ def _read_json_records_with_polars(text: str) -> pl.DataFrame | None:
     the Python parser handles it and reports precisely what is wrong.
     """
     try:
-        document = pl.read_json(text.encode("utf-8"), infer_schema_length=None)
-    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        data = text.encode("utf-8")
+        document = pl.read_json(data, infer_schema_length=None)
+        keys = {header_key(c): c for c in document.columns}
+        container = next((keys[k] for k in ("value", "items") if k in keys), None)
+        if document.height != 1 or container is None:
+            return None
+        records = document.get_column(container)
+        if not isinstance(records.dtype, pl.List) or not isinstance(records.dtype.inner, pl.Struct):
+            return None
+        frame = records.explode().struct.unnest()
+        if frame.height == 0 or any(isinstance(d, (pl.List, pl.Array)) for d in frame.dtypes) \
+                or len(set(frame.columns)) != frame.width:
+            return None
+        # polars keeps one value of a key repeated in a record. Every key is followed by `":`; a page with more
+        # of those than its envelope keys plus non-null values (a repeat, a nested object, an explicit null,
+        # a `":` inside a text) goes to the Python parser, which refuses repeats.
+        values = frame.height * frame.width - sum(frame.null_count().row(0))
+        if data.count(b'":') + data.count(b'" :') > values + document.width:
+            return None
+        # polars reads a `true` among numbers as 1: every JSON true/false must have landed in a Boolean column.
+        numeric = any(d.is_numeric() for d in frame.dtypes)
+        literals = len(_JSON_BOOLEAN.findall(text)) if numeric and (b"true" in data or b"false" in data) else 0
+        if literals and literals != sum(frame.get_column(c).count() for c, d in frame.schema.items()
+                                        if d == pl.Boolean):
+            return None
+        return frame.select(
+            pl.col(c).struct.json_encode() if isinstance(d, pl.Struct)
+            else pl.col(c).cast(pl.String).str.to_lowercase() if d == pl.Boolean
+            else pl.col(c).cast(pl.String)
+            for c, d in frame.schema.items())
+    except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError):
         return None
-    keys = {header_key(c): c for c in document.columns}
-    container = next((keys[k] for k in ("value", "items") if k in keys), None)
-    if document.height != 1 or container is None:
-        return None
-    records = document.get_column(container)
-    if not isinstance(records.dtype, pl.List) or not isinstance(records.dtype.inner, pl.Struct):
-        return None
-    frame = records.explode().struct.unnest()
-    if frame.height == 0 or any(isinstance(d, (pl.List, pl.Array)) for d in frame.dtypes):
-        return None
-    return frame.select(
-        pl.col(c).struct.json_encode() if isinstance(d, pl.Struct)
-        else pl.col(c).cast(pl.String).str.to_lowercase() if d == pl.Boolean
-        else pl.col(c).cast(pl.String)
-        for c, d in frame.schema.items())
 
 
 def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
+    repeated: list[str] = []
+
+    def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+        seen = [k for k, _ in pairs]
+        repeated.extend(k for k in dict.fromkeys(seen) if seen.count(k) > 1)
+        return dict(pairs)
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
         raise InputFileError.single(name, f"not valid JSON ({error.msg} at line {error.lineno}, "
                                           f"column {error.colno}); the download may be truncated",
                                     "download the page again") from None
+    except RecursionError:
+        raise InputFileError.single(name, "is JSON nested thousands of levels deep, which no API page is",
+                                    "download the page again from Partner Center") from None
+    if repeated:
+        raise InputFileError.single(name, f"a JSON object repeats the key(s) "
+                                          f"{', '.join(map(repr, sorted(set(repeated))[:5]))}, so its value is "
+                                          f"ambiguous", "download the page again; do not merge pages by hand")
     if isinstance(document, dict):
         keys = {header_key(k): k for k in document}
         container = next((keys[k] for k in ("value", "items") if k in keys), None)
@@ -319,8 +406,8 @@ def _read_utf8_delimited(data: bytes, name: str) -> pl.DataFrame | None:
     head = data[start:start + 65536]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096] or head.startswith(b"#TYPE"):
         return None
-    if head.lstrip()[:1] in (b"{", b"[", b""):
-        return None
+    if head.lstrip()[:1] in (b"{", b"[", b"") or b"\n" not in data:
+        return None   # JSON, or lines ended by a lone CR (old Mac "CSV"), which polars does not split
     end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
     if end < 0 and len(head) < len(data) - start:
         return None  # a header longer than 64 KiB: leave it to the text path
@@ -341,7 +428,7 @@ def _sniff_header(first_line: str, name: str) -> str:
     delimiter = max((",", "\t", ";"), key=first_line.count)
     header = next(csv.reader([first_line], delimiter=delimiter))
     keys = [header_key(h) for h in header]
-    duplicates = sorted({h for h, k in zip(header, keys) if keys.count(k) > 1})
+    duplicates = sorted({h for h, k in zip(header, keys) if k and keys.count(k) > 1})
     if duplicates:
         raise InputFileError.single(name, f"column(s) {', '.join(repr(d) for d in duplicates)} appear more "
                                           f"than once in the header", "remove the repeated column", row=None)
@@ -354,6 +441,8 @@ def _read_delimited(text: str, name: str) -> pl.DataFrame:
     if lines and lines[0].startswith("#TYPE"):  # Windows PowerShell Export-Csv type header
         lines = lines[1:]
     body = "".join(lines)
+    if "\n" not in body:
+        body = body.replace("\r", "\n")   # lines ended by a lone CR (Excel's "CSV (Macintosh)")
     if not body.strip():
         raise InputFileError.single(name, "the file has no header row", "download the export again")
     delimiter = _sniff_header(body.splitlines()[0], name)
@@ -362,11 +451,31 @@ def _read_delimited(text: str, name: str) -> pl.DataFrame:
                             infer_schema=False, quote_char='"',
                             )
     except pl.exceptions.PolarsError as error:
+        ragged = _first_ragged_row(body, delimiter)
+        if ragged is not None:
+            row, fields, expected = ragged
+            raise InputFileError.single(name, f"has {fields} {_delimiter_name(delimiter)}-separated fields where "
+                                              f"the header has {expected}",
+                                        "look in this row for a stray quote (\") or an extra delimiter, or download "
+                                        "the export again", row=row) from None
         message = str(error).splitlines()[0][:200]
         raise InputFileError.single(name, f"cannot be read as {_delimiter_name(delimiter)}-separated text "
                                           f"({message})",
                                     "check for unbalanced quotes or rows with extra fields") from None
     return frame.rename({c: c.strip() for c in frame.columns})
+
+
+def _first_ragged_row(body: str, delimiter: str) -> tuple[int, int, int] | None:
+    """(data row, its field count, the header's) of the first record whose field count differs, for messages."""
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+    try:
+        expected = len(next(reader))
+        for row, record in enumerate(reader, start=1):
+            if record and len(record) != expected:
+                return row, len(record), expected
+    except (csv.Error, StopIteration):
+        return None
+    return None
 
 
 def _delimiter_name(delimiter: str) -> str:
@@ -376,16 +485,17 @@ def _delimiter_name(delimiter: str) -> str:
 def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
     """Tell the export kind from its header keys, not from the file name."""
     keys = {header_key(c) for c in columns}
+    insights = {"paidavailableunits", "monthlyactiveusers"} <= keys
     # One distinctive field is enough to pick the kind; the schema check then names whatever else is missing.
     usage_hits = len(keys & {"workloadcode", "workloadname", "licensesqualified", "licensesactive",
                              "licenseactive"})
     deployment_hits = len(keys & schema.DEPLOYMENT.signature)
-    if deployment_hits or usage_hits:
+    if (deployment_hits or usage_hits) and not insights:
         return schema.USAGE if usage_hits > deployment_hits else schema.DEPLOYMENT
     has_id = bool(keys & {"id", "subscriptionid"})
     if "status" in keys and has_id and keys & {"quantity", "licensecount", "offername", "productname"}:
         return schema.SUBSCRIPTIONS
-    if {"paidavailableunits", "monthlyactiveusers"} <= keys:
+    if insights:   # it has WorkloadName too: tell it apart before the usage feed
         problem = "is an Insights Office 365 usage download, which this version does not read yet"
     elif schema.ACTIVITY.signature <= keys:
         return schema.ACTIVITY
@@ -406,6 +516,12 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
     """Map headers to documented fields, check every value, and convert to the normalised columns."""
     if kind is schema.ACTIVITY:
         return _normalise_activity(raw, name)
+    keyed = [header_key(c) for c in raw.columns]
+    repeated = sorted({c for c, k in zip(raw.columns, keyed) if k and keyed.count(k) > 1})
+    if repeated:   # JSON keys that differ only in case or spacing (a CSV header was checked when sniffed)
+        raise InputFileError.single(name, f"column(s) {', '.join(map(repr, repeated))} are one field spelled "
+                                          f"more than once, so its value is ambiguous",
+                                    "keep one of them (headers are matched ignoring case and spaces)")
     by_key = {header_key(c): c for c in raw.columns}
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -437,10 +553,24 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
 
     frame = raw.with_row_index("_row", offset=1).select(
         pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()])
+    text_targets = [t for t, f in fields_by_target.items() if f.kind == "str"]
+    blank = pl.all_horizontal(pl.col(t).is_null() for t in selected)
+    scan = frame.select(blank.sum().alias("\x00blank"),
+                        *[pl.col(t).str.contains(_CONTROL_RE).sum().alias(t) for t in text_targets]).row(0, named=True) \
+        if frame.height else {}
+    if scan.get("\x00blank"):   # e.g. the empty ",,,," lines a spreadsheet leaves after the data
+        rows = frame.filter(blank).get_column("_row")
+        warnings.append(f"{name}: {rows.len()} empty row(s) skipped (rows "
+                        f"{', '.join(map(str, rows.head(_MAX_LISTED_ROWS)))}"
+                        f"{' ...' if rows.len() > _MAX_LISTED_ROWS else ''})")
+        frame = frame.filter(~blank)
+    controlled = [t for t in text_targets if scan.get(t)]
+    if controlled:
+        warnings.append(_control_characters(frame, controlled, scan, headers, name))
     converted: list[pl.Expr] = []
     checks: list[tuple[pl.Expr, str, str, str]] = []  # (invalid-row predicate, target, problem, fix)
     for target, raw_field in fields_by_target.items():
-        expr, field_checks = _conversion(raw_field, target)
+        expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
         converted.append(expr.alias(target))
         checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
         if raw_field.required:
@@ -465,6 +595,13 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
         frame = frame.with_columns(workload=_canonical_workload())
     if kind is schema.SUBSCRIPTIONS:
         frame = _normalise_subscriptions(frame)
+        unknown = frame.filter(pl.col("status") == "unknown").get_column("status_raw").unique(maintain_order=True)
+        if unknown.len():
+            warnings.append(f"{name}: subscription status(es) {', '.join(repr(v[:40]) for v in unknown.head(3))} "
+                            f"are not known to the kit; those subscriptions are kept as 'unknown' and never "
+                            f"taken as a cause of usage over 100%")
+    if kind in (schema.DEPLOYMENT, schema.USAGE):
+        warnings.extend(_future_dates(frame, "processed_at", headers["processed_at"], name))
     if kind in (schema.DEPLOYMENT, schema.USAGE):
         missing_product_ids = frame.filter(pl.col("product_id").is_null()).height
         if missing_product_ids:
@@ -476,8 +613,11 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
     return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]), warnings
 
 
-def _conversion(raw_field: schema.RawField, target: str) -> tuple[pl.Expr, list[tuple[pl.Expr, str, str]]]:
-    """The converted value and the checks for one field: [(invalid-row predicate, problem, fix), ...]."""
+def _conversion(raw_field: schema.RawField, target: str, *,
+                clean: bool = False) -> tuple[pl.Expr, list[tuple[pl.Expr, str, str]]]:
+    """The converted value and the checks for one field: [(invalid-row predicate, problem, fix), ...].
+
+    `clean`: the text column holds control characters (see `_control_characters`); they are replaced."""
     value = pl.col(target)
     present = value.is_not_null()
     if raw_field.kind == "int":
@@ -493,6 +633,13 @@ def _conversion(raw_field: schema.RawField, target: str) -> tuple[pl.Expr, list[
              f"is larger than any real licence count (over {MAX_COUNT:,})",
              "check the column: it may hold an id or an amount rather than a count"),
         ]
+    if raw_field.kind == "str":
+        # Control characters and line breaks (see _control_characters) become one space each run.
+        text = value.str.replace_all(_CONTROL_RE, " ").str.strip_chars()
+        return pl.when(text == "").then(None).otherwise(text) if clean else value, [
+            (present & (value.str.len_chars() > MAX_TEXT),
+             f"is longer than {MAX_TEXT:,} characters, which no Partner Center name or code is",
+             "look for an unbalanced quote that merged several fields, or download the export again")]
     if raw_field.kind == "guid":
         return value.str.strip_chars("{}").str.to_lowercase(), [
             (present & ~value.str.contains(_GUID_RE), "is not a GUID (expected 8-4-4-4-12 hexadecimal digits)",
@@ -509,6 +656,31 @@ def _conversion(raw_field: schema.RawField, target: str) -> tuple[pl.Expr, list[
                   .when(lowered.is_in(["false", "0", "no"])).then(False).otherwise(None))
         return parsed, [(present & parsed.is_null(), "is not true or false", "write true or false")]
     return value, []
+
+
+def _control_characters(frame: pl.DataFrame, targets: list[str], counts: dict, headers: dict[str, str],
+                        name: str) -> str:
+    """The warning for text cells holding control characters or line breaks (they are replaced by spaces)."""
+    first_row = frame.filter(pl.col(targets[0]).str.contains(_CONTROL_RE)).get_column("_row")[0]
+    return (f"{name}: {sum(counts[t] for t in targets)} text value(s) held control characters or line breaks "
+            f"(first: row {first_row}, column '{headers[targets[0]]}'); each run of them was replaced by a space")
+
+
+def _today() -> date:
+    """Today's date in UTC (a function, so that tests can pin it)."""
+    return datetime.now(timezone.utc).date()
+
+
+def _future_dates(frame: pl.DataFrame, target: str, column: str, name: str) -> list[str]:
+    """A warning when timestamps lie after today: the computer's clock or the column is wrong."""
+    limit = datetime.combine(_today(), datetime.min.time(), timezone.utc) + FUTURE_TOLERANCE
+    later = frame.filter(pl.col(target) >= limit)
+    if later.is_empty():
+        return []
+    newest = later.get_column(target).max()
+    return [f"{name}, column '{column}': {later.height} value(s) after today ({_today():%Y-%m-%d}), up to "
+            f"{newest:%Y-%m-%d} (first: row {later.get_column('_row')[0]}); they are used as the newest data: "
+            f"check the computer's clock, or that the column holds processedDateTime"]
 
 
 def _is_no_end(value: pl.Expr) -> pl.Expr:
@@ -543,9 +715,11 @@ def _row_problems(frame: pl.DataFrame, predicate: pl.Expr, name: str, column: st
     first = bad.get_column(target)[0]
     shown = "empty" if first is None else repr(str(first)[:40])
     if bad.height == 1:
-        return [Problem(name, f"value {shown} {problem}", fix, row=rows[0], column=column)]
+        return [Problem(name, f"{'the value' if first is None else 'value ' + shown} {problem}", fix,
+                        row=rows[0], column=column)]
     more = f" and {bad.height - len(rows)} more" if bad.height > len(rows) else ""
-    return [Problem(name, f"{bad.height} values {problem} (rows {', '.join(map(str, rows))}{more}; "
+    plural = "are " + problem[3:] if problem.startswith("is ") else problem
+    return [Problem(name, f"{bad.height} values {plural} (rows {', '.join(map(str, rows))}{more}; "
                           f"first: {shown})", fix, column=column)]
 
 
@@ -742,6 +916,9 @@ def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, lis
         later = [(column, t) for t, (column, _) in sources.items()
                  if t.endswith(("_last_activity", "_license_assign_date"))]
         refresh = refresh_dates[0]
+        if refresh > _today() + FUTURE_TOLERANCE:
+            warnings.append(f"{name}: the Report Refresh Date {refresh} is after today ({_today():%Y-%m-%d}); "
+                            f"the 28-day window ends on it: check the computer's clock, or export the report again")
         counts = out.select((pl.col(t) > refresh).sum().alias(t) for _, t in later).row(0, named=True)
         bad = {column: counts[t] for column, t in later if counts[t]}
         if bad:
@@ -849,13 +1026,14 @@ def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], fee
 
 def _name_conflicts(names: pl.DataFrame) -> list[str]:
     multiple = (names.drop_nulls("customer_name").unique(["customer_id", "customer_name"])
-                .filter(pl.len().over("customer_id") > 1).sort("customer_id", "processed_at"))
+                .filter(pl.len().over("customer_id") > 1).sort("customer_id", "processed_at", "customer_name"))
     if multiple.is_empty():
         return []
     count = multiple.get_column("customer_id").n_unique()
     example = multiple.group_by("customer_id", maintain_order=True).agg("customer_name").row(0)
+    shown = [repr(n if len(n) <= 60 else n[:59] + "…") for n in example[1][:3]]
     return [f"{count} customer id(s) appear under more than one name (e.g. {example[0]}: "
-            f"{' / '.join(map(repr, example[1]))}); the latest name is used"]
+            f"{' / '.join(shown)}); the latest name is used"]
 
 
 def _sha256(path: Path) -> str:

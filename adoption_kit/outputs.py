@@ -22,6 +22,7 @@ os.umask(_UMASK)
 class Written:
     path: Path
     rows: int
+    warnings: tuple[str, ...] = ()   # the loader's warnings, for the caller to show
 
 
 @contextmanager
@@ -80,4 +81,5 @@ def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
         raise ParameterError(f"unknown level '{level}'; use one of {', '.join(levels)}")
     exports = load_exports(paths).latest()
     metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
-    return write_table(getattr(metrics, levels[level]), out)
+    written = write_table(getattr(metrics, levels[level]), out)
+    return Written(written.path, written.rows, tuple(exports.warnings))

@@ -348,7 +348,7 @@ def test_empty_required_values_and_two_refresh_dates_are_reported_together(tmp_p
     text = text.replace("\r\n2026-03-31,bob@contoso.example,Bob,False", "\r\n2026-03-30,bob@contoso.example,Bob,")
     lines = problems_of(tmp_path, {f"activity/{TENANT}/r.csv": text.encode()})
     assert len(lines) == 2
-    assert "row 2, column 'Is Deleted': value empty is empty" in lines[0]
+    assert "row 2, column 'Is Deleted': the value is empty" in lines[0]
     assert "2 different Report Refresh Dates (2026-03-30 .. 2026-03-31)" in lines[1]
 
 
