@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test lab sample validate metrics bench bench-report lock clean distclean
+.PHONY: help venv report test lab notebooks sample validate metrics bench bench-report lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -61,6 +61,9 @@ validate: $(STAMP) ## Validate the exports in data/sample
 
 metrics: $(STAMP) ## Write customer-level metrics of data/sample to reports/customers.csv
 	$(VENV)/bin/adoption-kit metrics $(SAMPLE_DIR) --level customer --out $(REPORTS_DIR)/customers.csv
+
+notebooks: $(STAMP) ## Re-execute the report templates on the sample to refresh their committed (nbval) outputs
+	$(VPY) tools/execute_templates.py
 
 bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py; figures go to BENCHMARKS.md)
 	$(VPY) benchmarks/run.py
