@@ -29,7 +29,7 @@ START, END = "<!-- report-bench:start -->", "<!-- report-bench:end -->"
 TARGETS = {"sample_ratio": 1.5, "book_ratio": 2.0, "speedup": 1.8, "rerun_share": 0.05}
 
 
-def floor_seconds(repeat: int) -> list[float]:
+def floor_seconds(repeat: int) -> tuple[list[float], list[float]]:
     """papermill runs of a one-cell notebook importing the kit, one after another."""
     import nbformat
     import papermill
@@ -42,29 +42,37 @@ def floor_seconds(repeat: int) -> list[float]:
     nbformat.write(notebook, path)
     from adoption_kit.render import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
 
-    times = []
+    times, cpu = [], []
     with open(os.devnull, "wb") as sink:
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu()
             papermill.execute_notebook(str(path), None, progress_bar=False, request_save_on_cell_execute=False,
                                        kernel_manager_class=_kernel_manager_class(sink))
             times.append(time.perf_counter() - started)
-    return times
+            cpu.append(_cpu() - cpu_started)
+    return times, cpu
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (workers, kernels): less sensitive to other load."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool) -> dict:
     from adoption_kit.render import render_reports
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu()
     result = render_reports(data, out, customers=customers, workers=workers, force=force, progress=False)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if result.failures:
         raise SystemExit("benchmark run failed: " + "; ".join(r.describe_error() for r in result.failures))
     manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
     reports = [r for r in manifest["reports"] if r["outcome"] == "rendered"]
     customer = [r["duration_s"] for r in reports if r["kind"] == "customer"]
     return {
-        "workers": workers, "wall_s": wall, "reports": len(reports), "current": result.count("current"),
+        "workers": workers, "wall_s": wall, "cpu_s": cpu, "cpu_per_report_s": cpu / max(len(reports), 1),
+        "reports": len(reports), "current": result.count("current"),
         "customer_reports": len(customer),
         "customer_job_s": statistics.mean(customer) if customer else None,
         "customer_job_median_s": statistics.median(customer) if customer else None,
@@ -133,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                      "date": time.strftime("%Y-%m-%d"), "quick": args.quick}
 
     print("floor: papermill, one cell importing adoption_kit.analysis and adoption_kit.charts ...", flush=True)
-    floor_runs = floor_seconds(repeat)
+    floor_runs, floor_cpu = floor_seconds(repeat)
     figures["floor_runs_s"] = floor_runs
     figures["floor_s"] = statistics.median(floor_runs)
+    figures["floor_cpu_s"] = statistics.median(floor_cpu)
     print(f"  floor {figures['floor_s']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in floor_runs)})", flush=True)
 
     sample_out = OUT / "sample"
@@ -220,6 +229,11 @@ def markdown(f: dict, *, book_size: int) -> str:
         "| Measurement | Per report | Wall / report | vs floor | Target |",
         "|---|---:|---:|---:|---|",
         *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows],
+        "",
+        "CPU seconds (this process, the workers and their kernels; other load on the machine barely changes "
+        f"them): floor {f['floor_cpu_s']:.2f} s; per report of a whole run (all reports, fixed costs spread): "
+        f"sample {s1['cpu_per_report_s']:.2f} s with 1 worker, {s2['cpu_per_report_s']:.2f} s with 2; book "
+        f"{b1['cpu_per_report_s']:.2f} s with 1 worker, {b2['cpu_per_report_s']:.2f} s with 2.",
         "",
         "| Run | Reports | Wall | Result | Target |",
         "|---|---:|---:|---|---|",
