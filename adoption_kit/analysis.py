@@ -106,14 +106,22 @@ def select_snapshot(exports: Exports, as_of: str = "latest") -> Exports:
 
 def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path = "", as_of: str = "latest",
             thresholds: Thresholds = Thresholds(), exclusions_path: str | Path = "",
-            customer_id: str | None = None) -> Analysis:
+            customer_id: str | None = None, pseudonym_key=None) -> Analysis:
     """Load and compute, or read a bundle that `adoption-kit report` computed once for the whole run.
 
     With a bundle and a `customer_id`, only that customer's workload and product rows are read.
+    With a `pseudonym_key` (adoption_kit.privacy.PseudonymKey), names and tenant ids are replaced by tokens
+    right after loading (the key's local name lookup is updated), so nothing downstream sees them.
     """
     if metrics_bundle:
         return read_bundle(resolve_path(metrics_bundle), customer_id=customer_id)
-    exports = select_snapshot(load_exports(resolve_path(data_path)), as_of)
+    exports = load_exports(resolve_path(data_path))
+    if pseudonym_key is not None:
+        from adoption_kit.privacy import pseudonymize, update_mapping
+
+        update_mapping(pseudonym_key, exports)
+        exports = pseudonymize(exports, pseudonym_key)
+    exports = select_snapshot(exports, as_of)
     exclusions = load_exclusions(resolve_path(exclusions_path) if exclusions_path else None)
     metrics = compute(exports, thresholds=thresholds, exclusions=exclusions)
     processed = pl.concat([exports.deployment.select("processed_at"), exports.usage.select("processed_at")])
@@ -126,7 +134,8 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
         sources=tuple({"path": str(f.path), "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
                       for f in exports.files),
         warnings=exports.warnings,
-        meta={"as_of": as_of or "latest", "kit_version": __version__},
+        meta={"as_of": as_of or "latest", "kit_version": __version__,
+              **({"pseudonymized": True} if pseudonym_key is not None else {})},
     )
 
 

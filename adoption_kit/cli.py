@@ -16,6 +16,7 @@ examples:
   adoption-kit metrics ~/Downloads/partner-center/ --level product --out products.parquet
   adoption-kit sample /tmp/book --customers 20000 --seed 1
   adoption-kit report data/sample --out reports
+  adoption-kit report data/sample --out shared-reports --pseudonymize
 """
 
 
@@ -30,12 +31,42 @@ def _command_validate(args: argparse.Namespace) -> int:
 def _command_metrics(args: argparse.Namespace) -> int:
     from adoption_kit.outputs import write_metrics
 
+    key = _pseudonym_key(args)
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
-                            exclusions=args.exclusions)
+                            exclusions=args.exclusions, pseudonym_key=key)
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {written.rows} {args.level} row(s) to {written.path}")
+    _print_pseudonym_note(key)
     return 0
+
+
+def _pseudonym_key(args: argparse.Namespace):
+    """The key of a --pseudonymize run (created if missing), or None."""
+    if not (args.pseudonymize or args.pseudonym_key):
+        return None
+    from adoption_kit.privacy import load_key
+
+    return load_key(args.pseudonym_key)
+
+
+def _print_pseudonym_note(key) -> None:
+    if key is not None:
+        print(f"pseudonymized: customer names and tenant ids replaced by tokens; key {key.path} and name "
+              f"lookup {key.mapping_path} stay on this computer (never in the outputs)", file=sys.stderr)
+
+
+def _add_pseudonym_options(parser: argparse.ArgumentParser) -> None:
+    from adoption_kit.privacy import default_key_path
+
+    group = parser.add_argument_group("privacy")
+    group.add_argument("--pseudonymize", action="store_true",
+                       help="replace customer names by stable tokens (Customer-1a2b3c4d) and tenant ids by "
+                            "GUID-shaped stand-ins, so the outputs can be shared without naming customers")
+    group.add_argument("--pseudonym-key", type=Path, default=None, metavar="FILE",
+                       help=f"the secret key of the tokens (implies --pseudonymize; created if missing; default "
+                            f"{default_key_path()}); its name lookup -map.csv is written beside it, never "
+                            f"with the outputs")
 
 
 def _command_sample(args: argparse.Namespace) -> int:
@@ -47,14 +78,17 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from adoption_kit.render import describe_run, render_reports
+    from adoption_kit.render import describe_run, render_reports, sigterm_as_interrupt
 
-    result = render_reports(
-        args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
-        force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
-        as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
-        today=args.today, templates_dir=args.templates)
+    key = _pseudonym_key(args)
+    with sigterm_as_interrupt():   # SIGTERM (cron, systemd, `timeout`) ends the run like Ctrl-C, at any point
+        result = render_reports(
+            args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
+            force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
+            as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
+            today=args.today, templates_dir=args.templates, pseudonym_key=key)
     print(describe_run(result))
+    _print_pseudonym_note(key)
     if not result.dry_run:
         print(f"open {result.index_path}")
     return result.exit_code
@@ -110,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                          default="customer")
     metrics.add_argument("--out", type=Path, required=True, metavar="FILE.csv|FILE.parquet")
     _add_threshold_options(metrics)
+    _add_pseudonym_options(metrics)
     metrics.set_defaults(handler=_command_metrics)
 
     sample = commands.add_parser(
@@ -169,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--templates", type=Path, default=REPORT_TEMPLATES_DIR, metavar="DIR",
                         help="folder with the three report templates (default: notebooks/reports)")
     _add_threshold_options(report)
+    _add_pseudonym_options(report)
     report.set_defaults(handler=_command_report)
 
     return parser

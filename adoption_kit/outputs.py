@@ -6,12 +6,15 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import polars as pl
 
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adoption_kit.privacy import PseudonymKey
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _UMASK = os.umask(0o022)
@@ -71,15 +74,31 @@ def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
 
 
 def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
-                  thresholds: Thresholds = Thresholds(), exclusions: str | Path | None = None) -> Written:
-    """Load exports, compute metrics at `level` (workload, product, customer, portfolio) and write them."""
+                  thresholds: Thresholds = Thresholds(), exclusions: str | Path | None = None,
+                  pseudonym_key: "PseudonymKey | None" = None) -> Written:
+    """Load exports, compute metrics at `level` (workload, product, customer, portfolio) and write them.
+
+    With `pseudonym_key` (adoption_kit.privacy), customer names and tenant ids are replaced by tokens before
+    anything is computed, and the key's local name lookup is updated.
+    """
     from adoption_kit.loaders import load_exports
     from adoption_kit.metrics import compute, load_exclusions
 
     levels = {"workload": "workloads", "product": "products", "customer": "customers", "portfolio": "portfolio"}
     if level not in levels:
         raise ParameterError(f"unknown level '{level}'; use one of {', '.join(levels)}")
-    exports = load_exports(paths).latest()
+    if pseudonym_key is not None:
+        from adoption_kit.privacy import refuse_inside
+
+        refuse_inside(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder",
+                      recursive=False)
+    exports = load_exports(paths)
+    if pseudonym_key is not None:
+        from adoption_kit.privacy import pseudonymize, update_mapping
+
+        update_mapping(pseudonym_key, exports)
+        exports = pseudonymize(exports, pseudonym_key)
+    exports = exports.latest()
     metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
     written = write_table(getattr(metrics, levels[level]), out)
     return Written(written.path, written.rows, tuple(exports.warnings))

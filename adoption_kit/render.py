@@ -192,13 +192,14 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
                  thresholds: Thresholds = Thresholds(), as_of: str = "latest",
                  exclusions_path: str | Path | None = None, top_n: int | None = None,
                  stale_after_days: int | None = None, today: str = "",
-                 templates_dir: str | Path = REPORT_TEMPLATES_DIR) -> list[ReportJob]:
+                 templates_dir: str | Path = REPORT_TEMPLATES_DIR, pseudonym: str | None = None) -> list[ReportJob]:
     """The reports of one run: the portfolio overview, the low-adoption list, then one report per selected customer.
 
     `customers` are tenant ids (checked with `analysis.validate_customer_id`, and each must be in the data);
     `segments` keeps the customers in those segments (both given: customers in the list AND in a segment).
     None selects every customer. `top_n` / `stale_after_days` of None leave the template's default.
-    Customers are ordered by name, then id. Raises ParameterError before anything runs.
+    Customers are ordered by name, then id. `pseudonym` (the key id of a pseudonymized analysis) is part of
+    every fingerprint. Raises ParameterError before anything runs.
     """
     from adoption_kit.analysis import find_customer, staleness_warning, validate_customer_id
 
@@ -234,7 +235,7 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
         "adopt_threshold": float(thresholds.adopt),
         "upsell_threshold": float(thresholds.upsell),
         "exclusions_path": str(exclusions) if exclusions else "",
-        "today": today or "",
+        "today": (today or "").strip(),
     }
     if top_n is not None:
         common["top_n"] = top_n
@@ -251,6 +252,7 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
         "inputs": sorted(source["sha256"] for source in analysis.sources),
         "exclusions": _file_sha256(exclusions) if exclusions else "packaged:" + _packaged_exclusions_sha256(),
         "stale": stale,
+        "pseudonym": pseudonym,
     }
     template_hashes = {kind: _file_sha256(path) for kind, path in templates.items()}
 
@@ -311,7 +313,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    timeout: float = DEFAULT_TIMEOUT, top_n: int | None = None,
                    stale_after_days: int | None = None, today: str = "",
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
-                   progress: ProgressCallback | bool | None = None) -> RunResult:
+                   progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None) -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -334,6 +336,10 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     (forkserver/spawn): a script calling this must do so under `if __name__ == "__main__":`.
     Raises ParameterError/InputFileError (bad input, nothing rendered); report failures are in the
     result (`exit_code` 1), never raised.
+
+    `pseudonym_key` (adoption_kit.privacy.PseudonymKey): every output carries tokens instead of customer
+    names and pseudo ids instead of tenant ids (`customers` may be given as either). The key and its name
+    lookup must lie outside `out_dir`; a run folder holds pseudonymized reports of one key or none.
     """
     from adoption_kit.analysis import prepare
 
@@ -356,13 +362,24 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             validate_customer_id(customer_id)       # before any file is read
     data_path = Path(data_path).expanduser().resolve()
     out_dir = Path(out_dir).expanduser().resolve()
+    if pseudonym_key is not None:
+        from adoption_kit.privacy import refuse_inside
+
+        refuse_inside(pseudonym_key, out_dir, "the reports folder")
 
     analysis = prepare(data_path, as_of=as_of, thresholds=thresholds,
-                       exclusions_path=str(Path(exclusions_path).resolve()) if exclusions_path else "")
+                       exclusions_path=str(Path(exclusions_path).resolve()) if exclusions_path else "",
+                       pseudonym_key=pseudonym_key)
     run_dir = out_dir / _run_date(analysis)
+    pseudonym = pseudonym_key.key_id if pseudonym_key is not None else None
+    _check_privacy_mode(run_dir, pseudonym)
+    if customers and pseudonym_key is not None:   # tenant ids as the partner knows them -> the run's pseudo ids
+        known = set(analysis.customers.get_column("customer_id").to_list())
+        customers = [pseudonym_key.pseudo_id(c) if pseudonym_key.pseudo_id(c) in known else c for c in customers]
     jobs = plan_reports(analysis, run_dir, data_path=data_path, customers=customers, segments=segments,
                         thresholds=thresholds, as_of=as_of, exclusions_path=exclusions_path, top_n=top_n,
-                        stale_after_days=stale_after_days, today=today, templates_dir=templates_dir)
+                        stale_after_days=stale_after_days, today=today, templates_dir=templates_dir,
+                        pseudonym=pseudonym)
     states = {job.name: _read_state(run_dir, job.name) for job in jobs}
     todo = [job for job in jobs if force or not _is_current(run_dir, job, states[job.name])]
     todo_names = {job.name for job in todo}
@@ -391,13 +408,15 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             state = states[job.name] or {}
             results[job.name] = ReportOutcome(job, "current", 0.0, state.get("headline", {}), None,
                                               state.get("parameters", {}), state.get("rendered_at"))
-    # The workers start (imports, nbconvert template) while the first of them checks the parameters.
-    pool = _WorkerPool(used_workers) if todo else None
+    pool = None
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
+            # The workers start (imports, nbconvert template) while the first of them checks the parameters.
+            pool = _WorkerPool(used_workers) if todo else None
             declared = pool.call(_check_templates, samples) if pool else {}
             run_dir.mkdir(parents=True, exist_ok=True)
             with _run_lock(run_dir):
+                _check_privacy_mode(run_dir, pseudonym, record=True)
                 _remove_partial_files(run_dir)
                 if pool:
                     from adoption_kit.analysis import write_bundle
@@ -423,7 +442,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                 _write_manifest(result, analysis, started_at=started_at, data_path=data_path, out_dir=out_dir,
                                 customers=customers, segments=segments, force=force, timeout=timeout,
                                 templates_dir=Path(templates_dir).resolve(), exclusions_path=exclusions_path,
-                                workers=workers)
+                                workers=workers, pseudonym=pseudonym)
                 _write_index(result, analysis)
     except BaseException:
         if pool:
@@ -443,6 +462,29 @@ def _check_workers(workers: int | None) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers={workers!r} must be a whole number of at least 1")
     return workers
+
+
+PRIVACY_STATE = "privacy.json"
+
+
+def _check_privacy_mode(run_dir: Path, pseudonym: str | None, *, record: bool = False) -> None:
+    """A run folder holds either plain reports or reports pseudonymized with one key, never a mix (a shared
+    folder must not hold a named report); with `record`, write the folder's mode."""
+    marker = run_dir / STATE_DIR / PRIVACY_STATE
+    try:
+        existing: str | None = json.loads(marker.read_text(encoding="utf-8")).get("pseudonym")
+    except (OSError, ValueError):
+        existing = "" if not any(run_dir.glob("*.html")) else None     # "": nothing rendered here yet
+    if existing not in ("", pseudonym):
+        def mode(key_id: str | None) -> str:
+            return f"pseudonymized with key {key_id}" if key_id else "not pseudonymized"
+        raise ParameterError(f"{run_dir} holds reports {mode(existing)}; this run's would be {mode(pseudonym)}. "
+                             f"Write them to another --out folder (e.g. reports-shared), or delete that folder")
+    if record and existing != pseudonym:
+        from adoption_kit.outputs import atomic_path
+
+        with atomic_path(marker) as part:
+            part.write_text(json.dumps({"pseudonym": pseudonym}) + "\n", encoding="utf-8")
 
 
 def _run_date(analysis: "Analysis") -> str:
@@ -722,7 +764,7 @@ def _stop_pool(pool: Any) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a scheduler stopping the run) ends the run like Ctrl-C: workers stop, temporary files go."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -881,6 +923,9 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
                 pass
         return _failure(spec, error, time.monotonic() - started)
 
+    for cell in notebook.cells:   # papermill gives its cell a random id: the same run must give the same bytes
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"
     rendered_at = _now_iso()
     headline = _headline(notebook)
     notebook.metadata.get("papermill", {})["input_path"] = spec["template"]
@@ -1222,6 +1267,9 @@ def _write_manifest(result: RunResult, analysis: "Analysis", **run: Any) -> None
         "exclusions": {"path": str(Path(exclusions).resolve()) if exclusions else "packaged",
                        "sha256": _file_sha256(Path(exclusions)) if exclusions else _packaged_exclusions_sha256()},
         "processed_at": {"min": _iso(analysis.processed_at_min), "max": _iso(analysis.processed_at_max)},
+        "pseudonymized": ({"key_id": run["pseudonym"], "names": "Customer-<first 8 hex digits of "
+                           "HMAC-SHA256(key, tenant id)>", "tenant_ids": "the first 32 hex digits of the same "
+                           "HMAC, as a GUID"} if run["pseudonym"] else False),
         "warnings": list(analysis.warnings),
         "outputs": {"index": INDEX, "action_csv": ACTION_CSV, "bundle": BUNDLE_DIR},
         "summary": {"reports": len(result.reports), "rendered": result.count("rendered"),
