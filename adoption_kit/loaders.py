@@ -8,7 +8,7 @@ import io
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
@@ -65,6 +65,9 @@ class Exports:
     warnings: tuple[str, ...] = ()
     # Microsoft 365 active-user detail rows (schema.ACTIVITY_COLUMNS), one report per customer (the newest).
     activity: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.ACTIVITY_COLUMNS))
+    # Kit-defined optional inputs (schema.PRICE_LIST, schema.SUPPORT_TICKETS); empty when not given.
+    prices: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.PRICE_COLUMNS))
+    tickets: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.TICKET_COLUMNS))
 
     @property
     def snapshots(self) -> list:
@@ -78,8 +81,7 @@ class Exports:
         def newest(frame: pl.DataFrame) -> pl.DataFrame:
             return frame.filter(pl.col("processed_at") == pl.col("processed_at").max().over("customer_id"))
 
-        return Exports(newest(self.deployment), newest(self.usage), self.subscriptions, self.files,
-                       self.warnings, self.activity)
+        return replace(self, deployment=newest(self.deployment), usage=newest(self.usage))
 
     def summary(self) -> str:
         """A few human lines: what was found."""
@@ -95,6 +97,11 @@ class Exports:
             lines.append(f"  activity (Microsoft 365 active-user detail): {len(activity_files)} file(s), "
                          f"{self.activity.height} user row(s) used, "
                          f"{self.activity.get_column('customer_id').n_unique()} customer(s)")
+        for kind, frame, what in ((schema.PRICE_LIST, self.prices, "price(s)"),
+                                  (schema.SUPPORT_TICKETS, self.tickets, "ticket(s)")):
+            kind_files = [f for f in self.files if f.kind == kind.name]
+            if kind_files:
+                lines.append(f"  {kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
@@ -138,7 +145,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     if not files:
         raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
                                       "point at the .json/.csv/.tsv files downloaded from Partner Center")])
-    frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": []}
+    frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
+                                             schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
     loaded: list[LoadedFile] = []
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -172,6 +180,9 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     subscriptions, w3 = _drop_duplicates(subscriptions, ["customer_id", "subscription_id"],
                                          ["quantity", "status", "product_key"], "subscriptions", problems)
     activity, w4 = _resolve_activity(frames["activity"], loaded, deployment, usage, problems)
+    prices, w5 = _resolve_prices(frames[schema.PRICE_LIST.name], problems)
+    tickets, w6 = _resolve_tickets(frames[schema.SUPPORT_TICKETS.name], deployment, usage, problems)
+    w4 = w4 + w5 + w6
     if problems:
         raise InputFileError(problems)
     warnings.extend(w1 + w2 + w3 + w4)
@@ -179,7 +190,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                                usage.select("customer_id", "customer_name", "processed_at")])))
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
                    subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
-                   activity)
+                   activity, prices, tickets)
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:
@@ -499,6 +510,10 @@ def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
         problem = "is an Insights Office 365 usage download, which this version does not read yet"
     elif schema.ACTIVITY.signature <= keys:
         return schema.ACTIVITY
+    elif schema.PRICE_LIST.signature <= keys:
+        return schema.PRICE_LIST
+    elif schema.SUPPORT_TICKETS.signature <= keys:
+        return schema.SUPPORT_TICKETS
     else:
         shown = ", ".join(list(columns)[:8])
         problem = f"is not a recognised Partner Center export (columns: {shown})"
@@ -573,7 +588,7 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
         expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
         converted.append(expr.alias(target))
         checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
-        if raw_field.required:
+        if raw_field.required and not raw_field.allow_empty:
             checks.append((pl.col(target).is_null(), target, "is empty",
                            f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
     # One pass tells which checks fail anywhere; only those are filtered again to name their rows.
@@ -585,7 +600,8 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
     if problems:
         raise InputFileError(problems)
     columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
-               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS}[kind.name]
+               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
+               schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}[kind.name]
     frame = frame.with_columns(converted)
     optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}
     frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
@@ -600,6 +616,14 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
             warnings.append(f"{name}: subscription status(es) {', '.join(repr(v[:40]) for v in unknown.head(3))} "
                             f"are not known to the kit; those subscriptions are kept as 'unknown' and never "
                             f"taken as a cause of usage over 100%")
+    if kind is schema.SUPPORT_TICKETS:
+        frame = frame.with_columns(category=ticket_category(pl.col("category_raw")))
+    if kind is schema.PRICE_LIST:
+        currencies = frame.get_column("currency").unique().sort().to_list()
+        if len(currencies) > 1:
+            raise InputFileError.single(name, f"holds {len(currencies)} currencies ({', '.join(currencies)}); a "
+                                              f"price list has one", "keep one price list per currency, and "
+                                              "give the one your customers are billed in", column=headers["currency"])
     if kind in (schema.DEPLOYMENT, schema.USAGE):
         warnings.extend(_future_dates(frame, "processed_at", headers["processed_at"], name))
     if kind in (schema.DEPLOYMENT, schema.USAGE):
@@ -640,6 +664,20 @@ def _conversion(raw_field: schema.RawField, target: str, *,
             (present & (value.str.len_chars() > MAX_TEXT),
              f"is longer than {MAX_TEXT:,} characters, which no Partner Center name or code is",
              "look for an unbalanced quote that merged several fields, or download the export again")]
+    if raw_field.kind == "decimal":   # kit-defined files only: a price such as 12.50
+        negative = present & value.str.starts_with("-")
+        number = value.str.strip_prefix("+").cast(pl.Float64, strict=False)
+        return number, [
+            (negative, "is negative; a price never is", "write the price per licence and month, 0 or more"),
+            (present & ~negative & ~value.str.contains(r"^\+?\d+(\.\d+)?$"),
+             "is not a price (expected a number such as 12.50)",
+             "write digits with a dot for decimals: no currency sign, no thousands separator, no comma"),
+        ]
+    if raw_field.kind == "currency":
+        code = value.str.strip_chars().str.to_uppercase()
+        return code, [(present & ~code.str.contains(r"^[A-Z]{3}$"),
+                       "is not an ISO 4217 currency code (three letters such as EUR or USD)",
+                       "write the three-letter code of the currency the prices are in")]
     if raw_field.kind == "guid":
         return value.str.strip_chars("{}").str.to_lowercase(), [
             (present & ~value.str.contains(_GUID_RE), "is not a GUID (expected 8-4-4-4-12 hexadecimal digits)",
@@ -1042,3 +1080,79 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Kit-defined inputs: price list and support tickets (README.md, "The book over time")
+# ---------------------------------------------------------------------------
+def ticket_category(raw: pl.Expr) -> pl.Expr:
+    """A ticket's free-text category folded to schema.TICKET_CATEGORIES by schema.TICKET_KEYWORDS.
+
+    The text is case-folded and every run of characters other than letters and digits becomes one space;
+    a keyword matches whole words ("fix" matches "Break/fix", not "prefix"). How-to is tried first.
+    """
+    words = pl.concat_str(pl.lit(" "), raw.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", " "), pl.lit(" "))
+    result = pl.lit("other")
+    for category in reversed(list(schema.TICKET_KEYWORDS)):
+        hit = pl.any_horizontal([words.str.contains(f" {k} ", literal=True) for k in schema.TICKET_KEYWORDS[category]])
+        result = pl.when(hit.fill_null(False)).then(pl.lit(category)).otherwise(result)
+    return result
+
+
+def _resolve_prices(frames: list[pl.DataFrame], problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
+    """All price lists as one: one currency over every file, one price per productId (identical repeats dropped)."""
+    prices = _concat(frames, schema.PRICE_COLUMNS)
+    if prices.is_empty():
+        return schema.empty_frame(schema.PRICE_COLUMNS), []
+    warnings: list[str] = []
+    currencies = prices.get_column("currency").unique().sort().to_list()
+    if len(currencies) > 1:
+        files = prices.group_by("currency").agg(pl.col("source_file").first()).sort("currency")
+        listed = "; ".join(f"{c} in {f}" for c, f in files.iter_rows())
+        problems.append(Problem(files.get_column("source_file")[0], f"the price lists use {len(currencies)} "
+                                f"currencies ({listed}); idle cost is added up in one",
+                                "give price lists in one currency only"))
+        return schema.empty_frame(schema.PRICE_COLUMNS), warnings
+    distinct = prices.unique(subset=["product_id", "unit_price_per_month"], keep="first", maintain_order=True)
+    if distinct.height < prices.height:
+        warnings.append(f"price list: {prices.height - distinct.height} repeated row(s) with the same productId "
+                        f"and price ignored")
+    conflicts = distinct.filter(pl.len().over("product_id") > 1)
+    for group in conflicts.group_by("product_id", maintain_order=True).agg(
+            pl.format("{} row {}", pl.col("source_file"), pl.col("_row")).alias("where"),
+            pl.col("unit_price_per_month")).head(_MAX_LISTED_ROWS).iter_rows(named=True):
+        problems.append(Problem(group["where"][0].split(" row ")[0],
+                                f"productId {group['product_id']} has {len(group['where'])} different prices "
+                                f"({' vs '.join(f'{p:g}' for p in group['unit_price_per_month'])}) at "
+                                f"{', '.join(group['where'])}", "keep one price per product"))
+    return distinct.select(list(schema.PRICE_COLUMNS)), warnings
+
+
+def _resolve_tickets(frames: list[pl.DataFrame], deployment: pl.DataFrame, usage: pl.DataFrame,
+                     problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
+    """All ticket files as one: a ticket id repeated with the same values is dropped (warning), with other
+    values it is an error; tickets of tenants absent from the license feeds are kept, with a warning."""
+    tickets = _concat(frames, schema.TICKET_COLUMNS)
+    if tickets.is_empty():
+        return schema.empty_frame(schema.TICKET_COLUMNS), []
+    warnings: list[str] = []
+    key, values = ["customer_id", "ticket_id"], ["opened_at", "category_raw"]
+    distinct = tickets.unique(subset=key + values, keep="first", maintain_order=True)
+    if distinct.height < tickets.height:
+        warnings.append(f"support tickets: {tickets.height - distinct.height} repeated ticket row(s) ignored "
+                        f"(identical repeats)")
+    conflicts = distinct.filter(pl.len().over(key) > 1)
+    for group in conflicts.group_by(key, maintain_order=True).agg(
+            pl.format("{} row {}", pl.col("source_file"), pl.col("_row")).alias("where")).head(
+            _MAX_LISTED_ROWS).iter_rows(named=True):
+        problems.append(Problem(group["where"][0].split(" row ")[0],
+                                f"ticket {group['ticket_id']!r} of customer {group['customer_id']} appears with "
+                                f"different dates or categories at {', '.join(group['where'])}",
+                                "keep one row per ticket"))
+    known = pl.concat([deployment.select("customer_id"), usage.select("customer_id")]).get_column("customer_id")
+    unknown = distinct.filter(~pl.col("customer_id").is_in(known.unique().implode()))
+    if unknown.height:
+        warnings.append(f"support tickets: {unknown.height} ticket(s) of {unknown.get_column('customer_id').n_unique()} "
+                        f"tenant id(s) that are in no licenses export; they count for no customer (check the "
+                        f"tenant ids, e.g. {unknown.get_column('customer_id')[0].upper()})")
+    return distinct.select(list(schema.TICKET_COLUMNS)), warnings

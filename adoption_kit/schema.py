@@ -16,7 +16,7 @@ import polars as pl
 class RawField:
     name: str                      # exact documented name
     target: str                    # normalised column it feeds
-    kind: str                      # "str" | "int" | "guid" | "datetime" | "bool" | "date"
+    kind: str                      # "str" | "int" | "guid" | "datetime" | "bool" | "date" | "decimal" | "currency"
     required: bool = False
     aliases: tuple[str, ...] = ()
     allow_empty: bool = False      # with required: the column must be present, its cells may be empty
@@ -130,7 +130,34 @@ ACTIVITY = ExportKind(
     signature=frozenset({"reportrefreshdate", "userprincipalname"}),
 )
 
-EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY)
+# Files the kit defines itself (no Partner Center export carries prices or support tickets); README.md,
+# "The book over time", documents both. One currency per price list; tickets' category is free text that the
+# loader folds to TICKET_CATEGORIES by TICKET_KEYWORDS (the raw text is kept).
+PRICE_LIST = ExportKind(
+    name="price_list",
+    title="price list (kit-defined CSV)",
+    fields=(
+        RawField("productId", "product_id", "guid", required=True),
+        RawField("productName", "product_name", "str"),
+        RawField("unitPricePerMonth", "unit_price_per_month", "decimal", required=True),
+        RawField("currency", "currency", "currency", required=True),
+    ),
+    signature=frozenset({"unitpricepermonth"}),
+)
+
+SUPPORT_TICKETS = ExportKind(
+    name="support_tickets",
+    title="support tickets (kit-defined CSV)",
+    fields=(
+        RawField("customerTenantId", "customer_id", "guid", required=True),
+        RawField("ticketId", "ticket_id", "str", required=True),
+        RawField("openedDate", "opened_at", "datetime", required=True),
+        RawField("category", "category_raw", "str", required=True, allow_empty=True),
+    ),
+    signature=frozenset({"ticketid", "openeddate"}),
+)
+
+EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY, PRICE_LIST, SUPPORT_TICKETS)
 
 # ---------------------------------------------------------------------------
 # Normalised frames returned by adoption_kit.loaders (column -> dtype).
@@ -215,6 +242,32 @@ ACTIVITY_COLUMNS: dict[str, pl.DataType] = {
     **{f"{k}_last_activity": pl.Date for k in ACTIVITY_WORKLOADS.values()},
     **{f"{k}_license_assign_date": pl.Date for k in ACTIVITY_WORKLOADS.values()},
     "assigned_products": pl.List(pl.String),   # split on '+' without spaces around it (see activity.py)
+    "source_file": pl.String,
+}
+
+PRICE_COLUMNS: dict[str, pl.DataType] = {
+    "product_id": pl.String,             # lower-case GUID, the join key to the license rows' product_id
+    "product_name": pl.String,           # as written in the price list (shown only; never joined on)
+    "unit_price_per_month": pl.Float64,  # per licence and month, >= 0, in `currency`
+    "currency": pl.String,               # ISO 4217, upper case; one per price list
+    "source_file": pl.String,
+}
+
+TICKET_CATEGORIES = ("how-to", "break-fix", "other")
+# Words (after case folding; every run of non-letters/digits is one space) that put a ticket's free-text
+# category into a TICKET_CATEGORIES value. How-to is tried first ("How to fix ..." is a how-to question),
+# then break-fix; anything else, or an empty category, is "other".
+TICKET_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "how-to": ("how to", "howto", "question", "questions", "training", "guidance", "advice", "usage"),
+    "break-fix": ("break", "breakfix", "fix", "incident", "outage", "error", "failure", "bug", "broken"),
+}
+
+TICKET_COLUMNS: dict[str, pl.DataType] = {
+    "customer_id": pl.String,            # lower-case tenant GUID
+    "ticket_id": pl.String,
+    "opened_at": UTC_DATETIME,           # a date alone is midnight UTC
+    "category": pl.String,               # one of TICKET_CATEGORIES
+    "category_raw": pl.String,           # as written (null when empty)
     "source_file": pl.String,
 }
 
