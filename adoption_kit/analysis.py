@@ -4,16 +4,22 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
 
-from adoption_kit import __version__, schema
+from adoption_kit import __version__, schema, worklist
 from adoption_kit.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS, HISTORY_WORKLOAD_COLUMNS,
+                                  snapshot_history)
 from adoption_kit.loaders import Exports, load_exports
+from adoption_kit.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
+                                   OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
+                                   customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
+                                   own_seats_by_customer, renewal_queue, support_load)
 from adoption_kit.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
@@ -21,6 +27,101 @@ BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
 # written before they existed reads as "no activity".
 ACTIVITY_TABLES = {"activity_workloads": ACTIVITY_WORKLOAD_COLUMNS, "activity_customers": ACTIVITY_CUSTOMER_COLUMNS}
 BUNDLE_META = "meta.json"
+# The book over time and the work queue (Book): table -> columns. Product-level tables are sliced by customer
+# like workloads; the customer-level ones are read whole (the portfolio needs them). Missing in a bundle
+# written before they existed: read as empty.
+BOOK_TABLES: dict[str, dict] = {
+    "history_workloads": HISTORY_WORKLOAD_COLUMNS, "history_customers": HISTORY_CUSTOMER_COLUMNS,
+    "history_portfolio": HISTORY_PORTFOLIO_COLUMNS, "renewals": RENEWAL_COLUMNS,
+    "customer_renewals": CUSTOMER_RENEWAL_COLUMNS, "own_seats": OWN_SEAT_COLUMNS,
+    "own_seats_customers": {"customer_id": pl.String, "licenses_sold": pl.Int64, "own_quantity": pl.Int64,
+                            "own_share": pl.Float64},
+    "idle_cost": IDLE_COST_COLUMNS, "idle_cost_customers": IDLE_COST_CUSTOMER_COLUMNS,
+    "unpriced": UNPRICED_COLUMNS, "support": SUPPORT_COLUMNS,
+}
+SLICED_BOOK_TABLES = ("history_workloads", "renewals", "own_seats", "idle_cost")
+
+
+def _empty_book_table(name: str) -> pl.DataFrame:
+    return schema.empty_frame(BOOK_TABLES[name])
+
+
+@dataclass(frozen=True)
+class Book:
+    """The partner's book over time and this week's work queue (adoption_kit.history, adoption_kit.worklist).
+
+    Frames are empty when their input is missing: one snapshot (history), no subscriptions export
+    (renewals, own seats), no price list (idle cost; `unpriced` then lists nothing), no ticket file
+    (support). `today` is the day the queue is for: the `today` parameter, else the newest processedDateTime.
+    `settings` holds the parameters used and which optional inputs were loaded.
+    """
+
+    history_workloads: pl.DataFrame = field(default_factory=lambda: _empty_book_table("history_workloads"))
+    history_customers: pl.DataFrame = field(default_factory=lambda: _empty_book_table("history_customers"))
+    history_portfolio: pl.DataFrame = field(default_factory=lambda: _empty_book_table("history_portfolio"))
+    renewals: pl.DataFrame = field(default_factory=lambda: _empty_book_table("renewals"))
+    customer_renewals: pl.DataFrame = field(default_factory=lambda: _empty_book_table("customer_renewals"))
+    own_seats: pl.DataFrame = field(default_factory=lambda: _empty_book_table("own_seats"))
+    own_seats_customers: pl.DataFrame = field(default_factory=lambda: _empty_book_table("own_seats_customers"))
+    idle_cost: pl.DataFrame = field(default_factory=lambda: _empty_book_table("idle_cost"))
+    idle_cost_customers: pl.DataFrame = field(default_factory=lambda: _empty_book_table("idle_cost_customers"))
+    unpriced: pl.DataFrame = field(default_factory=lambda: _empty_book_table("unpriced"))
+    support: pl.DataFrame = field(default_factory=lambda: _empty_book_table("support"))
+    today: date | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def snapshots(self) -> int:
+        return self.history_portfolio.height
+
+    def customer(self, name: str, customer_id: str) -> dict | None:
+        """One customer's row of a customer-level table (None when it has none)."""
+        rows = getattr(self, name).filter(pl.col("customer_id") == customer_id)
+        return rows.row(0, named=True) if rows.height else None
+
+
+def build_book(exports: Exports, metrics: Metrics, *, thresholds: Thresholds = Thresholds(), exclusions=None,
+               today: date | None = None) -> Book:
+    """The Book of `exports` (every snapshot up to the one `metrics` was computed from) with kit defaults.
+
+    `today` None: the newest processedDateTime of the metrics (so a report of old data stays the same).
+    """
+    if today is None:
+        newest = metrics.portfolio.get_column("processed_at_max").max() if metrics.portfolio.height else None
+        today = newest.date() if newest is not None else datetime.now(timezone.utc).date()
+    history = snapshot_history(exports, thresholds=thresholds, exclusions=exclusions)
+    renewals = renewal_queue(metrics.products, exports.subscriptions, today=today)
+    own = own_seats(metrics.products, exports.subscriptions)
+    has_prices = exports.prices.height > 0
+    valued, unpriced = idle_cost(metrics.products, exports.prices)
+    if not has_prices:
+        unpriced = _empty_book_table("unpriced")
+    has_tickets = any(f.kind == schema.SUPPORT_TICKETS.name for f in exports.files) or exports.tickets.height > 0
+    support = support_load(metrics.customers, exports.tickets, today=today) if has_tickets \
+        else _empty_book_table("support")
+    currency = exports.prices.get_column("currency")[0] if has_prices else None
+    return Book(
+        history_workloads=history.workloads, history_customers=history.customers,
+        history_portfolio=history.portfolio if history.portfolio.height > 1 else _empty_book_table("history_portfolio"),
+        renewals=renewals, customer_renewals=customer_renewals(renewals), own_seats=own,
+        own_seats_customers=own_seats_by_customer(own), idle_cost=valued,
+        idle_cost_customers=idle_cost_by_customer(metrics.products, valued) if has_prices
+        else _empty_book_table("idle_cost_customers"),
+        unpriced=unpriced, support=support, today=today,
+        settings={**history.settings, "horizon_days": worklist.DEFAULT_HORIZON_DAYS,
+                  "window_days": worklist.DEFAULT_WINDOW_DAYS, "threshold_per_100": worklist.DEFAULT_THRESHOLD_PER_100,
+                  "min_tickets": worklist.DEFAULT_MIN_TICKETS, "currency": currency, "prices_loaded": has_prices,
+                  "tickets_loaded": has_tickets, "subscriptions_loaded": exports.subscriptions.height > 0},
+    )
+
+
+def history_window(exports: Exports, as_of: str = "latest") -> Exports:
+    """Every snapshot on or before `as_of` (YYYY-MM-DD, end of that day UTC; 'latest': all), for the history."""
+    if as_of in ("", "latest", None):
+        return exports
+    cutoff = datetime.strptime(as_of, "%Y-%m-%d").replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)
+    return replace(exports, deployment=exports.deployment.filter(pl.col("processed_at") <= cutoff),
+                   usage=exports.usage.filter(pl.col("processed_at") <= cutoff))
 _GUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -36,6 +137,7 @@ class Analysis:
     sources: tuple[dict, ...] = ()          # {"path", "kind", "rows", "sha256"} per input file
     warnings: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
+    book: Book = field(default_factory=Book)   # trends, renewals, own seats, idle cost, support
 
     @property
     def customers(self) -> pl.DataFrame:
@@ -70,6 +172,7 @@ class CustomerView:
     rank: int | None                     # position in the low-adoption ranking, if listed
     activity_workloads: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_WORKLOAD_COLUMNS))
     activity_customer: dict | None = None   # the customer's activity_customers row; None without user activity
+    book: Book = field(default_factory=Book)  # the Book's tables sliced to this customer
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -106,10 +209,12 @@ def select_snapshot(exports: Exports, as_of: str = "latest") -> Exports:
 
 def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path = "", as_of: str = "latest",
             thresholds: Thresholds = Thresholds(), exclusions_path: str | Path = "",
-            customer_id: str | None = None, pseudonym_key=None) -> Analysis:
+            customer_id: str | None = None, pseudonym_key=None, today: str = "") -> Analysis:
     """Load and compute, or read a bundle that `adoption-kit report` computed once for the whole run.
 
     With a bundle and a `customer_id`, only that customer's workload and product rows are read.
+    `today` (YYYY-MM-DD, or "" for the newest processedDateTime) is the day of the renewal queue and the
+    support window (Analysis.book); a bundle keeps the day it was computed for.
     With a `pseudonym_key` (adoption_kit.privacy.PseudonymKey), names and tenant ids are replaced by tokens
     right after loading (the key's local name lookup is updated), so nothing downstream sees them.
     """
@@ -121,9 +226,12 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
 
         update_mapping(pseudonym_key, exports)
         exports = pseudonymize(exports, pseudonym_key)
+    everything = exports
     exports = select_snapshot(exports, as_of)
     exclusions = load_exclusions(resolve_path(exclusions_path) if exclusions_path else None)
     metrics = compute(exports, thresholds=thresholds, exclusions=exclusions)
+    book = build_book(history_window(everything, as_of), metrics, thresholds=thresholds, exclusions=exclusions,
+                      today=_book_day(today))
     processed = pl.concat([exports.deployment.select("processed_at"), exports.usage.select("processed_at")])
     return Analysis(
         metrics=metrics,
@@ -136,7 +244,19 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
         warnings=exports.warnings,
         meta={"as_of": as_of or "latest", "kit_version": __version__,
               **({"pseudonymized": True} if pseudonym_key is not None else {})},
+        book=book,
     )
+
+
+def _book_day(today: str) -> date | None:
+    if not isinstance(today, str):
+        raise ParameterError(f"today={today!r} must be a text date YYYY-MM-DD, or empty")
+    if not today.strip():
+        return None
+    try:
+        return datetime.strptime(today.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty") from None
 
 
 # ---------------------------------------------------------------------------
@@ -154,8 +274,10 @@ def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
               "customers": analysis.metrics.customers, "portfolio": analysis.metrics.portfolio,
               "ranking": analysis.ranking, "activity_workloads": analysis.metrics.activity_workloads,
               "activity_customers": analysis.metrics.activity_customers}
+    tables.update({f"book_{name}": getattr(analysis.book, name) for name in BOOK_TABLES})
     for name, frame in tables.items():
-        if name in ("workloads", "products", "activity_workloads", "activity_customers"):
+        if name in ("workloads", "products", "activity_workloads", "activity_customers") \
+                or name.removeprefix("book_") in SLICED_BOOK_TABLES:
             # Sorted by customer so that a one-customer read skips most row groups by their statistics.
             frame = frame.sort("customer_id", maintain_order=True)
         with atomic_path(folder / f"{name}.parquet") as temporary:
@@ -168,6 +290,8 @@ def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
         "processed_at_max": _iso(analysis.processed_at_max),
         "sources": list(analysis.sources),
         "warnings": list(analysis.warnings),
+        "book": {"today": analysis.book.today.isoformat() if analysis.book.today else None,
+                 "settings": analysis.book.settings},
     }
     with atomic_path(folder / BUNDLE_META) as temporary:
         temporary.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
@@ -198,6 +322,12 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
     metrics = Metrics(workloads=table("workloads", True), products=products,
                       customers=table("customers", False), portfolio=table("portfolio", False),
                       excluded=products.filter(pl.col("excluded")), thresholds=thresholds, **activity)
+    book_meta = meta.get("book") or {}
+    book = Book(**{name: table(f"book_{name}", name in SLICED_BOOK_TABLES)
+                   if (folder / f"book_{name}.parquet").is_file() else _empty_book_table(name)
+                   for name in BOOK_TABLES},
+                today=date.fromisoformat(book_meta["today"]) if book_meta.get("today") else None,
+                settings=book_meta.get("settings", {}))
     return Analysis(
         metrics=metrics,
         ranking=table("ranking", False),
@@ -206,7 +336,8 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
         processed_at_max=_parse_iso(meta.get("processed_at_max")),
         sources=tuple(meta.get("sources", ())),
         warnings=tuple(meta.get("warnings", ())),
-        meta={k: v for k, v in meta.items() if k not in ("sources", "warnings")},
+        meta={k: v for k, v in meta.items() if k not in ("sources", "warnings", "book")},
+        book=book,
     )
 
 
@@ -252,6 +383,8 @@ def customer_view(analysis: Analysis, customer_id: str) -> CustomerView:
         rank=ranked.get_column("rank").item() if ranked.height else None,
         activity_workloads=analysis.activity_workloads.filter(pl.col("customer_id") == wanted),
         activity_customer=activity_customer.row(0, named=True) if activity_customer.height else None,
+        book=replace(analysis.book, **{name: getattr(analysis.book, name).filter(pl.col("customer_id") == wanted)
+                                       for name, columns in BOOK_TABLES.items() if "customer_id" in columns}),
     )
 
 

@@ -27,6 +27,9 @@ __all__ = [
     "segment_counts",
     "product_bars",
     "workload_usage_bars",
+    "select_moves",
+    "portfolio_trend",
+    "customer_trend",
     "offline_renderer",
     "configure_offline_rendering",
 ]
@@ -292,6 +295,8 @@ def adoption_quadrant(
     *,
     max_points: int = 4000,
     highlight: str | None = None,
+    movement: Any = None,
+    max_moves: int = 30,
 ) -> alt.LayerChart:
     """Scatter of deployment rate (x) against usage rate (y), one point per customer.
 
@@ -301,6 +306,10 @@ def adoption_quadrant(
     above `max_points` are subsampled by `select_for_display` and the subtitle says so. Customers
     without a rate (nothing sold, no qualified users) cannot be placed and are counted in the subtitle.
     `highlight` = a customer_id drawn with a ring and its name.
+    `movement` (the latest period of analysis.Book.history_customers: customer_id, previous_deployment_rate,
+    previous_usage_rate, previous_segment, segment_changed, previous_processed_at) draws, for at most
+    `max_moves` of the drawn customers (`select_moves`: segment changes first, then the largest moves),
+    a line from where the customer was at its previous snapshot to where it is now, with an arrowhead.
     """
     thresholds = _check_thresholds(thresholds)
     if not isinstance(max_points, int) or isinstance(max_points, bool) or not 1 <= max_points <= ALTAIR_MAX_ROWS:
@@ -408,6 +417,19 @@ def adoption_quadrant(
     )
     layers.append(labels)
 
+    if movement is not None:
+        moves = select_moves(movement, shown, max_moves=max_moves)
+        if moves.height:
+            layers += _movement_layers(moves, x_scale, y_scale, x_max, y_max)
+            changed = moves.filter(pl.col("segment_changed")).height
+            since = moves.get_column("previous_processed_at").min()
+            subtitle.append(f"Arrows: where {_plural(moves.height, 'customer')} moved since the previous export"
+                            + (f" ({since:%Y-%m-%d})" if since is not None else "")
+                            + f"; {_n(changed)} changed segment (dashed line: grey dot = previous position).")
+        elif _frame(movement, "history_customers", ("previous_deployment_rate",)).get_column(
+                "previous_deployment_rate").drop_nulls().len():
+            subtitle.append("No customer moved since the previous export.")
+
     if highlight_id is not None:
         hl = shown.filter(pl.col("customer_id") == highlight_id)
         if hl.height:
@@ -422,6 +444,158 @@ def adoption_quadrant(
 
     title = _title(f"Deployment vs usage: {_plural(df.height, 'customer')}", subtitle)
     return alt.layer(*layers).properties(title=title, width=560, height=420)
+
+
+_QUADRANT_WIDTH, _QUADRANT_HEIGHT = 560, 420
+MAX_MOVES = 200
+
+
+def select_moves(movement: Any, shown: Any, *, max_moves: int = 30) -> pl.DataFrame:
+    """The customers whose move the quadrant draws; pure (no chart).
+
+    Among `shown` (customer_id, deployment_rate, usage_rate: the points drawn) joined with `movement`'s
+    previous rates: customers with both positions that moved at all; those that changed segment first,
+    then by the distance moved (in rate units) descending, then customer_id; at most `max_moves` (1 to
+    MAX_MOVES, keeping the chart's data small).
+    """
+    if not isinstance(max_moves, int) or isinstance(max_moves, bool) or not 1 <= max_moves <= MAX_MOVES:
+        raise ParameterError(f"max_moves={max_moves!r} must be between 1 and {MAX_MOVES}")
+    moves = _frame(movement, "history_customers", ("customer_id", "previous_deployment_rate", "previous_usage_rate",
+                                                   "segment_changed"))
+    extra = [c for c in ("previous_segment", "previous_processed_at") if c in moves.columns]
+    moves = moves.select("customer_id", "previous_deployment_rate", "previous_usage_rate", "segment_changed", *extra)
+    for column, dtype in (("previous_segment", pl.String), ("previous_processed_at", pl.Datetime("us", "UTC"))):
+        if column not in moves.columns:
+            moves = moves.with_columns(pl.lit(None, dtype=dtype).alias(column))
+    now = _frame(shown, "customers", ("customer_id", "deployment_rate", "usage_rate"))
+    cols = [c for c in ("customer_id", "customer_name", "segment", "deployment_rate", "usage_rate") if c in now.columns]
+    joined = now.select(cols).join(moves, on="customer_id", how="inner").with_columns(
+        pl.col("deployment_rate", "usage_rate", "previous_deployment_rate", "previous_usage_rate").cast(pl.Float64))
+    distance = ((pl.col("deployment_rate") - pl.col("previous_deployment_rate")) ** 2
+                + (pl.col("usage_rate") - pl.col("previous_usage_rate")) ** 2).sqrt()
+    return (joined.with_columns(distance.alias("distance"), pl.col("segment_changed").fill_null(False))
+            .filter(pl.col("distance").is_not_null() & (pl.col("distance") > 0))
+            .sort(["segment_changed", "distance", "customer_id"], descending=[True, True, False])
+            .head(max_moves))
+
+
+def _movement_layers(moves: pl.DataFrame, x_scale: alt.Scale, y_scale: alt.Scale, x_max: float,
+                     y_max: float) -> list[alt.Chart]:
+    """Trail (previous -> current), a grey dot at the previous position and an arrowhead at the current one."""
+    # Arrowhead angle in screen pixels (the axes have different scales): clockwise from up, as Vega rotates.
+    dx = (pl.col("deployment_rate") - pl.col("previous_deployment_rate")) * (_QUADRANT_WIDTH / x_max)
+    dy = (pl.col("usage_rate") - pl.col("previous_usage_rate")) * (_QUADRANT_HEIGHT / y_max)
+    frame = moves.with_columns(pl.arctan2(dx, dy).degrees().round(1).alias("angle"),
+                               pl.col("previous_segment").fill_null("n/a"))
+    keep = ["customer_name", "segment", "previous_segment", "deployment_rate", "usage_rate",
+            "previous_deployment_rate", "previous_usage_rate", "segment_changed", "angle"]
+    frame = frame.select([c for c in keep if c in frame.columns])
+    tooltip = [alt.Tooltip(c, title=t, **({"format": PCT_TIP} if c.endswith("_rate:Q") else {})) for c, t in (
+        ("customer_name:N", "Customer"), ("previous_segment:N", "Segment before"), ("segment:N", "Segment now"),
+        ("previous_deployment_rate:Q", "Deployment before"), ("deployment_rate:Q", "Deployment now"),
+        ("previous_usage_rate:Q", "Usage before"), ("usage_rate:Q", "Usage now"))
+        if c.split(":")[0] in frame.columns]
+    previous = dict(x=alt.X("previous_deployment_rate:Q", scale=x_scale), y=alt.Y("previous_usage_rate:Q", scale=y_scale))
+    trail = alt.Chart(frame).mark_rule(color=RULE_COLOR, strokeWidth=1.2, opacity=0.7).encode(
+        **previous, x2="deployment_rate:Q", y2="usage_rate:Q",
+        strokeDash=alt.StrokeDash("segment_changed:N", scale=alt.Scale(domain=[True, False], range=[[5, 3], [1, 0]]),
+                                  legend=None),
+        tooltip=tooltip)
+    start = alt.Chart(frame).mark_circle(color=HUNDRED_COLOR, size=18, opacity=0.8).encode(**previous, tooltip=tooltip)
+    head = alt.Chart(frame).mark_point(shape="triangle-up", filled=True, color=RULE_COLOR, size=60).encode(
+        x=alt.X("deployment_rate:Q", scale=x_scale), y=alt.Y("usage_rate:Q", scale=y_scale),
+        angle=alt.Angle("angle:Q", scale=None), tooltip=tooltip)
+    return [trail, start, head]
+
+
+# ---------------------------------------------------------------------------
+# 7. The book over time: portfolio and customer trends
+# ---------------------------------------------------------------------------
+_FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"], "spike": SEGMENT_COLORS["upsell"]})
+
+
+def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
+    """Portfolio deployment and usage (sum over sum) at each snapshot, with the deploy and adopt thresholds."""
+    thresholds = _check_thresholds(thresholds)
+    df = _frame(history_portfolio, "history_portfolio", ("processed_at", "deployment_rate", "usage_rate", "customers"))
+    names = {"deployment_rate": "Deployment (assigned / sold)", "usage_rate": "Usage (active / qualified)"}
+    long = (df.select("processed_at", "customers", *names)
+            .unpivot(index=["processed_at", "customers"], variable_name="measure", value_name="rate")
+            .with_columns(pl.col("measure").replace_strict(names), pl.col("rate").cast(pl.Float64))
+            .sort("measure", "processed_at"))
+    x_enc = alt.X("processed_at:T", title="Snapshot (processedDateTime, UTC)",
+                  axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=max(df.height, 1)))
+    y_max = max(1.0, _axis_max(long.get_column("rate")))
+    y_enc = alt.Y("rate:Q", title="Rate", scale=alt.Scale(domain=[0, y_max], nice=False), axis=_pct_axis())
+    color = alt.Color("measure:N", title="Measure", scale=alt.Scale(domain=list(names.values()),
+                                                                     range=[SEGMENT_COLORS["deploy"], SEGMENT_COLORS["upsell"]]),
+                      legend=alt.Legend(orient="bottom"))
+    tooltip = [alt.Tooltip("processed_at:T", title="Snapshot", format="%Y-%m-%d"),
+               alt.Tooltip("measure:N", title="Measure"), alt.Tooltip("rate:Q", title="Rate", format=PCT_TIP),
+               alt.Tooltip("customers:Q", title="Customers", format=INT_TIP)]
+    lines = alt.Chart(long).mark_line(point=True, strokeWidth=2).encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
+    d, a = thresholds.deploy, thresholds.adopt
+    rules = [_rule_layer("rate", "y", [{"rate": d, "rule": f"deploy threshold {_pct_text(d)}"}], dash=(4, 3),
+                         color=SEGMENT_COLORS["deploy"], size=1),
+             _rule_layer("rate", "y", [{"rate": a, "rule": f"adopt threshold {_pct_text(a)}"}], dash=(4, 3),
+                         color=SEGMENT_COLORS["adopt"], size=1)]
+    subtitle = [f"{_plural(df.height, 'snapshot')}; each point sums the customers present in that export. "
+                f"Dashed: deploy {_pct_text(d)} and adopt {_pct_text(a)} thresholds."]
+    if df.height < 2:
+        subtitle.append("One snapshot only: add older exports (other processedDateTime values) for a trend.")
+    return alt.layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle),
+                                               width=520, height=240)
+
+
+def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
+    """One customer: usage per product x workload at each snapshot; flagged drops and spikes marked."""
+    thresholds = _check_thresholds(thresholds)
+    df = _frame(history_workloads, "history_workloads", ("customer_id", "customer_name", "product_id", "product_name",
+                                                         "workload", "processed_at", "usage_rate", "trend_flag"))
+    rows = _customer_rows(df, customer_id, "history_workloads")
+    name = rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0]
+    rows, excluded_note = _drop_excluded(rows, "workload row")
+    products = rows.select("product_id", "product_name").unique(maintain_order=True)
+    labels = dict(zip(products.get_column("product_id").to_list(),
+                      _unique_labels(products.get_column("product_name").to_list(),
+                                     products.get_column("product_id").to_list())))
+    keep = [c for c in ("licenses_active", "licenses_qualified", "usage_change", "robust_z") if c in rows.columns]
+    frame = rows.select("product_id", "workload", "processed_at", "usage_rate", "trend_flag", *keep).with_columns(
+        pl.col("usage_rate").cast(pl.Float64),
+        pl.concat_str(pl.col("product_id").replace_strict(labels), pl.lit(" · "), pl.col("workload").fill_null("?"))
+        .alias("series")).drop("product_id").sort("series", "processed_at")
+    series = frame.get_column("series").unique(maintain_order=True).to_list()
+    x_enc = alt.X("processed_at:T", title="Snapshot (processedDateTime, UTC)",
+                  axis=alt.Axis(format="%Y-%m-%d", labelAngle=0,
+                                tickCount=max(frame.get_column("processed_at").n_unique(), 1)))
+    y_max = _axis_max(frame.get_column("usage_rate"))
+    y_enc = alt.Y("usage_rate:Q", title="Usage (active / qualified)", scale=alt.Scale(domain=[0, y_max], nice=False),
+                  axis=_pct_axis())
+    tooltip = [alt.Tooltip("series:N", title="Product · workload"),
+               alt.Tooltip("processed_at:T", title="Snapshot", format="%Y-%m-%d"),
+               alt.Tooltip("usage_rate:Q", title="Usage", format=PCT_TIP)]
+    if "usage_change" in frame.columns:
+        tooltip.append(alt.Tooltip("usage_change:Q", title="Change since previous", format="+.1%"))
+    tooltip.append(alt.Tooltip("trend_flag:N", title="Flag"))
+    lines = alt.Chart(frame).mark_line(point=True, strokeWidth=1.5).encode(
+        x=x_enc, y=y_enc, color=alt.Color("series:N", title="Product · workload", sort=series,
+                                          legend=alt.Legend(orient="right", labelLimit=260)),
+        tooltip=tooltip)
+    flags = frame.filter(pl.col("trend_flag").is_not_null())
+    marks = alt.Chart(flags).mark_point(size=220, filled=False, strokeWidth=2.5).encode(
+        x=x_enc, y=y_enc, tooltip=tooltip,
+        color=alt.Color("trend_flag:N", title="Flag", scale=alt.Scale(domain=list(_FLAG_COLORS),
+                                                                        range=list(_FLAG_COLORS.values()))),
+        shape=alt.Shape("trend_flag:N", scale=alt.Scale(domain=list(_FLAG_COLORS), range=["triangle-down", "triangle-up"]),
+                        legend=None))
+    a = thresholds.adopt
+    rule = _rule_layer("usage_rate", "y", [{"usage_rate": a, "rule": f"adopt threshold {_pct_text(a)}"}])
+    subtitle = [f"Open triangles: a sudden drop or spike against the portfolio's changes on the same workload "
+                f"({_plural(flags.height, 'flag')}). Solid line: adopt threshold {_pct_text(a)}.", excluded_note]
+    if frame.get_column("processed_at").n_unique() < 2:
+        subtitle.append("One snapshot only: no trend yet.")
+    return alt.layer(lines, marks, rule).resolve_scale(color="independent").properties(
+        title=_title(f"{name}: usage by product and workload over time", subtitle), width=460, height=260)
 
 
 # ---------------------------------------------------------------------------

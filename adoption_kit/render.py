@@ -369,7 +369,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
 
     analysis = prepare(data_path, as_of=as_of, thresholds=thresholds,
                        exclusions_path=str(Path(exclusions_path).resolve()) if exclusions_path else "",
-                       pseudonym_key=pseudonym_key)
+                       pseudonym_key=pseudonym_key, today=today)
     run_dir = out_dir / _run_date(analysis)
     pseudonym = pseudonym_key.key_id if pseudonym_key is not None else None
     _check_privacy_mode(run_dir, pseudonym)
@@ -1322,6 +1322,7 @@ def _write_index(result: RunResult, analysis: "Analysis") -> None:
         processed_min=_shown_time(analysis.processed_at_min), processed_max=_shown_time(analysis.processed_at_max),
         thresholds=analysis.thresholds, books=books, customers=customers, columns=columns, shared=shared,
         failures=result.failures, action_csv=ACTION_CSV if (result.run_dir / ACTION_CSV).is_file() else None,
+        queue=_work_queue(analysis, {r.job.customer_id: r.job.html for r in customers}),
         counts={k: result.count(k) for k in ("rendered", "current", "failed", "earlier")},
         error_line=_error_line, manifest=MANIFEST)
     with atomic_path(result.index_path) as part:
@@ -1332,6 +1333,35 @@ def _label(key: str) -> str:
     return key.replace("_", " ")
 
 
+QUEUE_ROWS = 15
+
+
+def _work_queue(analysis: "Analysis", links: Mapping[str, str]) -> dict[str, Any]:
+    """This week's queue for the index: the first renewal-queue rows (low adoption, seats that can change
+    soonest) with their idle cost, and the support-heavy accounts; links to rendered customer reports."""
+    import polars as pl
+
+    book = analysis.book
+    currency = book.settings.get("currency")
+    costs = {(r["customer_id"], r["product_id"]): r["idle_cost_per_month"] for r in book.idle_cost.to_dicts()}
+    queue = book.renewals.filter(pl.col("queued")).sort("queue_rank")
+    rows = []
+    for r in queue.head(QUEUE_ROWS).to_dicts():
+        cost = costs.get((r["customer_id"], r["product_id"]))
+        rows.append({"rank": r["queue_rank"], "customer": r["customer_name"] or r["customer_id"],
+                     "href": links.get(r["customer_id"]), "product": r["product_name"], "segment": r["segment"],
+                     "usage": format_figure(r["usage_rate"], "usage_rate"), "idle": format_figure(r["licenses_idle"]),
+                     "change_at": str(r["change_at"]), "days": format_figure(r["days_to_change"]),
+                     "cost": f"{currency} {cost:,.2f}" if cost is not None else "n/a"})
+    heavy = [{"customer": r["customer_name"] or r["customer_id"], "href": links.get(r["customer_id"]),
+              "segment": r["segment"], "rate": f"{r['how_to_per_100']:.1f}"}
+             for r in book.support.filter(pl.col("support_heavy")).to_dicts()]
+    return {"rows": rows, "queued": queue.height, "today": str(book.today) if book.today else None,
+            "horizon": book.settings.get("horizon_days"), "support": heavy,
+            "subscriptions": bool(book.settings.get("subscriptions_loaded")),
+            "tickets": bool(book.settings.get("tickets_loaded"))}
+
+
 def format_figure(value: Any, key: str = "") -> str:
     """A headline value for the index: rates as %, whole numbers with thousands separators, n/a for none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -1340,6 +1370,8 @@ def format_figure(value: Any, key: str = "") -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float)) and key.endswith(("_rate", "_share", "_threshold")):
         return f"{value * 100:.1f}%"
+    if isinstance(value, (int, float)) and key.endswith(("_per_month", "_per_year")):
+        return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):

@@ -20,9 +20,16 @@ __all__ = [
     "ACTIVITY_FILE",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PROCESSED_AT",
+    "DEFAULT_SNAPSHOTS",
     "DEPLOYMENT_FIELDS",
     "PLANTED_CASES",
+    "PRICE_CURRENCY",
+    "PRICE_FIELDS",
+    "PRICES",
+    "PRICES_FILE",
     "SUBSCRIPTION_FIELDS",
+    "TICKET_FIELDS",
+    "TICKETS_FILE",
     "USAGE_FIELDS",
     "SampleData",
     "generate_sample",
@@ -60,6 +67,34 @@ ACTIVITY_FIELDS = ("Report Refresh Date", "User Principal Name", "Display Name",
                    *[f"{w} License Assign Date" for w in _REPORT_WORKLOADS],
                    "Assigned Products")
 NO_COMMITMENT_END = "9999-12-31T00:00:00"
+
+# Monthly history: older snapshots of both license feeds, one calendar month apart, ending at processed_at.
+# The newest keeps the file names above; an older one carries its month: license-usage-2026-09-page-1.json.
+# Bulk customers' active counts walk back month by month by round(v x qualified) seats, v uniform in
+# +-HISTORY_NOISE (sold, assigned and qualified stay); planted customers change only where they say so.
+DEFAULT_SNAPSHOTS = 3
+MAX_SNAPSHOTS = 12
+HISTORY_NOISE = 0.10
+HISTORY_DEPLOYMENT_FILE = "license-deployment-{month}-page-{{}}.json"
+HISTORY_USAGE_FILE = "license-usage-{month}-page-{{}}.json"
+
+# Kit-defined inputs (README.md, "The book over time"): the partner's price list and a support-ticket export.
+PRICES_FILE = "prices.csv"
+PRICE_FIELDS = ("productId", "productName", "unitPricePerMonth", "currency")
+PRICE_CURRENCY = "USD"
+# Illustrative prices per licence and month; DYNAMICS 365 FOR SALES PROFESSIONAL is left out on purpose
+# (the unpriced product), and the free Power Automate SKU is never priced.
+PRICES: dict[str, str] = {
+    "O365_BUSINESS_ESSENTIALS": "6.00", "O365_BUSINESS_PREMIUM": "12.50", "SPB": "22.00",
+    "O365_BUSINESS": "8.25", "ENTERPRISEPACK": "23.00", "SPE_E3": "36.00", "SPE_E5": "57.00",
+    "DESKLESSPACK": "4.00",
+}
+TICKETS_FILE = "support-tickets.csv"
+TICKET_FIELDS = ("customerTenantId", "ticketId", "openedDate", "category")
+# Raw category spellings of bulk tickets (how-to, how-to, break-fix x3, other x2) and their cumulative odds.
+_TICKET_CATEGORIES = ("How-to", "How to / usage question", "Break/fix", "Incident", "Outage", "Billing",
+                      "Licence change")
+_TICKET_CDF = np.array([0.25, 0.40, 0.60, 0.72, 0.80, 0.92])
 
 # ---------------------------------------------------------------------------
 # Catalogue: real SKU GUIDs (Microsoft's licensing service plan reference) with the legacy upper-case
@@ -157,6 +192,9 @@ PLANTED_CASES = (
     # user activity reports (activity/<TENANT-ID>/ActiveUserDetail.csv)
     "inflated_turnover", "activity_exact", "activity_concealed_names", "activity_deleted_active",
     "activity_assigned_in_window", "activity_yammer_unlicensed", "activity_window_boundaries",
+    # the book over time (older snapshots, subscriptions, prices.csv, support-tickets.csv)
+    "trend_drop", "trend_spike", "trend_guarded", "segment_change", "renewal_soon_low_usage",
+    "own_seats_partial", "unpriced_product", "support_heavy", "support_few_tickets",
 )
 
 
@@ -178,6 +216,8 @@ class _PlantedProduct:
     qualified: int
     active: dict[str, int] = field(default_factory=dict)   # workload code -> licensesActive
     subs: tuple[_Sub, ...] | None = None                    # None: one ordinary ACTIVE sub when sold > 0
+    before: dict[str, int] = field(default_factory=dict)   # licensesActive in every older snapshot, where it
+                                                            # differs (else the same as the newest)
 
 
 @dataclass(frozen=True)
@@ -187,6 +227,7 @@ class _Planted:
     products: tuple[_PlantedProduct, ...]
     name: str | None = None      # None: keep the generated name and market
     market: str | None = None
+    tickets: tuple[tuple[int, str], ...] = ()   # support tickets: (days before processed_at, raw category)
 
 
 def _office(exo: int, spo: int, sfb: int, teams: int, yam: int) -> dict[str, int]:
@@ -194,24 +235,30 @@ def _office(exo: int, spo: int, sfb: int, teams: int, yam: int) -> dict[str, int
 
 
 _PLANTED: tuple[_Planted, ...] = (
-    _Planted(1, ("upsell_ready",), (
-        _PlantedProduct("SPB", 120, 118, 118, _office(117, 113, 114, 116, 40)),
+    # Teams 59 of 118 active in September and October, 116 in November: a spike (+57/118).
+    _Planted(1, ("upsell_ready", "trend_spike"), (
+        _PlantedProduct("SPB", 120, 118, 118, _office(117, 113, 114, 116, 40), before={"TEAMS": 59}),
         _PlantedProduct("D365_SALES_PRO", 12, 12, 12, {"CRM": 12}),
     )),
-    _Planted(3, ("inflated_yammer", "name_comma"), (
-        _PlantedProduct("O365_BUSINESS_PREMIUM", 30, 28, 28, _office(26, 20, 3, 24, 34)),
+    # SharePoint 27 of 28 active in September and October, 20 in November: a drop (-7/28).
+    _Planted(3, ("inflated_yammer", "name_comma", "trend_drop"), (
+        _PlantedProduct("O365_BUSINESS_PREMIUM", 30, 28, 28, _office(26, 20, 3, 24, 34), before={"SPO": 27}),
     ), name="Smith, Jones & Partners", market="GB"),
-    _Planted(6, ("tiny_account",), (
+    # Two how-to tickets for one active user: 200 per 100, but too few tickets to flag.
+    _Planted(6, ("tiny_account", "support_few_tickets"), (
         _PlantedProduct("O365_BUSINESS_ESSENTIALS", 1, 1, 1, _office(1, 1, 0, 1, 0)),
-    )),
+    ), tickets=((7, "How-to"), (30, "Question"))),
     _Planted(8, ("inflated_trial", "name_non_ascii"), (
         _PlantedProduct("SPE_E3", 20, 20, 20, _office(38, 27, 4, 33, 6), subs=(
             _Sub("ACTIVE", 20, age_days=700),
             _Sub("ACTIVE", 25, age_days=12, trial=True),
         )),
     ), name="Müller Bäckerei GmbH", market="DE"),
-    _Planted(11, ("low_deployment", "name_hostile"), (
-        _PlantedProduct("SPE_E3", 250, 95, 95, _office(88, 70, 5, 80, 10)),
+    # 150 of the 250 Microsoft 365 E3 seats on the partner's own subscription (the rest bought elsewhere);
+    # Dynamics 365 Sales Professional has no price in prices.csv.
+    _Planted(11, ("low_deployment", "name_hostile", "own_seats_partial", "unpriced_product"), (
+        _PlantedProduct("SPE_E3", 250, 95, 95, _office(88, 70, 5, 80, 10),
+                        subs=(_Sub("ACTIVE", 150, age_days=400 + 37 * 11),)),
         _PlantedProduct("D365_SALES_PRO", 20, 18, 18, {"CRM": 15}),
     ), name="<img src=x onerror=alert(1)>", market="US"),
     _Planted(14, ("inflated_duplicate_subscription", "name_quote"), (
@@ -224,18 +271,25 @@ _PLANTED: tuple[_Planted, ...] = (
         _PlantedProduct("SPB", 25, 24, 24, _office(22, 15, 1, 20, 3)),
         _PlantedProduct("ENTERPRISEPACK", 0, 12, 12, _office(11, 7, 0, 10, 2)),
     ), name="Société Générale d'Études", market="FR"),
-    _Planted(20, ("low_usage", "name_hostile"), (
-        _PlantedProduct("O365_BUSINESS_PREMIUM", 60, 57, 57, _office(20, 12, 1, 15, 2)),
+    # Exchange 40 of 57 active in September and October (healthy), 20 in November (adopt); the annual
+    # subscription, started 2023-12-17, renews on 2026-12-17: 46 days after the newest export.
+    _Planted(20, ("low_usage", "name_hostile", "segment_change", "renewal_soon_low_usage"), (
+        _PlantedProduct("O365_BUSINESS_PREMIUM", 60, 57, 57, _office(20, 12, 1, 15, 2), before={"EXO": 40},
+                        subs=(_Sub("ACTIVE", 60, age_days=1049),)),
     ), name='=HYPERLINK("http://example.invalid","x")', market="US"),
-    _Planted(23, ("free_sku",), (
+    # 13 active users and 5 how-to tickets in the 90 days ending on processed_at (day 89 in, day 90 out).
+    _Planted(23, ("free_sku", "support_heavy"), (
         _PlantedProduct("O365_BUSINESS_PREMIUM", 15, 14, 14, _office(13, 9, 1, 12, 2)),
         _PlantedProduct("FLOW_FREE", FREE_SKU_UNITS, 3, 0),
-    )),
+    ), tickets=((3, "How-to"), (5, "Break/fix"), (10, "how to"), (15, "Billing"),
+                (25, "Question - how to share a calendar"), (40, "Incident"), (60, "Training request"),
+                (89, "HowTo"), (90, "How-to"))),
     _Planted(26, ("inflated_unexplained",), (
         _PlantedProduct("O365_BUSINESS_ESSENTIALS", 10, 10, 10, _office(13, 8, 0, 11, 1)),
     )),
-    _Planted(29, ("tiny_account", "name_non_ascii"), (
-        _PlantedProduct("O365_BUSINESS_ESSENTIALS", 2, 2, 2, _office(0, 0, 0, 0, 0)),
+    # Exchange 2 of 2 active before, 0 now: -100%, but 2 seats are too few to flag.
+    _Planted(29, ("tiny_account", "name_non_ascii", "trend_guarded"), (
+        _PlantedProduct("O365_BUSINESS_ESSENTIALS", 2, 2, 2, _office(0, 0, 0, 0, 0), before={"EXO": 2}),
     ), name="株式会社サンプル", market="JP"),
     # Exchange 24 active of 20: 18 current users plus 6 who left inside the 28 days (see _PLANTED_ACTIVITY).
     _Planted(32, ("inflated_turnover",), (
@@ -318,7 +372,7 @@ _PLANTED_ACTIVITY: tuple[_PlantedActivity, ...] = (
 # Independent random streams spawned from default_rng(seed). Every draw is a fixed number of values per
 # customer (or independent of the book size), so customer i is identical in books of any size >= i + 1.
 (_S_NAMES, _S_TENANT, _S_CUSTOMER, _S_CHOICE, _S_PRODUCT, _S_WORKLOAD, _S_SUB, _S_SUB_ID,
- _S_PLANTED_ID, _S_PARTNER, _N_STREAMS) = range(11)
+ _S_PLANTED_ID, _S_PARTNER, _S_HISTORY, _S_TICKETS, _N_STREAMS) = range(13)
 _SUB_ID_COLS = 14   # raw uint64 words per customer: 3 product slots x 2 subscriptions x 2 + 1 extra x 2
 _PLANTED_ID_ROWS = 64   # GUIDs reserved for planted subscriptions (fixed, so ids do not depend on n)
 
@@ -333,6 +387,7 @@ class SampleData:
     planted: case name -> tenant ids of the customers it was planted in (every case is a key).
     activity: tenant id -> that customer's active-user detail rows, ACTIVITY_FIELDS as CSV cell text
     (None = empty cell), in file order.
+    history / prices / tickets: the older snapshots, prices.csv and support-tickets.csv.
     """
 
     processed_at: datetime
@@ -342,6 +397,10 @@ class SampleData:
     subscriptions: pl.DataFrame
     planted: dict[str, list[str]]
     activity: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # Older monthly snapshots, oldest first: (processed_at, deployment, usage) in the raw shapes above.
+    history: tuple[tuple[datetime, pl.DataFrame, pl.DataFrame], ...] = ()
+    prices: pl.DataFrame | None = None       # PRICE_FIELDS as CSV cell text
+    tickets: pl.DataFrame | None = None      # TICKET_FIELDS as CSV cell text, in file order
 
 
 # ---------------------------------------------------------------------------
@@ -576,7 +635,8 @@ def _planted_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
                                  "deployed": pp.deployed, "qualified": pp.qualified, "engagement": 0.0})
                 for wpos, code in enumerate(PRODUCTS[prod].workloads):
                     usage.append({"cust": spec.index, "seq": seq, "prod": prod, "wl": _WL_INDEX[code],
-                                  "wpos": wpos, "qualified": pp.qualified, "active": pp.active[code]})
+                                  "wpos": wpos, "qualified": pp.qualified, "active": pp.active[code],
+                                  "before": pp.before.get(code, pp.active[code])})
             subs_spec = pp.subs
             if subs_spec is None:
                 subs_spec = (_Sub("ACTIVE", pp.sold, age_days=400 + 37 * spec.index),) \
@@ -598,7 +658,7 @@ def _planted_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     product_schema = {"cust": pl.Int64, "seq": pl.Int64, "prod": pl.Int64, "sold": pl.Int64,
                       "deployed": pl.Int64, "qualified": pl.Int64, "engagement": pl.Float64}
     usage_schema = {"cust": pl.Int64, "seq": pl.Int64, "prod": pl.Int64, "wl": pl.Int64, "wpos": pl.Int64,
-                    "qualified": pl.Int64, "active": pl.Int64}
+                    "qualified": pl.Int64, "active": pl.Int64, "before": pl.Int64}
     return (pl.DataFrame(products, schema=product_schema), pl.DataFrame(usage, schema=usage_schema),
             pl.DataFrame(subs, schema=_SUB_SCHEMA))
 
@@ -643,16 +703,22 @@ def _activity_frame(spec: _PlantedActivity, tenant_id: str, refresh: datetime) -
 # Public API
 # ---------------------------------------------------------------------------
 def generate_sample(customers: int = 50, seed: int = 7,
-                    processed_at: datetime = DEFAULT_PROCESSED_AT) -> SampleData:
+                    processed_at: datetime = DEFAULT_PROCESSED_AT,
+                    snapshots: int = DEFAULT_SNAPSHOTS) -> SampleData:
     """Build a synthetic book of `customers` tenants in memory; pure and byte-for-byte deterministic.
 
     Customer i (and so every planted case) is the same in any book of more than i customers with the
-    same seed and processed_at. Naive processed_at values are taken as UTC.
+    same seed and processed_at. Naive processed_at values are taken as UTC. `snapshots` monthly snapshots
+    of the license feeds end at processed_at (1: the newest only); the newest is the same whatever their
+    number.
     """
     if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)) or customers < 1:
         raise ParameterError(f"customers={customers!r} is not a positive whole number; write e.g. 50")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed={seed!r} is not a non-negative whole number; write e.g. 7")
+    if isinstance(snapshots, bool) or not isinstance(snapshots, (int, np.integer)) \
+            or not 1 <= snapshots <= MAX_SNAPSHOTS:
+        raise ParameterError(f"snapshots={snapshots!r} is not a whole number from 1 to {MAX_SNAPSHOTS}; write e.g. 3")
     if not isinstance(processed_at, datetime):
         raise ParameterError(f"processed_at={processed_at!r} is not a datetime; pass e.g. "
                              f"datetime(2026, 11, 1, tzinfo=timezone.utc)")
@@ -682,7 +748,8 @@ def generate_sample(customers: int = 50, seed: int = 7,
     p_products, p_usage, p_subs = _planted_frames(n)
     products = pl.concat([products.filter(~pl.col("cust").is_in(planted_idx)), p_products]) \
         .sort("cust", "seq")
-    usage = pl.concat([usage.filter(~pl.col("cust").is_in(planted_idx)), p_usage]).sort("cust", "seq", "wpos")
+    usage = pl.concat([usage.filter(~pl.col("cust").is_in(planted_idx))
+                       .with_columns(before=pl.lit(None, dtype=pl.Int64)), p_usage]).sort("cust", "seq", "wpos")
     bulk_sub_ids = subs.filter(~pl.col("cust").is_in(planted_idx))
     subs_ids_raw = streams[_S_SUB_ID].bit_generator.random_raw((n, _SUB_ID_COLS))
     planted_ids_raw = streams[_S_PLANTED_ID].bit_generator.random_raw((_PLANTED_ID_ROWS, 2))
@@ -739,9 +806,79 @@ def generate_sample(customers: int = 50, seed: int = 7,
     refresh = proc.replace(hour=0, minute=0, second=0, microsecond=0)  # Report Refresh Date = processed day
     activity = {str(tenant_ids[a.index]): _activity_frame(a, str(tenant_ids[a.index]), refresh)
                 for a in _PLANTED_ACTIVITY if a.index < n}
+    history = []
+    for months_back, active in enumerate(_older_active(usage, n, streams[_S_HISTORY], int(snapshots)), start=1):
+        stamp = pl.lit(_months_before(proc, months_back).strftime("%Y-%m-%dT%H:%M:%S"))
+        history.append((_months_before(proc, months_back).replace(tzinfo=timezone.utc),
+                        deployment.with_columns(processedDateTime=stamp).select(DEPLOYMENT_FIELDS),
+                        usage_df.with_columns(processedDateTime=stamp, licensesActive=active).select(USAGE_FIELDS)))
     return SampleData(processed_at=proc.replace(tzinfo=timezone.utc), customers=customers_df,
                       deployment=deployment.select(DEPLOYMENT_FIELDS), usage=usage_df.select(USAGE_FIELDS),
-                      subscriptions=subscriptions, planted=planted, activity=activity)
+                      subscriptions=subscriptions, planted=planted, activity=activity,
+                      history=tuple(reversed(history)), prices=_price_rows(),
+                      tickets=_ticket_rows(n, ids, proc, streams[_S_TICKETS]))
+
+
+def _months_before(value: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (the day clamped to the month's length)."""
+    year, month = divmod(value.year * 12 + value.month - 1 - months, 12)
+    month += 1
+    days = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31,
+            30, 31, 30, 31][month - 1]
+    return value.replace(year=year, month=month, day=min(value.day, days))
+
+
+def _older_active(usage: pl.DataFrame, n: int, stream: np.random.Generator, snapshots: int) -> list[pl.Series]:
+    """licensesActive of each older snapshot (1 month back first), row for row with `usage`.
+
+    Bulk rows walk back one month at a time: previous = clip(next + round(v x qualified), 0, qualified) with
+    v uniform in +-HISTORY_NOISE, drawn per customer x product slot x workload position from a child stream
+    per month (so customer i and month k are the same in any book). Planted rows take their `before` value.
+    """
+    if snapshots <= 1:
+        return []
+    cust, seq, wpos = (usage[c].to_numpy() for c in ("cust", "seq", "wpos"))
+    qualified = usage["qualified"].to_numpy()
+    before = usage["before"]
+    planted = before.is_not_null().to_numpy()
+    before = before.fill_null(0).to_numpy()
+    active = usage["active"].to_numpy()
+    out = []
+    for month in stream.spawn(snapshots - 1):
+        u = month.random((n, 3, len(_OFFICE_WL)))[cust, np.minimum(seq, 2), wpos]
+        delta = np.round((u - 0.5) * 2 * HISTORY_NOISE * qualified).astype(np.int64)
+        active = np.where(planted, before, np.clip(active + delta, 0, qualified))
+        out.append(pl.Series("licensesActive", active, dtype=pl.Int64))
+    return out
+
+
+def _price_rows() -> pl.DataFrame:
+    """prices.csv: the catalogue's priced products (marketing names, as a partner's price list would have)."""
+    rows = [(p.guid.upper(), p.friendly, PRICES[p.key], PRICE_CURRENCY) for p in PRODUCTS if p.key in PRICES]
+    return pl.DataFrame(rows, schema={f: pl.String for f in PRICE_FIELDS}, orient="row")
+
+
+def _ticket_rows(n: int, tenant_ids: pl.Series, proc: datetime, stream: np.random.Generator) -> pl.DataFrame:
+    """support-tickets.csv: planted customers' tickets as specified (dates YYYY-MM-DD); for 40% of the
+    others 0-2 tickets over the last 120 days (date-times), so that no bulk customer has 3 how-to tickets."""
+    day = proc.replace(hour=0, minute=0, second=0, microsecond=0)
+    t = stream.random((n, 7))
+    planted = {spec.index: spec for spec in _PLANTED if spec.index < n}
+    rows = []
+    for cust in range(n):
+        tenant = tenant_ids[cust]
+        if cust in planted:
+            for number, (days_ago, category) in enumerate(planted[cust].tickets, start=1):
+                rows.append((tenant, f"INC-{cust:05d}-P{number:02d}",
+                             (day - timedelta(days=days_ago)).strftime("%Y-%m-%d"), category))
+            continue
+        count = int(t[cust, 0] * 3) if t[cust, 1] < 0.4 else 0
+        for number in range(count):
+            category = _TICKET_CATEGORIES[int(np.searchsorted(_TICKET_CDF, t[cust, 2 + number], side="right"))]
+            opened = day - timedelta(days=int(t[cust, 4 + number] * 120)) + timedelta(hours=8 + int(t[cust, 6] * 10),
+                                                                                     minutes=17 * number)
+            rows.append((tenant, f"INC-{cust:05d}-{number + 1}", opened.strftime("%Y-%m-%dT%H:%M:00Z"), category))
+    return pl.DataFrame(rows, schema={f: pl.String for f in TICKET_FIELDS}, orient="row")
 
 
 def _subscription_rows(subs: pl.DataFrame, customers: pl.DataFrame, proc: datetime,
@@ -836,27 +973,31 @@ def _write_pages(frame: pl.DataFrame, out_dir: Path, pattern: str, endpoint: str
 
 def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
                  processed_at: datetime = DEFAULT_PROCESSED_AT,
-                 page_size: int = DEFAULT_PAGE_SIZE) -> list[Path]:
+                 page_size: int = DEFAULT_PAGE_SIZE, snapshots: int = DEFAULT_SNAPSHOTS) -> list[Path]:
     """Write a synthetic book as raw exports into out_dir and return the written files, sorted.
 
     Files: license-deployment-page-N.json and license-usage-page-N.json (analytics API pages of at most
     page_size rows, chained by @nextLink), subscriptions.csv (subscription analytics columns, UTF-8,
     csv.QUOTE_MINIMAL) and, for the planted activity customers, activity/<TENANT-ID>/ActiveUserDetail.csv
-    (Microsoft 365 active-user detail: UTF-8 with BOM, True/False, empty cells for null). Stale page
-    files, subscriptions.csv and activity reports from an earlier run in out_dir are removed first so a
-    folder never mixes two books; other files are left alone.
+    (Microsoft 365 active-user detail: UTF-8 with BOM, True/False, empty cells for null). The older
+    monthly snapshots (`snapshots` - 1 of them) are license-{deployment,usage}-YYYY-MM-page-N.json;
+    prices.csv and support-tickets.csv are the kit-defined inputs (UTF-8, csv.QUOTE_MINIMAL). Stale page
+    files, subscriptions.csv, prices.csv, support-tickets.csv and activity reports from an earlier run in
+    out_dir are removed first so a folder never mixes two books; other files are left alone.
     """
     if isinstance(page_size, bool) or not isinstance(page_size, (int, np.integer)) \
             or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ParameterError(f"page_size={page_size!r} is not a whole number from 1 to {MAX_PAGE_SIZE} "
                              f"(the API's maximum page); write e.g. 10000")
-    data = generate_sample(customers, seed, processed_at)
+    data = generate_sample(customers, seed, processed_at, snapshots)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out} is a file, not a folder; give a folder path for the sample")
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("license-deployment-page-*.json"), *out.glob("license-usage-page-*.json"),
-                  *out.glob(SUBSCRIPTIONS_FILE), *out.glob(f"{ACTIVITY_DIR}/*/{ACTIVITY_FILE}")):
+                  *out.glob("license-deployment-*-page-*.json"), *out.glob("license-usage-*-page-*.json"),
+                  *out.glob(SUBSCRIPTIONS_FILE), *out.glob(PRICES_FILE), *out.glob(TICKETS_FILE),
+                  *out.glob(f"{ACTIVITY_DIR}/*/{ACTIVITY_FILE}")):
         stale.unlink()
     for folder in sorted(out.glob(f"{ACTIVITY_DIR}/*"), reverse=True) + [out / ACTIVITY_DIR]:
         if folder.is_dir() and not any(folder.iterdir()):
@@ -864,6 +1005,18 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
 
     written = _write_pages(data.deployment, out, DEPLOYMENT_FILE, "deployment/license", int(page_size))
     written += _write_pages(data.usage, out, USAGE_FILE, "usage/license", int(page_size))
+    for older, deployment, usage in data.history:
+        month = f"{older:%Y-%m}"
+        written += _write_pages(deployment, out, HISTORY_DEPLOYMENT_FILE.format(month=month), "deployment/license",
+                                int(page_size))
+        written += _write_pages(usage, out, HISTORY_USAGE_FILE.format(month=month), "usage/license", int(page_size))
+    for name, fields, frame in ((PRICES_FILE, PRICE_FIELDS, data.prices), (TICKETS_FILE, TICKET_FIELDS, data.tickets)):
+        path = out / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+            writer.writerow(fields)
+            writer.writerows(frame.iter_rows())
+        written.append(path)
     subs_path = out / SUBSCRIPTIONS_FILE
     with subs_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)

@@ -1,16 +1,21 @@
 """The book over time (adoption_kit.history): robust drop/spike flags, the denominator guard, segment changes,
-pinned by hand-computed numbers (the arithmetic is in the comments)."""
+and the planted history of the sample, pinned by hand-computed numbers (the arithmetic is in the comments)."""
 from __future__ import annotations
 
+import json
+import shutil
+import statistics
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-from adoption_kit import schema
+from adoption_kit import analysis, schema
+from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.history import latest_period, robust_z, segment_changes, snapshot_history
+from adoption_kit.sample import generate_sample
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -152,3 +157,140 @@ def test_bad_settings_are_refused():
         snapshot_history(changes_book([1], [1]), min_qualified=0)
     with pytest.raises(ParameterError):
         snapshot_history(changes_book([1], [1]), z_threshold=0)
+
+
+# ---------------------------------------------------------------------------
+# The sample's planted history, computed from its raw records by hand
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample():
+    return analysis.prepare(SAMPLE_DIR)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return generate_sample(50, 7).planted
+
+
+def raw_usage(month: str) -> list[dict]:
+    records, page = [], 1
+    stem = "license-usage-page" if month == "2026-11" else f"license-usage-{month}-page"
+    while True:
+        envelope = json.loads((SAMPLE_DIR / f"{stem}-{page}.json").read_text(encoding="utf-8"))
+        records.extend(envelope["Value"])
+        if envelope["@nextLink"] is None:
+            return records
+        page += 1
+
+
+def workload_row(frame: pl.DataFrame, tenant: str, workload: str, at: datetime = NOV) -> dict:
+    rows = frame.filter((pl.col("customer_id") == tenant.lower()) & (pl.col("workload") == workload)
+                        & (pl.col("processed_at") == at))
+    assert rows.height == 1
+    return rows.row(0, named=True)
+
+
+def oracle_z(code: str, tenant: str) -> float:
+    """The robust z of one November change, recomputed from the raw JSON with the statistics module."""
+    before = {(r["customerTenantId"], r["productId"], r["workloadCode"]): r for r in raw_usage("2026-10")}
+    changes, mine = [], None
+    for r in raw_usage("2026-11"):
+        if r["workloadCode"] != code:
+            continue
+        b = before[(r["customerTenantId"], r["productId"], r["workloadCode"])]
+        if min(r["licensesQualified"], b["licensesQualified"]) < 10:
+            continue
+        change = r["licensesActive"] / r["licensesQualified"] - b["licensesActive"] / b["licensesQualified"]
+        changes.append(change)
+        if r["customerTenantId"] == tenant:
+            mine = change
+    median = statistics.median(changes)
+    mad = statistics.median(abs(c - median) for c in changes)
+    return 0.6745 * (mine - median) / mad
+
+
+def test_planted_spike(sample, planted):
+    # Goldencrest Builders, MICROSOFT 365 BUSINESS, Teams: 59 of 118 active in October, 116 of 118 in November:
+    # 116/118 - 59/118 = 57/118 = +0.483051 (+48.3 points).
+    (tenant,) = planted["trend_spike"]
+    row = workload_row(sample.book.history_workloads, tenant, "Teams")
+    assert (row["previous_licenses_active"], row["licenses_active"], row["licenses_qualified"]) == (59, 116, 118)
+    assert row["usage_change"] == pytest.approx(57 / 118) == pytest.approx(0.483051, abs=1e-6)
+    assert row["trend_flag"] == "spike"
+    assert row["robust_z"] == pytest.approx(oracle_z("TEAMS", tenant)) and row["robust_z"] >= 3.5
+
+
+def test_planted_drop(sample, planted):
+    # Smith, Jones & Partners, SharePoint: 27 of 28 -> 20 of 28: 20/28 - 27/28 = -7/28 = -0.25 (-25 points).
+    (tenant,) = planted["trend_drop"]
+    row = workload_row(sample.book.history_workloads, tenant, "SharePoint")
+    assert (row["previous_licenses_active"], row["licenses_active"], row["licenses_qualified"]) == (27, 20, 28)
+    assert row["usage_change"] == pytest.approx(-0.25)
+    assert row["trend_flag"] == "drop"
+    assert row["robust_z"] == pytest.approx(oracle_z("SPO", tenant)) and row["robust_z"] <= -3.5
+    # Its segment does not move: the product's usage is its busiest non-Yammer workload, Exchange 26 of 28.
+    customer = latest_period(sample.book.history_customers).filter(pl.col("customer_id") == tenant.lower()).row(0, named=True)
+    assert customer["segment_changed"] is False and customer["usage_rate"] == pytest.approx(26 / 28)
+
+
+def test_planted_segment_change(sample, planted):
+    # '=HYPERLINK(...)': OFFICE 365 BUSINESS PREMIUM, 60 sold, 57 assigned, 57 qualified (deployment 57/60 = 95%).
+    # October: busiest workload Exchange 40 -> usage 40/57 = 70.18%: not under adopt 60%, not upsell (< 90%): healthy.
+    # November: Exchange 20 -> usage 20/57 = 35.09% < 60%: adopt. The Exchange row drops by -20/57 = -0.350877.
+    (tenant,) = planted["segment_change"]
+    changed = segment_changes(sample.book.history_customers).filter(pl.col("customer_id") == tenant.lower())
+    assert changed.height == 1
+    row = changed.row(0, named=True)
+    assert (row["previous_segment"], row["segment"]) == ("healthy", "adopt")
+    assert row["previous_usage_rate"] == pytest.approx(40 / 57) == pytest.approx(0.701754, abs=1e-6)
+    assert row["usage_rate"] == pytest.approx(20 / 57) == pytest.approx(0.350877, abs=1e-6)
+    assert row["previous_deployment_rate"] == row["deployment_rate"] == pytest.approx(0.95)
+    exchange = workload_row(sample.book.history_workloads, tenant, "Exchange")
+    assert exchange["usage_change"] == pytest.approx(-20 / 57) and exchange["trend_flag"] == "drop"
+    assert exchange["robust_z"] == pytest.approx(oracle_z("EXO", tenant))
+
+
+def test_planted_tiny_account_is_guarded(sample, planted):
+    # 株式会社サンプル: Exchange 2 of 2 -> 0 of 2 (-100%), but 2 < 10 qualified users: not judged.
+    (tenant,) = planted["trend_guarded"]
+    row = workload_row(sample.book.history_workloads, tenant, "Exchange")
+    assert row["usage_change"] == pytest.approx(-1.0)
+    assert row["guarded"] is True and row["trend_flag"] is None and row["robust_z"] is None
+
+
+def test_the_sample_flags_exactly_the_planted_changes(sample, planted):
+    flagged = sample.book.history_workloads.filter(pl.col("trend_flag").is_not_null())
+    expected = {(planted["trend_spike"][0].lower(), "Teams", "spike"), (planted["trend_drop"][0].lower(), "SharePoint", "drop"),
+                (planted["segment_change"][0].lower(), "Exchange", "drop")}
+    assert set(flagged.select("customer_id", "workload", "trend_flag").iter_rows()) == expected
+    assert set(flagged.get_column("processed_at")) == {NOV}
+    assert sample.book.history_portfolio.get_column("processed_at").to_list() == [SEP, OCT, NOV]
+
+
+def test_history_does_not_move_the_current_figures(sample, tmp_path):
+    """The newest snapshot's metrics are the same with or without the older exports beside them."""
+    newest = tmp_path / "newest"
+    shutil.copytree(SAMPLE_DIR, newest, ignore=shutil.ignore_patterns("license-*-20??-??-page-*.json"))
+    alone = analysis.prepare(newest)
+    assert alone.book.history_portfolio.is_empty()          # one snapshot: no trend
+    for name in ("workloads", "products", "customers", "portfolio"):
+        assert getattr(alone.metrics, name).equals(getattr(sample.metrics, name)), name
+    assert alone.ranking.equals(sample.ranking)
+    # ... and the history's newest rows are the current figures.
+    now = latest_period(sample.book.history_customers).sort("customer_id")
+    current = sample.customers.sort("customer_id")
+    assert now.get_column("segment").to_list() == current.get_column("segment").to_list()
+    assert now.get_column("usage_rate").equals(current.get_column("usage_rate"))
+
+
+def test_as_of_limits_the_history(sample):
+    october = analysis.prepare(SAMPLE_DIR, as_of="2026-10-15")
+    assert october.book.history_portfolio.get_column("processed_at").to_list() == [SEP, OCT]
+    assert october.book.today.isoformat() == "2026-10-01"
+    assert october.book.history_workloads.filter(pl.col("trend_flag").is_not_null()).is_empty()
+
+
+def test_thresholds_apply_to_every_snapshot():
+    strict = analysis.prepare(SAMPLE_DIR, thresholds=Thresholds(deploy=0.8, adopt=0.75, upsell=0.9))
+    older = strict.book.history_customers.filter(pl.col("processed_at") == OCT)
+    assert older.filter(pl.col("usage_rate") < 0.75).get_column("segment").is_in(["adopt", "deploy", "data_check"]).all()

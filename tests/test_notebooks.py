@@ -51,9 +51,10 @@ CONTRACT = {
 }
 # Cells whose outputs nbval compares with the committed ones (deterministic text only).
 CHECKED = {
-    "portfolio-overview": ["data-summary", "headline-figures", "story", "over-100", "segment-table", "headline"],
-    "customer-insights": ["data-summary", "customer-header", "products-table", "exact-usage", "flags", "next-steps",
-                          "headline"],
+    "portfolio-overview": ["data-summary", "headline-figures", "story", "over-100", "segment-table", "trends",
+                           "segment-changes", "renewal-queue", "own-seats", "idle-cost", "support", "headline"],
+    "customer-insights": ["data-summary", "customer-header", "products-table", "exact-usage", "flags", "trend",
+                          "renewals", "idle-cost", "support", "next-steps", "headline"],
     "low-adoption-accounts": ["data-summary", "summary", "ranked", "csv", "headline"],
 }
 # Signs of machine- or run-specific text in an output.
@@ -183,8 +184,10 @@ def test_portfolio_with_other_thresholds(tmp_path):
     nb = run("portfolio-overview", tmp_path, **OTHER_THRESHOLDS, top_n=10, today="2027-06-01",
              stale_after_days=30)
     figures = headline_of(nb)
-    expected = analysis.prepare(SAMPLE_DIR, thresholds=analysis.make_thresholds(0.9, 0.7, 0.95))
+    # `today` also sets the day of the renewal queue and the support window (the data's own day by default)
+    expected = analysis.prepare(SAMPLE_DIR, thresholds=analysis.make_thresholds(0.9, 0.7, 0.95), today="2027-06-01")
     assert figures == narrative.portfolio_figures(expected)
+    assert figures["support_heavy_accounts"] == 0          # no ticket in the 90 days before 2027-06-01
     assert (figures["deploy_threshold"], figures["adopt_threshold"], figures["upsell_threshold"]) == (0.9, 0.7, 0.95)
     default = headline_of(committed("portfolio-overview"))
     assert figures["customers_deploy"] > default["customers_deploy"]           # the thresholds took effect

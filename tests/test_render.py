@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from adoption_kit import __version__, cli, render
-from adoption_kit.analysis import prepare
+from adoption_kit.analysis import BOOK_TABLES, prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from render_support import (ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, SMITH_ID, TITLE_PAYLOAD, real_run,
@@ -226,10 +226,10 @@ def test_run_folder_layout(stand_in_run):
         "customers/ashstead-travel-ab-a7192107.html", "customers/ashstead-travel-ab-a7192107.ipynb",
         "customers/smith-jones-partners-ce7fc445.html", "customers/smith-jones-partners-ce7fc445.ipynb",
     }
-    assert sorted(p.name for p in (run_dir / "_bundle").iterdir()) == [
+    assert sorted(p.name for p in (run_dir / "_bundle").iterdir()) == sorted([
         "activity_customers.parquet", "activity_workloads.parquet",
         "customers.parquet", "meta.json", "portfolio.parquet", "products.parquet", "ranking.parquet",
-        "workloads.parquet"]
+        "workloads.parquet", *[f"book_{name}.parquet" for name in BOOK_TABLES]])
     assert not _part_files(root)
     umask = os.umask(0o022)
     os.umask(umask)

@@ -17,7 +17,11 @@ from adoption_kit.errors import ParameterError
 from adoption_kit.sample import (
     DEPLOYMENT_FIELDS,
     PLANTED_CASES,
+    PRICE_FIELDS,
+    PRICES_FILE,
     SUBSCRIPTION_FIELDS,
+    TICKET_FIELDS,
+    TICKETS_FILE,
     USAGE_FIELDS,
     generate_sample,
     write_sample,
@@ -102,8 +106,9 @@ def test_same_arguments_give_identical_bytes(tmp_path, sample_dir):
 def test_different_seed_gives_different_bytes(tmp_path, sample_dir):
     write_sample(tmp_path / "other", customers=50, seed=8)
     other, base = tree_bytes(tmp_path / "other"), tree_bytes(sample_dir)
-    for name in set(other) & set(base):
+    for name in set(other) & set(base) - {PRICES_FILE}:
         assert other[name] != base[name], name
+    assert other[PRICES_FILE] == base[PRICES_FILE]     # the catalogue's price list: the same for every book
 
 
 def test_committed_sample_is_the_generator_output(tmp_path):
@@ -121,9 +126,14 @@ def test_a_larger_book_extends_a_smaller_one():
     assert large.planted == {case: ids for case, ids in small.planted.items()}
     assert all(small.planted[case] for case in PLANTED_CASES)
     first = set(small.customers["customerTenantId"])
-    for frame in ("deployment", "usage", "subscriptions"):
+    for frame in ("deployment", "usage", "subscriptions", "tickets"):
         big = getattr(large, frame).filter(getattr(large, frame)["customerTenantId"].is_in(list(first)))
         assert big.equals(getattr(small, frame)), frame
+    for (at_small, *frames_small), (at_large, *frames_large) in zip(small.history, large.history, strict=True):
+        assert at_small == at_large
+        for a, b in zip(frames_small, frames_large):
+            assert b.filter(b["customerTenantId"].is_in(list(first))).equals(a)
+    assert small.prices.equals(large.prices)
 
 
 def test_processed_at_is_written_as_naive_utc():
@@ -260,14 +270,20 @@ def test_subscriptions_csv_shape_and_values(sample_dir, feeds, data):
             assert s["commitmentEndDate"] > "2026-11-01"
         assert s["effectiveStartDate"] <= s["commitmentEndDate"]
     assert any(s["commitmentEndDate"] == "9999-12-31T00:00:00" for s in subs)
-    # The partner's own subscriptions cover what it sold: ACTIVE paid counts sum to licensesSold.
+    # The partner's own subscriptions cover what it sold (ACTIVE paid counts sum to licensesSold), except
+    # where the planted case says that part of the seats were bought elsewhere.
     active = defaultdict(int)
     for s in subs:
         if s["status"] == "ACTIVE" and not (s["trialStartDate"] and not s["trialToPaidConversionDate"]):
             active[(s["customerTenantId"], s["productName"])] += int(s["licenseCount"])
+    partial = set(data.planted["own_seats_partial"])
     for r in deployment:
         if r["productId"].lower() != FLOW_FREE:
-            assert active.get((r["customerTenantId"], r["productName"]), 0) == r["licensesSold"]
+            own = active.get((r["customerTenantId"], r["productName"]), 0)
+            if r["customerTenantId"] in partial and r["licensesSold"] >= 100:
+                assert 0 < own < r["licensesSold"]
+            else:
+                assert own == r["licensesSold"]
 
 
 def test_subscriptions_csv_round_trips_awkward_names(sample_dir, data):
@@ -442,11 +458,145 @@ def test_twenty_thousand_customers(tmp_path):
     assert data.usage.height > 100_000
     assert all(data.planted[case] for case in PLANTED_CASES)
     files = write_sample(tmp_path, customers=20_000, seed=11, page_size=10_000)
-    assert len([f for f in files if "usage" in f.name]) == -(-data.usage.height // 10_000)
+    assert len([f for f in files if f.name.startswith("license-usage-page-")]) == -(-data.usage.height // 10_000)
+    assert len([f for f in files if f.name.startswith("license-usage-2026-09-page-")]) == -(-data.usage.height // 10_000)
 
 
 @pytest.mark.parametrize("kwargs", [{"customers": 0}, {"customers": -3}, {"customers": 2.5},
-                                    {"seed": -1}, {"page_size": 0}, {"page_size": 10_001}])
+                                    {"seed": -1}, {"page_size": 0}, {"page_size": 10_001},
+                                    {"snapshots": 0}, {"snapshots": 13}, {"snapshots": True}])
 def test_bad_parameters_are_refused(tmp_path, kwargs):
     with pytest.raises(ParameterError):
         write_sample(tmp_path, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# The book over time: monthly snapshots, prices.csv, support-tickets.csv
+# ---------------------------------------------------------------------------
+def read_month(folder: Path, feed: str, month: str) -> list[dict]:
+    """All records of one older snapshot, following its @nextLink chain."""
+    records, page = [], 1
+    while True:
+        envelope = json.loads((folder / f"license-{feed}-{month}-page-{page}.json").read_text(encoding="utf-8"))
+        records.extend(envelope["Value"])
+        if envelope["@nextLink"] is None:
+            return records
+        page += 1
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def months(sample_dir):
+    return {m: {feed: read_month(sample_dir, feed, m) for feed in ("deployment", "usage")}
+            for m in ("2026-09", "2026-10")}
+
+
+def usage_row(records: list[dict], tenant: str, code: str) -> dict:
+    (row,) = [r for r in records if r["customerTenantId"] == tenant and r["workloadCode"] == code]
+    return row
+
+
+def test_older_snapshots_are_the_same_rows_a_month_apart(sample_dir, feeds, months, data):
+    deployment, usage, _ = feeds
+    assert [at.strftime("%Y-%m-%d") for at, _, _ in data.history] == ["2026-09-01", "2026-10-01"]
+    for month, feed in months.items():
+        assert {r["processedDateTime"] for r in feed["deployment"] + feed["usage"]} == {f"{month}-01T00:00:00"}
+        # Deployment rows: the same customers, products and counts; only the timestamp differs.
+        assert [{**r, "processedDateTime": None} for r in feed["deployment"]] == \
+            [{**r, "processedDateTime": None} for r in deployment]
+        # Usage rows: the same keys and qualified counts; licensesActive moves, never below 0 or (bulk) above qualified.
+        assert [(r["customerTenantId"], r["productId"], r["workloadCode"], r["licensesQualified"]) for r in feed["usage"]] \
+            == [(r["customerTenantId"], r["productId"], r["workloadCode"], r["licensesQualified"]) for r in usage]
+        inflated = {i for case in INFLATED_CASES for i in data.planted[case]}
+        for r in feed["usage"]:
+            assert r["licensesActive"] >= 0
+            assert r["customerTenantId"] in inflated or r["licensesActive"] <= r["licensesQualified"]
+    moved = sum(a["licensesActive"] != b["licensesActive"] for a, b in zip(months["2026-10"]["usage"], usage))
+    assert moved > len(usage) // 4                     # the bulk walks; the book is not frozen
+    assert {tuple(sorted(set(r) - {"processedDateTime"})) for r in months["2026-09"]["usage"]} == \
+        {tuple(sorted(set(USAGE_FIELDS) - {"processedDateTime"}))}
+
+
+def test_one_snapshot_writes_only_the_newest_and_it_does_not_change(tmp_path, sample_dir):
+    files = write_sample(tmp_path, customers=50, seed=7, snapshots=1)
+    names = {f.relative_to(tmp_path).as_posix() for f in files}
+    assert not [n for n in names if re.search(r"-\d{4}-\d{2}-page-", n)]
+    base = tree_bytes(sample_dir)
+    assert {n: b for n, b in tree_bytes(tmp_path).items()} == {n: base[n] for n in names}
+
+
+def test_trend_spike_drop_segment_change_and_guard_are_in_the_raw_rows(feeds, months, data):
+    _, usage, _ = feeds
+    october = months["2026-10"]["usage"]
+    september = months["2026-09"]["usage"]
+    # (case, workload, active before, active now, qualified): the hand-planted values
+    for case, code, before, now, qualified in (("trend_spike", "TEAMS", 59, 116, 118), ("trend_drop", "SPO", 27, 20, 28),
+                                               ("segment_change", "EXO", 40, 20, 57), ("trend_guarded", "EXO", 2, 0, 2)):
+        (tenant,) = data.planted[case]
+        for month in (september, october):
+            assert usage_row(month, tenant, code)["licensesActive"] == before, case
+        assert usage_row(usage, tenant, code)["licensesActive"] == now, case
+        assert usage_row(usage, tenant, code)["licensesQualified"] == qualified, case
+    # segment_change: Exchange is the product's busiest workload in October (40 of 57 = 70.2%, healthy), and in
+    # November (20 of 57 = 35.1%: adopt)
+    (tenant,) = data.planted["segment_change"]
+    assert max(r["licensesActive"] for r in october if r["customerTenantId"] == tenant and r["workloadCode"] != "YAM") == 40
+
+
+def test_renewal_soon_low_usage_subscription(feeds, data):
+    deployment, usage, subs = feeds
+    (tenant,) = data.planted["renewal_soon_low_usage"]
+    (sub,) = [s for s in subs if s["customerTenantId"] == tenant]
+    assert (sub["status"], sub["commitmentEndDate"], sub["autoRenewEnabled"]) == ("ACTIVE", "2026-12-17T00:00:00", "true")
+    assert (datetime(2026, 12, 17) - datetime(2026, 11, 1)).days == 46 <= 60
+    assert all(r["licensesActive"] / r["licensesQualified"] < 0.6 for r in by_customer(usage, tenant))
+
+
+def test_prices_csv(sample_dir, feeds, data):
+    deployment, _, _ = feeds
+    text = (sample_dir / PRICES_FILE).read_text(encoding="utf-8")
+    assert text.splitlines()[0].split(",") == list(PRICE_FIELDS)
+    rows = read_csv(sample_dir / PRICES_FILE)
+    assert rows == [{k: ("" if v is None else v) for k, v in r.items()} for r in data.prices.to_dicts()]
+    assert {r["currency"] for r in rows} == {"USD"}
+    assert all(GUID_UPPER.match(r["productId"]) and re.fullmatch(r"\d+\.\d{2}", r["unitPricePerMonth"]) for r in rows)
+    priced = {r["productId"] for r in rows}
+    assert FLOW_FREE.upper() not in priced
+    held = {r["productId"] for r in deployment if r["productId"].lower() != FLOW_FREE}
+    unpriced = held - priced
+    assert unpriced == {"BE9F9771-1C64-4618-9907-244325141096"}    # Dynamics 365 Sales Professional
+    for tenant in data.planted["unpriced_product"]:
+        assert any(r["productId"] in unpriced for r in by_customer(deployment, tenant))
+
+
+def test_support_tickets_csv(sample_dir, feeds, data):
+    deployment, _, _ = feeds
+    rows = read_csv(sample_dir / TICKETS_FILE)
+    assert list(rows[0]) == list(TICKET_FIELDS)
+    assert rows == [{k: ("" if v is None else v) for k, v in r.items()} for r in data.tickets.to_dicts()]
+    tenants = {r["customerTenantId"] for r in deployment}
+    assert all(r["customerTenantId"] in tenants for r in rows)
+    assert len({(r["customerTenantId"], r["ticketId"]) for r in rows}) == len(rows)
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:00Z)?", r["openedDate"]) for r in rows)
+    (heavy,) = data.planted["support_heavy"]
+    mine = [r for r in rows if r["customerTenantId"] == heavy]
+    assert [(r["openedDate"], r["category"]) for r in mine] == [
+        ("2026-10-29", "How-to"), ("2026-10-27", "Break/fix"), ("2026-10-22", "how to"), ("2026-10-17", "Billing"),
+        ("2026-10-07", "Question - how to share a calendar"), ("2026-09-22", "Incident"),
+        ("2026-09-02", "Training request"), ("2026-08-04", "HowTo"), ("2026-08-03", "How-to")]
+    (few,) = data.planted["support_few_tickets"]
+    assert len([r for r in rows if r["customerTenantId"] == few]) == 2
+    # No other customer has three tickets, so none but the planted one can reach the support-heavy minimum.
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r["customerTenantId"]] += 1
+    assert [t for t, n in counts.items() if n >= 3] == [heavy]
+
+
+def test_kit_defined_fields_match_the_schema():
+    for fields, kind in ((PRICE_FIELDS, schema.PRICE_LIST), (TICKET_FIELDS, schema.SUPPORT_TICKETS)):
+        assert [schema.header_key(f) for f in fields] == [schema.header_key(f.name) for f in kind.fields]

@@ -2,13 +2,17 @@
 and the sample's planted cases, pinned by hand-computed numbers (the arithmetic is in the comments)."""
 from __future__ import annotations
 
+import csv
+import json
 from datetime import date, datetime, timezone
 
 import polars as pl
 import pytest
 
-from adoption_kit import schema
+from adoption_kit import analysis, narrative, notebooks, schema
+from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
+from adoption_kit.sample import generate_sample
 from adoption_kit.worklist import (SUPPORT_NEXT_STEP, customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
                                    own_seats_by_customer, renewal_queue, support_load)
 
@@ -188,3 +192,129 @@ def test_support_load_window_rate_and_guards():
                         min_tickets=2).row(0, named=True)["support_heavy"] is True
     with pytest.raises(ParameterError):
         support_load(customers_frame([("a", "adopt", 1)]), None, today=TODAY, window_days=0)
+
+
+# ---------------------------------------------------------------------------
+# The sample's planted cases
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample():
+    return analysis.prepare(SAMPLE_DIR)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return generate_sample(50, 7).planted
+
+
+def raw_records(feed: str) -> list[dict]:
+    records, page = [], 1
+    while True:
+        envelope = json.loads((SAMPLE_DIR / f"license-{feed}-page-{page}.json").read_text(encoding="utf-8"))
+        records.extend(envelope["Value"])
+        if envelope["@nextLink"] is None:
+            return records
+        page += 1
+
+
+def test_planted_renewal_soon_with_low_usage_comes_first(sample, planted):
+    # '=HYPERLINK(...)': annual subscription from 2023-12-17, commitment end 2026-12-17; the newest export is
+    # 2026-11-01, so 30 (rest of November) + 16 = 46 days, inside 60. Usage 20 of 57 = 35.1% < 60% (adopt).
+    (tenant,) = planted["renewal_soon_low_usage"]
+    queue = sample.book.renewals
+    row = queue.filter(pl.col("customer_id") == tenant.lower()).row(0, named=True)
+    assert (row["days_to_renewal"], row["days_to_change"], str(row["change_at"])) == (46, 46, "2026-12-17")
+    assert row["usage_rate"] == pytest.approx(20 / 57) and row["segment"] == "adopt"
+    assert row["queued"] and row["in_horizon"] and row["auto_renew"] is True and row["own_quantity"] == 60
+    # Idle: 60 - 57 = 3 unassigned + 57 - 20 = 37 inactive = 40.
+    assert row["licenses_idle"] == 40
+    queued = queue.filter(pl.col("queued"))
+    before = queued.filter(pl.col("queue_rank") < row["queue_rank"]).get_column("days_to_change")
+    after = queued.filter(pl.col("queue_rank") > row["queue_rank"]).get_column("days_to_change")
+    assert before.max() <= 46 <= after.min()
+    # The low-adoption ranking puts Northhaven Logistics (812 idle) above it; its seats change only in 247 days,
+    # so the renewal queue puts this account first.
+    northhaven = sample.ranking.filter(pl.col("customer_name") == "Northhaven Logistics A/S").row(0, named=True)
+    mine = sample.ranking.filter(pl.col("customer_id") == tenant.lower()).row(0, named=True)
+    assert northhaven["rank"] < mine["rank"]
+    other = queued.filter(pl.col("customer_name") == "Northhaven Logistics A/S").row(0, named=True)
+    assert other["days_to_change"] == 247 and other["queue_rank"] > row["queue_rank"]
+
+
+def test_planted_own_seats_partial(sample, planted):
+    # '<img ...>': MICROSOFT 365 E3, 250 sold in Partner Center, 150 on the partner's subscription:
+    # 100 elsewhere, share 150 / 250 = 60%.
+    (tenant,) = planted["own_seats_partial"]
+    row = sample.book.own_seats.filter((pl.col("customer_id") == tenant.lower()) & (pl.col("product_id") == E3)).row(
+        0, named=True)
+    assert (row["licenses_sold"], row["own_quantity"], row["other_quantity"], row["own_share"]) == (250, 150, 100, 0.6)
+    shown = narrative.own_seats_summary(sample, top_n=10)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown.html and HOSTILE not in shown.html
+    assert "150" in shown.text and "60.0%" in shown.text
+
+
+def test_planted_unpriced_product_is_listed_not_valued(sample, planted):
+    (tenant,) = planted["unpriced_product"]
+    tenant = tenant.lower()
+    # '<img ...>': E3 idle = (250 - 95) unassigned + (95 - 88) inactive = 162 x 36.00 = 5,832.00 / month,
+    # 69,984.00 / year; Dynamics 365 Sales Professional idle = (20 - 18) + (18 - 15) = 5: no price, not valued.
+    cost = sample.book.customer("idle_cost_customers", tenant)
+    assert (cost["idle_cost_per_month"], cost["idle_cost_per_year"]) == (5832.0, 69984.0)
+    assert (cost["priced_idle_licenses"], cost["unpriced_idle_licenses"], cost["currency"]) == (162, 5, "USD")
+    assert sample.book.idle_cost.filter((pl.col("customer_id") == tenant) & (pl.col("product_id") == D365)).is_empty()
+    # Portfolio: every holder of the unpriced product, from the raw records: idle = sold - deployed + qualified - max active
+    deployment = [r for r in raw_records("deployment") if r["productId"].lower() == D365]
+    usage = [r for r in raw_records("usage") if r["productId"].lower() == D365]
+    idle = sum(d["licensesSold"] - d["licensesDeployed"] for d in deployment) + sum(
+        r["licensesQualified"] - r["licensesActive"] for r in usage)        # one (CRM) workload row each
+    (row,) = sample.book.unpriced.to_dicts()
+    assert (row["product_id"], row["customers"], row["licenses_idle"]) == (D365, len(deployment), idle)
+    text = narrative.idle_cost_summary(sample, top_n=5).text
+    assert "DYNAMICS 365 FOR SALES PROFESSIONAL" in text and "never counted as zero" in text
+
+
+def test_planted_support_heavy_account(sample, planted):
+    # Riverfield Print: how-to tickets on 10-29, 10-22, 10-07, 09-02 and 08-04 (day 89: in); 08-03 (day 90) is out.
+    # Break-fix: 10-27, 09-22; other: 10-17 (Billing). Active users 13 (Exchange, its busiest workload; the free
+    # Power Automate SKU is excluded): 100 x 5 / 13 = 38.46 how-to tickets per 100 active users >= 10.
+    (tenant,) = planted["support_heavy"]
+    row = sample.book.customer("support", tenant.lower())
+    assert (row["how_to_tickets"], row["break_fix_tickets"], row["other_tickets"], row["active_users"]) == (5, 2, 1, 13)
+    assert row["how_to_per_100"] == pytest.approx(500 / 13) == pytest.approx(38.4615, abs=1e-4)
+    assert row["support_heavy"] is True and row["segment"] == "upsell"
+    (few,) = planted["support_few_tickets"]
+    small = sample.book.customer("support", few.lower())   # 2 how-to tickets, 1 active user: 200 per 100, only 2
+    assert (small["how_to_tickets"], small["how_to_per_100"], small["support_heavy"]) == (2, 200.0, False)
+    assert sample.book.support.filter(pl.col("support_heavy")).get_column("customer_id").to_list() == [tenant.lower()]
+
+
+def test_action_csv_carries_the_work_queue(sample, planted, tmp_path):
+    written = notebooks.write_action_list(sample, str(tmp_path / "crm.csv"))
+    with (tmp_path / "crm.csv").open(encoding="utf-8", newline="") as handle:
+        rows = {r["customer_id"]: r for r in csv.DictReader(handle)}
+    assert written.rows == len(rows) == sample.ranking.height
+    (tenant,) = planted["renewal_soon_low_usage"]
+    row = rows[tenant.lower()]
+    # 40 idle x 12.50 = 500.00 a month; renewal in 46 days on 2026-12-17
+    assert (row["days_to_renewal"], row["renewal_date"], row["idle_cost_per_month"], row["currency"],
+            row["support_heavy"]) == ("46", "2026-12-17", "500.0", "USD", "false")
+    assert row["customer_name"].startswith("'=HYPERLINK")                # still formula-safe
+    assert set(notebooks.ACTION_COLUMNS) >= {"days_to_renewal", "idle_cost_per_month", "support_heavy"}
+
+
+def test_without_optional_inputs_the_book_says_so(tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(SAMPLE_DIR, bare, ignore=shutil.ignore_patterns("prices.csv", "support-tickets.csv",
+                                                                     "subscriptions.csv"))
+    result = analysis.prepare(bare)
+    assert result.book.renewals.is_empty() and result.book.idle_cost.is_empty() and result.book.support.is_empty()
+    assert result.book.unpriced.is_empty()
+    assert "No subscriptions export" in narrative.renewal_queue_table(result, top_n=5).text
+    assert "No price list" in narrative.idle_cost_summary(result, top_n=5).text
+    assert "No support-ticket file" in narrative.support_signal(result, top_n=5).text
+    figures = narrative.book_figures(result)
+    assert figures["idle_cost_per_month"] is None and figures["support_heavy_accounts"] == 0
+    crm = notebooks.action_list(result)
+    assert crm.get_column("days_to_renewal").null_count() == crm.height
