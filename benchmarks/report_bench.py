@@ -201,11 +201,20 @@ def main(argv: list[str] | None = None) -> int:
     figures["floor_cpu_s"] = statistics.median(floor_cpu)
     print(f"  floor {figures['floor_s']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in floor_runs)})", flush=True)
 
+    def adjacent_floor(run: dict, before: list[float]) -> None:
+        """The floor measured just before and just after a run: the same machine load as the run, roughly."""
+        after, _ = floor_seconds(2)
+        run["floor_adjacent_runs_s"] = before + after
+        run["floor_adjacent_s"] = statistics.median(before + after)
+        print(f"  floor around this run {run['floor_adjacent_s']:.2f} s", flush=True)
+
     sample_out = OUT / "sample"
     for workers in (1, 2):
         print(f"sample, {workers} worker(s) ...", flush=True)
+        before, _ = floor_seconds(2)
         figures[f"sample_w{workers}"] = run = timed_run(SAMPLE_DIR, sample_out, workers=workers,
                                                         customers=sample_subset, force=True)
+        adjacent_floor(run, before)
         print(f"  {run['reports']} reports in {run['wall_s']:.1f} s; customer report {run['customer_job_s']:.2f} s",
               flush=True)
     print("sample, unchanged rerun ...", flush=True)
@@ -220,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     subset = book_customers(book, book_count)
     for workers in (1, 2):
         print(f"{args.book_size:,}-customer book, {len(subset)} customers, {workers} worker(s) ...", flush=True)
+        before, _ = floor_seconds(2)
         figures[f"book_w{workers}"] = run = timed_run(book, OUT / "book-reports", workers=workers,
                                                       customers=subset, force=True)
+        adjacent_floor(run, before)
         print(f"  {run['reports']} reports in {run['wall_s']:.1f} s; customer report {run['customer_job_s']:.2f} s",
               flush=True)
 
@@ -237,11 +248,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def verdict(f: dict) -> dict:
-    floor = f["floor_s"]
     s1, s2, b1, b2 = f["sample_w1"], f["sample_w2"], f["book_w1"], f["book_w2"]
-    return {
-        "sample_ratio": s1["customer_job_s"] / floor,
-        "book_ratio": b1["customer_job_s"] / floor,
+    return {   # per-report ratios against the floor measured around the same run
+        "sample_ratio": s1["customer_job_s"] / s1["floor_adjacent_s"],
+        "book_ratio": b1["customer_job_s"] / b1["floor_adjacent_s"],
         "sample_speedup": s1["wall_s"] / s2["wall_s"],
         "book_speedup": b1["wall_s"] / b2["wall_s"],
         "rerun_share": f["sample_rerun"]["wall_s"] / s2["wall_s"],
@@ -258,17 +268,20 @@ def markdown(f: dict, *, book_size: int) -> str:
     def cpu(run: dict) -> str:
         return f"{run['cpu_per_report_s']:.2f} s ({run['cpu_per_report_s'] / f['floor_cpu_s']:.2f}x)"
 
+    def vs(run: dict) -> str:
+        return f"{run['customer_job_s'] / run['floor_adjacent_s']:.2f}x (floor {run['floor_adjacent_s']:.2f} s)"
+
     rows = [
-        ("Floor: papermill, notebook importing the kit", f"{floor:.2f} s", "", "1.00x", ""),
+        ("Floor: papermill, notebook importing the kit (start of the benchmark)", f"{floor:.2f} s", "", "1.00x", ""),
         ("Sample, customer report, 1 worker", f"{s1['customer_job_s']:.2f} s", f"{s1['wall_per_report_s']:.2f} s",
-         f"{v['sample_ratio']:.2f}x", f"<= {TARGETS['sample_ratio']}x: {ok(v['sample_ratio'] <= TARGETS['sample_ratio'])}"),
+         vs(s1), f"<= {TARGETS['sample_ratio']}x: {ok(v['sample_ratio'] <= TARGETS['sample_ratio'])}"),
         ("Sample, customer report, 2 workers", f"{s2['customer_job_s']:.2f} s", f"{s2['wall_per_report_s']:.2f} s",
-         f"{s2['customer_job_s'] / floor:.2f}x", ""),
+         vs(s2), ""),
         (f"{book_size:,}-customer book, customer report, 1 worker", f"{b1['customer_job_s']:.2f} s",
-         f"{b1['wall_per_report_s']:.2f} s", f"{v['book_ratio']:.2f}x",
+         f"{b1['wall_per_report_s']:.2f} s", vs(b1),
          f"<= {TARGETS['book_ratio']}x: {ok(v['book_ratio'] <= TARGETS['book_ratio'])}"),
         (f"{book_size:,}-customer book, customer report, 2 workers", f"{b2['customer_job_s']:.2f} s",
-         f"{b2['wall_per_report_s']:.2f} s", f"{b2['customer_job_s'] / floor:.2f}x", ""),
+         f"{b2['wall_per_report_s']:.2f} s", vs(b2), ""),
     ]
     lines = [
         START,
@@ -281,7 +294,8 @@ def markdown(f: dict, *, book_size: int) -> str:
         "Per report = a customer report's time in its worker (papermill execution of "
         "`20-customer-insights.ipynb` + HTML export + atomic writes), mean over the run's customer reports. "
         "Wall / report = the whole run (load and compute once, worker start, portfolio and low-adoption "
-        "reports, index, manifest) divided by the reports rendered.",
+        "reports, index, manifest) divided by the reports rendered. vs floor: against the floor measured just "
+        "before and after the same run (median of 4), so both see about the same load from other work.",
         "",
         "| Measurement | Per report | Wall / report | vs floor | Target |",
         "|---|---:|---:|---:|---|",
