@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from adoption_kit import __version__
 from adoption_kit.errors import AdoptionKitError
@@ -57,16 +60,14 @@ def _print_pseudonym_note(key) -> None:
 
 
 def _add_pseudonym_options(parser: argparse.ArgumentParser) -> None:
-    from adoption_kit.privacy import default_key_path
-
     group = parser.add_argument_group("privacy")
     group.add_argument("--pseudonymize", action="store_true",
                        help="replace customer names by stable tokens (Customer-1a2b3c4d) and tenant ids by "
                             "GUID-shaped stand-ins, so the outputs can be shared without naming customers")
     group.add_argument("--pseudonym-key", type=Path, default=None, metavar="FILE",
-                       help=f"the secret key of the tokens (implies --pseudonymize; created if missing; default "
-                            f"{default_key_path()}); its name lookup -map.csv is written beside it, never "
-                            f"with the outputs")
+                       help="the secret key of the tokens (implies --pseudonymize; created if missing; default "
+                            "~/.config/adoption-kit/pseudonym.key, or under $XDG_CONFIG_HOME); its name lookup "
+                            "pseudonym-map.csv is written beside it, never with the outputs")
 
 
 def _command_sample(args: argparse.Namespace) -> int:
@@ -78,15 +79,14 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from adoption_kit.render import describe_run, render_reports, sigterm_as_interrupt
+    from adoption_kit.render import describe_run, render_reports
 
     key = _pseudonym_key(args)
-    with sigterm_as_interrupt():   # SIGTERM (cron, systemd, `timeout`) ends the run like Ctrl-C, at any point
-        result = render_reports(
-            args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
-            force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
-            as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
-            today=args.today, templates_dir=args.templates, pseudonym_key=key)
+    result = render_reports(
+        args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
+        force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
+        as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
+        today=args.today, templates_dir=args.templates, pseudonym_key=key)
     print(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -210,20 +210,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (cron, systemd, `timeout`) ends any command like Ctrl-C, at any point of it: exit code 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return handler(args)
-    except AdoptionKitError as error:
-        for line in str(error).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; rerun to complete (finished files are kept, partial ones were not written)",
-              file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _let_pending_signals_run() -> None:
+    """Python runs pending signal handlers when a Python function starts: this is one."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    with _sigterm_as_interrupt():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            return handler(args)
+        except AdoptionKitError as error:
+            for line in str(error).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt:
+            # One Ctrl-C can surface twice (polars raises it while Python's own flag is still set): the run is
+            # stopped already, so a repeat only retries the message.
+            while True:
+                try:
+                    _let_pending_signals_run()
+                    print("interrupted; rerun to complete (finished files are kept, partial ones were not "
+                          "written)", file=sys.stderr)
+                    return 130
+                except KeyboardInterrupt:
+                    continue
 
 
 if __name__ == "__main__":

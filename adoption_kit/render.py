@@ -681,9 +681,26 @@ class _WorkerPool:
     def _new(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self.context, initializer=_worker_init)
-        for _ in range(self.workers):   # start every worker now: each submit to a busy pool adds one
-            pool.submit(_ready)
+        # Ctrl-C reaches the whole process group, SIGTERM this process. An interrupt must neither kill a worker
+        # half-started (a traceback each) nor come while one is being started (it would outlive the others):
+        # the helper processes ignore SIGINT, so do the workers they fork until _worker_init, and here both
+        # signals wait until every worker is started; then the whole pool is stopped.
+        _start_helpers(self.context)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS) if _maskable() else None
+        pool = None
+        try:
+            try:
+                pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self.context,
+                                           initializer=_worker_init)
+                for _ in range(self.workers):   # start every worker now: each submit to a busy pool adds one
+                    pool.submit(_ready)
+            finally:
+                if previous is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        except BaseException:
+            if pool is not None:
+                _stop_pool(pool)
+            raise
         return pool
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -747,6 +764,32 @@ class _WorkerPool:
         _stop_pool(self.pool)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start_helpers(context: Any) -> None:
+    """Start multiprocessing's resource tracker and forkserver with SIGINT ignored: they outlive a Ctrl-C in the
+    terminal (this process stops the pool), and the forkserver's children start with it ignored too."""
+    if not _maskable():   # pragma: no cover - Windows, or not the main thread
+        return
+    from multiprocessing import resource_tracker
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+        if context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _maskable() -> bool:
+    """Signal masks exist (POSIX) and this is the main thread (the only one that may change handlers)."""
+    return hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+
+
 def _stop_pool(pool: Any) -> None:
     """Interrupted: ask each worker to stop (its kernel is shut down, temporary files removed), then wait a little."""
     processes = list(getattr(pool, "_processes", {}).values())
@@ -761,6 +804,9 @@ def _stop_pool(pool: Any) -> None:
         if process.is_alive():
             process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:   # it closes its wake-up pipe: at exit, Python would write to it ("Bad file descriptor")
+        manager.join(max(0.1, deadline - time.monotonic()))
 
 
 @contextmanager
@@ -813,6 +859,8 @@ def _worker_init() -> None:
     """Worker start: quiet signal handling; pay the one-time import and nbconvert template costs now."""
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if hasattr(signal, "pthread_sigmask"):   # in case the start-up mask was inherited
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     import nbformat
     import papermill  # noqa: F401
 
