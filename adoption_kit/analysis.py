@@ -89,7 +89,7 @@ def build_book(exports: Exports, metrics: Metrics, *, thresholds: Thresholds = T
     if today is None:
         newest = metrics.portfolio.get_column("processed_at_max").max() if metrics.portfolio.height else None
         today = newest.date() if newest is not None else datetime.now(timezone.utc).date()
-    history = snapshot_history(exports, thresholds=thresholds, exclusions=exclusions)
+    history = snapshot_history(exports, thresholds=thresholds, exclusions=exclusions, current=metrics)
     renewals = renewal_queue(metrics.products, exports.subscriptions, today=today)
     own = own_seats(metrics.products, exports.subscriptions)
     has_prices = exports.prices.height > 0

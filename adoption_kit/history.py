@@ -84,7 +84,8 @@ class History:
 
 def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, exclusions: Any = None,
                      min_qualified: int = DEFAULT_MIN_QUALIFIED, z_threshold: float = DEFAULT_Z_THRESHOLD,
-                     min_change: float = DEFAULT_MIN_CHANGE, min_peers: int = DEFAULT_MIN_PEERS) -> History:
+                     min_change: float = DEFAULT_MIN_CHANGE, min_peers: int = DEFAULT_MIN_PEERS,
+                     current: Any = None) -> History:
     """Metrics of every snapshot in `exports` (loaders.Exports with all its processedDateTime values), each
     compared with the same customer's previous snapshot, and sudden drops and spikes flagged.
 
@@ -103,6 +104,9 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
       fewer than `min_peers` changes are comparable, robust_z is null and nothing is flagged.
     - Flag: |robust_z| >= `z_threshold` (default 3.5) and |change - median| >= `min_change` (default 0.05,
       5 points: a materiality floor for very stable books); "drop" below the median, "spike" above.
+    - `current`: the metrics.Metrics already computed from `exports.latest()` with the same thresholds and
+      exclusions. When the newest snapshot holds exactly those rows (every customer was exported then, the
+      usual case), it is reused instead of computed again.
     """
     if not isinstance(min_qualified, int) or isinstance(min_qualified, bool) or min_qualified < 1:
         raise ParameterError(f"min_qualified={min_qualified!r} must be a whole number of seats, at least 1")
@@ -118,9 +122,11 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
     subscriptions = getattr(exports, "subscriptions", None)
     workloads, customers, portfolio = [], [], []
     for stamp in stamps:
-        metrics = compute(deployment.filter(pl.col("processed_at") == stamp),
-                          usage.filter(pl.col("processed_at") == stamp), subscriptions,
-                          thresholds=thresholds, exclusions=exclusions)
+        at_stamp = deployment.filter(pl.col("processed_at") == stamp), usage.filter(pl.col("processed_at") == stamp)
+        if current is not None and stamp == stamps[-1] and _is_latest(exports, *at_stamp):
+            metrics = current
+        else:
+            metrics = compute(*at_stamp, subscriptions, thresholds=thresholds, exclusions=exclusions)
         at = pl.lit(stamp, dtype=schema.UTC_DATETIME).alias("processed_at")
         workloads.append(metrics.workloads.select(
             "customer_id", "customer_name", "product_id", "product_name", "workload", "workload_code", "excluded",
@@ -146,6 +152,15 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
         portfolio=_finish(pl.concat(portfolio), HISTORY_PORTFOLIO_COLUMNS, ["processed_at"]),
         settings=settings,
     )
+
+
+def _is_latest(exports: Any, deployment: pl.DataFrame, usage: pl.DataFrame) -> bool:
+    """Whether the newest snapshot's rows are every customer's newest rows (Exports.latest()): the newest
+    snapshot's rows are always among those, so equal row counts mean the same rows."""
+    if not hasattr(exports, "latest"):
+        return False
+    latest = exports.latest()
+    return latest.deployment.height == deployment.height and latest.usage.height == usage.height
 
 
 def robust_z(change: pl.Expr, groups: list[str], *, min_peers: int = DEFAULT_MIN_PEERS) -> pl.Expr:

@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +32,10 @@ FUTURE_TOLERANCE = timedelta(days=1)   # time zones: a naive UTC timestamp may b
 _GUID_RE = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 _WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
 _MAX_LISTED_ROWS = 5
+_KIND_BY_NAME = {kind.name: kind for kind in schema.EXPORT_KINDS}
+_DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
+_SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
+_BATCH_ROWS = 1_000_000  # rows of one kind checked and converted together (bounds the raw text held at once)
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
 
 _STATUS_VOCABULARY = {
@@ -147,23 +151,55 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                       "point at the .json/.csv/.tsv files downloaded from Partner Center")])
     frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
-    loaded: list[LoadedFile] = []
     problems: list[Problem] = []
     warnings: list[str] = []
+    read: list[tuple[Path, str, int | None, object]] = []   # path, kind, rows (None: counted below), digest
+    raw_by_kind: dict[str, list[tuple[str, pl.DataFrame]]] = {}
+    rows: dict[str, int] = {}
+
+    def normalise_pending(kind_name: str) -> None:
+        """Check and convert the raw files of a kind read so far, together (see normalise_files)."""
+        try:
+            frame, kind_warnings = normalise_files(_KIND_BY_NAME[kind_name], raw_by_kind.pop(kind_name))
+        except InputFileError as error:
+            problems.extend(error.problems)
+            return
+        rows.update(frame.group_by("source_file").len().iter_rows())
+        warnings.extend(kind_warnings)
+        frames[kind_name].append(frame)
+
     with ThreadPoolExecutor(max_workers=1) as hasher:
         for path in files:
-            digest = hasher.submit(_sha256, path)  # hashed while polars parses the file (both release the GIL)
             try:
-                kind, frame, file_warnings = read_export_file(path)
+                kind, raw, file_warnings, digest = _read_raw_export(path, hasher)
+                if kind is schema.ACTIVITY:   # one report per customer, possibly millions of rows: file by file
+                    raw, more = normalise(raw, kind, str(path))
+                    file_warnings += more + _no_rows(raw, kind, str(path))
             except InputFileError as error:
                 problems.extend(error.problems)
                 continue
             warnings.extend(file_warnings)
-            loaded.append(LoadedFile(path, kind.name if kind else "empty", frame.height, digest.result()))
-            if kind is not None:
-                frames[kind.name].append(frame)
-    if problems:
-        raise InputFileError(problems)
+            if kind is schema.ACTIVITY:
+                frames[kind.name].append(raw)
+                read.append((path, kind.name, raw.height, digest))
+            elif kind is None:
+                read.append((path, "empty", 0, digest))
+            else:   # checked and normalised in batches of files: large books never hold all raw text at once
+                raw_by_kind.setdefault(kind.name, []).append((str(path), raw))
+                read.append((path, kind.name, None, digest))
+                if sum(r.height for _, r in raw_by_kind[kind.name]) >= _BATCH_ROWS:
+                    normalise_pending(kind.name)
+        for kind_name in list(raw_by_kind):
+            normalise_pending(kind_name)
+        if problems:
+            raise InputFileError(problems)
+        loaded = []
+        for path, kind_name, count, digest in read:
+            if count is None:
+                count = rows.get(str(path), 0)
+                if not count:
+                    warnings.append(f"{path}: a {_KIND_BY_NAME[kind_name].title} header with no rows")
+            loaded.append(LoadedFile(path, kind_name, count, digest.result()))
 
     deployment = _concat(frames["deployment"], schema.DEPLOYMENT_COLUMNS)
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
@@ -198,22 +234,45 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
 
     Returns (kind, frame, warnings); kind is None for an empty API page (no records, nothing to detect).
     """
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        kind, raw, warnings, _ = _read_raw_export(path, helper)
+    if kind is None:
+        return None, raw, warnings
+    frame, more = normalise(raw, kind, str(path))
+    return kind, frame, warnings + more + _no_rows(frame, kind, str(path))
+
+
+def _no_rows(frame: pl.DataFrame, kind: ExportKind, name: str) -> list[str]:
+    return [f"{name}: a {kind.title} header with no rows"] if frame.is_empty() else []
+
+
+def _read_raw_export(path: Path, helper: ThreadPoolExecutor) -> tuple[ExportKind | None, pl.DataFrame, list[str],
+                                                                      Future]:
+    """One file as read, before its schema check: (kind, raw frame, warnings, its SHA-256 to come). Text
+    columns, except an active-user report that polars could type while reading; kind None for an empty API
+    page. `helper` hashes the file (and scans a JSON page) while polars parses it: both release the GIL."""
     name = str(path)
-    typed = _read_activity_typed(path, name)   # very large activity reports: typed by polars while reading
-    if typed is not None:
-        frame, warnings = normalise(typed, schema.ACTIVITY, name)
-        if frame.is_empty():
-            warnings.append(f"{name}: a {schema.ACTIVITY.title} header with no rows")
-        return schema.ACTIVITY, frame, warnings
+    if path.suffix.lower() != ".json":   # an active-user report is a CSV; JSON never takes this path
+        digest = helper.submit(_sha256, path)
+        typed = _read_activity_typed(path, name)   # very large activity reports: typed by polars while reading
+        if typed is not None:
+            return schema.ACTIVITY, typed, [], digest
+        digest.result()   # before the file is read again below
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputFileError.single(name, f"cannot be read ({error.strerror or error})",
                                     "check the file's permissions, or copy it again") from None
+    digest = helper.submit(lambda: hashlib.sha256(data).hexdigest())
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
-    raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars, without a Python decode
-    delimited = raw is not None
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
+    raw = _read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
+    delimited = False
+    if raw is None:
+        raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars too
+        delimited = raw is not None
     decode_warnings: list[str] = []
     if raw is None:
         text, decode_warnings = _decode(data, name)
@@ -224,17 +283,13 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
             raw = _read_delimited(text, name)
             delimited = True
     if raw is None:  # an API page with an empty record list
-        return None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"]
+        return None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest
     kind = detect_kind(raw.columns, name)
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
         raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
-    frame, warnings = normalise(raw, kind, name)
-    warnings[:0] = decode_warnings
-    if frame.is_empty():
-        warnings.append(f"{name}: a {kind.title} header with no rows")
-    return kind, frame, warnings
+    return kind, raw, decode_warnings, digest
 
 
 # ---------------------------------------------------------------------------
@@ -304,20 +359,21 @@ def _decode_utf16(data: bytes, codec: str, name: str) -> str:
 
 def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
     """The record list of an API page as all-text columns (None for an empty page)."""
-    fast = _read_json_records_with_polars(text)
+    fast = _read_json_records_with_polars(text.encode("utf-8"))
     if fast is not None:
         return fast
     return _read_json_records_with_python(text, name)
 
 
-def _read_json_records_with_polars(text: str) -> pl.DataFrame | None:
-    """The common case, parsed natively: a well-formed page of flat records with one type per field.
+def _read_json_records_with_polars(data: bytes, helper: ThreadPoolExecutor | None = None) -> pl.DataFrame | None:
+    """The common case, parsed natively: a well-formed UTF-8 page of flat records with one type per field.
 
-    Returns None whenever the page is anything else (truncated, odd envelope, mixed types, empty), so that
-    the Python parser handles it and reports precisely what is wrong.
+    Returns None whenever the page is anything else (truncated, odd envelope, mixed types, empty, not UTF-8),
+    so that the Python parser handles it and reports precisely what is wrong. `helper` (optional) scans
+    the bytes (`_json_key_scan`) while polars parses them.
     """
+    scan = helper.submit(_json_key_scan, data) if helper is not None else None
     try:
-        data = text.encode("utf-8")
         document = pl.read_json(data, infer_schema_length=None)
         keys = {header_key(c): c for c in document.columns}
         container = next((keys[k] for k in ("value", "items") if k in keys), None)
@@ -334,13 +390,13 @@ def _read_json_records_with_polars(text: str) -> pl.DataFrame | None:
         # of those than its envelope keys plus non-null values (a repeat, a nested object, an explicit null,
         # a `":` inside a text) goes to the Python parser, which refuses repeats.
         values = frame.height * frame.width - sum(frame.null_count().row(0))
-        if data.count(b'":') + data.count(b'" :') > values + document.width:
+        separators, literals = scan.result() if scan is not None else _json_key_scan(data)
+        if separators > values + document.width:
             return None
         # polars reads a `true` among numbers as 1: every JSON true/false must have landed in a Boolean column.
-        numeric = any(d.is_numeric() for d in frame.dtypes)
-        literals = len(_JSON_BOOLEAN.findall(text)) if numeric and (b"true" in data or b"false" in data) else 0
-        if literals and literals != sum(frame.get_column(c).count() for c, d in frame.schema.items()
-                                        if d == pl.Boolean):
+        if literals is None:
+            literals = len(_JSON_BOOLEAN.findall(data.decode("utf-8")))
+        if literals != sum(frame.get_column(c).count() for c, d in frame.schema.items() if d == pl.Boolean):
             return None
         return frame.select(
             pl.col(c).struct.json_encode() if isinstance(d, pl.Struct)
@@ -349,6 +405,33 @@ def _read_json_records_with_polars(text: str) -> pl.DataFrame | None:
             for c, d in frame.schema.items())
     except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError):
         return None
+
+
+def _json_key_scan(data: bytes) -> tuple[int, int | None]:
+    """In one vectorised pass over a JSON document: the number of key separators (`":`, and `" :`) and of
+    true/false literals right after one (None when whitespace runs make that count need the regex).
+
+    A value-level literal always follows a key separator (arrays of them are refused before this count)."""
+    import numpy as np   # here, not at module level: report kernels that read a bundle never need it
+
+    whitespace = np.array([0x20, 0x09, 0x0A, 0x0D], dtype=np.uint8)
+    octets = np.frombuffer(data, dtype=np.uint8)
+    if octets.size < 2:
+        return 0, 0
+    colons = np.flatnonzero(octets[1:] == 0x3A) + 1
+    before = octets[colons - 1]
+    separators = colons[before == 0x22]
+    if np.isin(before, whitespace).any():   # `"key" :` layouts: counted the exact, slower way
+        return data.count(b'":') + data.count(b'" :'), None
+    last = octets.size - 1
+    after = octets[np.minimum(separators + 1, last)]
+    spaced = np.isin(after, whitespace)
+    if spaced.any():   # `"key": value`, the pretty-printed layout: look one octet further
+        further = octets[np.minimum(separators[spaced] + 2, last)]
+        if np.isin(further, whitespace).any():
+            return separators.size, None
+        after = np.concatenate([after[~spaced], further])
+    return separators.size, int(np.count_nonzero((after == 0x74) | (after == 0x66)))
 
 
 def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
@@ -531,6 +614,135 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
     """Map headers to documented fields, check every value, and convert to the normalised columns."""
     if kind is schema.ACTIVITY:
         return _normalise_activity(raw, name)
+    return normalise_files(kind, [(name, raw)])
+
+
+def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> tuple[pl.DataFrame, list[str]]:
+    """`normalise` for several files of one kind at once: their columns are mapped file by file, then every
+    check and conversion runs once over all their rows (on each column's distinct values, mapped back), and
+    every message still names the file, its row and the column as that file spells it."""
+    problems: list[Problem] = []
+    mapped: list[pl.DataFrame] = []
+    headers: dict[str, dict[str, str]] = {}  # file -> target -> the header as written in that file
+    for name, raw in files:
+        try:
+            frame, headers[name] = _map_fields(raw, kind, name)
+        except InputFileError as error:
+            problems.extend(error.problems)
+            continue
+        mapped.append(frame)
+    if problems:
+        raise InputFileError(problems)
+    fields_by_target: dict[str, schema.RawField] = {}
+    for raw_field in kind.fields:
+        if any(raw_field.target in h for h in headers.values()):
+            fields_by_target.setdefault(raw_field.target, raw_field)
+    frame = mapped[0] if len(mapped) == 1 else pl.concat(mapped, how="diagonal")
+    warnings: list[str] = []
+
+    blank = pl.all_horizontal(pl.col(t).is_null() for t in fields_by_target)
+    if frame.height and frame.select(blank.any()).item():   # e.g. the ",,,," lines a spreadsheet leaves
+        for name, rows in _rows_by_file(frame.filter(blank)):
+            warnings.append(f"{name}: {rows.len()} empty row(s) skipped (rows "
+                            f"{', '.join(map(str, rows.head(_MAX_LISTED_ROWS)))}"
+                            f"{' ...' if rows.len() > _MAX_LISTED_ROWS else ''})")
+        frame = frame.filter(~blank)
+
+    # Exports repeat dates, counts, codes and product names a lot: such a column is checked and converted
+    # once per distinct value, then looked up. Ids and customer names are mostly distinct: checked and
+    # converted row by row, every such check in one pass. A sample of rows tells the two apart.
+    sample = frame.head(_SAMPLE_ROWS)
+    repetitive = {t for t in fields_by_target if frame.height
+                  and sample.get_column(t).n_unique() * _DISTINCT_SHARE <= sample.height}
+    distinct = {t: frame.get_column(t).unique() for t in repetitive}
+    text_targets = [t for t, f in fields_by_target.items() if f.kind == "str"]
+    scanned = frame.select(pl.col(t).str.contains(_CONTROL_RE).any().alias(t)
+                           for t in text_targets if t not in repetitive).row(0, named=True) \
+        if frame.height and set(text_targets) - repetitive else {}
+    controlled = [t for t in text_targets if scanned.get(t)
+                  or (t in repetitive and distinct[t].str.contains(_CONTROL_RE).any())]
+    if controlled:
+        warnings.extend(_control_characters(frame, controlled, headers))
+    replacements: list[pl.Expr | pl.Series] = []
+    row_checks: list[tuple[pl.Expr, str, str, str]] = []   # (invalid-row predicate, target, problem, fix)
+    for target, raw_field in fields_by_target.items():
+        expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
+        if raw_field.required and not raw_field.allow_empty:
+            field_checks.append((pl.col(target).is_null(), "is empty",
+                                 f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
+        identity = expr.meta.eq(pl.col(target))   # text kept as it is
+        if target not in repetitive:
+            row_checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
+            if not identity:
+                replacements.append(expr.alias(target))
+            continue
+        values = distinct[target].to_frame()
+        failing = values.select(invalid.any().alias(str(i)) for i, (invalid, _, _) in enumerate(field_checks)).row(0) \
+            if field_checks else ()
+        for (invalid, problem, fix), failed in zip(field_checks, failing):
+            if failed:
+                problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
+        if not identity:   # one chunk: polars builds the lookup table per chunk (a batch has one per file)
+            converted = values.select(expr.alias("\x00value")).get_column("\x00value")
+            replacements.append(frame.get_column(target).rechunk().replace_strict(
+                distinct[target], converted, return_dtype=converted.dtype))
+    failing = frame.select(invalid.any().alias(str(i)) for i, (invalid, *_) in enumerate(row_checks)).row(0) \
+        if row_checks and frame.height else ()
+    for (invalid, target, problem, fix), failed in zip(row_checks, failing):
+        if failed:
+            problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
+    if problems:
+        raise InputFileError(problems)
+    columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
+               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
+               schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}[kind.name]
+    if replacements:
+        frame = frame.with_columns(replacements)
+    optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}
+    frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
+                                if c not in frame.columns])
+
+    if kind is schema.USAGE:   # a handful of code/name pairs: each canonicalised once, then looked up
+        keys = frame.select("workload_code", "workload_name")
+        pairs = keys.unique().with_columns(workload=_canonical_workload())
+        workload = keys.join(pairs, on=["workload_code", "workload_name"], how="left", nulls_equal=True,
+                             maintain_order="left").get_column("workload")
+        frame = frame.with_columns(workload=workload)
+    if kind is schema.SUBSCRIPTIONS:
+        frame = _normalise_subscriptions(frame)
+        for name, part in _by_file(frame.filter(pl.col("status") == "unknown")):
+            unknown = part.get_column("status_raw").unique(maintain_order=True)
+            warnings.append(f"{name}: subscription status(es) {', '.join(repr(v[:40]) for v in unknown.head(3))} "
+                            f"are not known to the kit; those subscriptions are kept as 'unknown' and never "
+                            f"taken as a cause of usage over 100%")
+    if kind is schema.SUPPORT_TICKETS:
+        frame = frame.with_columns(category=ticket_category(pl.col("category_raw")))
+    if kind is schema.PRICE_LIST:
+        for name, part in _by_file(frame):
+            currencies = part.get_column("currency").unique().sort().to_list()
+            if len(currencies) > 1:
+                problems.append(Problem(name, f"holds {len(currencies)} currencies ({', '.join(currencies)}); a "
+                                              f"price list has one", "keep one price list per currency, and "
+                                              "give the one your customers are billed in",
+                                        column=headers[name]["currency"]))
+        if problems:
+            raise InputFileError(problems)
+    if kind in (schema.DEPLOYMENT, schema.USAGE):
+        warnings.extend(_future_dates(frame, "processed_at", headers))
+        missing = frame.filter(pl.col("product_id").is_null())
+        for name, part in _by_file(missing):
+            warnings.append(f"{name}: {part.height} row(s) without productId; products are matched by "
+                            f"productName instead (names change over time, ids do not)")
+        if missing.height:
+            product_name_key = pl.lit("name:") + _name_key(pl.col("product_name"))
+            frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), product_name_key))
+    return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]).rechunk(), warnings
+
+
+def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, dict[str, str]]:
+    """One file's columns under the kind's target names (as text), with its row numbers and its name in
+    `source_file`; and target -> header as written. Raises for a missing required column or a field spelled
+    twice."""
     keyed = [header_key(c) for c in raw.columns]
     repeated = sorted({c for c, k in zip(raw.columns, keyed) if k and keyed.count(k) > 1})
     if repeated:   # JSON keys that differ only in case or spacing (a CSV header was checked when sniffed)
@@ -539,10 +751,8 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
                                     "keep one of them (headers are matched ignoring case and spaces)")
     by_key = {header_key(c): c for c in raw.columns}
     problems: list[Problem] = []
-    warnings: list[str] = []
     selected: dict[str, pl.Expr] = {}
-    headers: dict[str, str] = {}  # target -> the header as written in the file, for messages
-    fields_by_target: dict[str, schema.RawField] = {}
+    headers: dict[str, str] = {}
     for raw_field in kind.fields:
         source = next((by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases)) if k in by_key),
                       None)
@@ -556,85 +766,38 @@ def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFr
             continue
         selected[raw_field.target] = pl.col(source)
         headers[raw_field.target] = source
-        fields_by_target[raw_field.target] = raw_field
     if kind is schema.SUBSCRIPTIONS and "customer_id" not in selected and "links" in by_key:
         # The resource shape has no customer column; its self link carries the tenant id.
         problems = [p for p in problems if p.column != "customerTenantId"]
         selected["customer_id"] = pl.col(by_key["links"]).str.extract(r"/customers/([0-9a-fA-F-]{36})/", 1)
-        fields_by_target["customer_id"] = schema.RawField("links", "customer_id", "guid", required=True)
         headers["customer_id"] = by_key["links"]
     if problems:
         raise InputFileError(problems)
-
     frame = raw.with_row_index("_row", offset=1).select(
-        pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()])
-    text_targets = [t for t, f in fields_by_target.items() if f.kind == "str"]
-    blank = pl.all_horizontal(pl.col(t).is_null() for t in selected)
-    scan = frame.select(blank.sum().alias("\x00blank"),
-                        *[pl.col(t).str.contains(_CONTROL_RE).sum().alias(t) for t in text_targets]).row(0, named=True) \
-        if frame.height else {}
-    if scan.get("\x00blank"):   # e.g. the empty ",,,," lines a spreadsheet leaves after the data
-        rows = frame.filter(blank).get_column("_row")
-        warnings.append(f"{name}: {rows.len()} empty row(s) skipped (rows "
-                        f"{', '.join(map(str, rows.head(_MAX_LISTED_ROWS)))}"
-                        f"{' ...' if rows.len() > _MAX_LISTED_ROWS else ''})")
-        frame = frame.filter(~blank)
-    controlled = [t for t in text_targets if scan.get(t)]
-    if controlled:
-        warnings.append(_control_characters(frame, controlled, scan, headers, name))
-    converted: list[pl.Expr] = []
-    checks: list[tuple[pl.Expr, str, str, str]] = []  # (invalid-row predicate, target, problem, fix)
-    for target, raw_field in fields_by_target.items():
-        expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
-        converted.append(expr.alias(target))
-        checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
-        if raw_field.required and not raw_field.allow_empty:
-            checks.append((pl.col(target).is_null(), target, "is empty",
-                           f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
-    # One pass tells which checks fail anywhere; only those are filtered again to name their rows.
-    failing = frame.select(invalid.any().alias(str(i)) for i, (invalid, *_) in enumerate(checks)).row(0) \
-        if checks and frame.height else ()
-    for (invalid, target, problem, fix), failed in zip(checks, failing):
-        if failed:
-            problems.extend(_row_problems(frame, invalid, name, headers[target], target, problem, fix))
-    if problems:
-        raise InputFileError(problems)
-    columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
-               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
-               schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}[kind.name]
-    frame = frame.with_columns(converted)
-    optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}
-    frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
-                                if c not in frame.columns])
+        pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()],
+        pl.lit(name, dtype=pl.String).alias("source_file"))
+    return frame, headers
 
-    if kind is schema.USAGE:
-        frame = frame.with_columns(workload=_canonical_workload())
-    if kind is schema.SUBSCRIPTIONS:
-        frame = _normalise_subscriptions(frame)
-        unknown = frame.filter(pl.col("status") == "unknown").get_column("status_raw").unique(maintain_order=True)
-        if unknown.len():
-            warnings.append(f"{name}: subscription status(es) {', '.join(repr(v[:40]) for v in unknown.head(3))} "
-                            f"are not known to the kit; those subscriptions are kept as 'unknown' and never "
-                            f"taken as a cause of usage over 100%")
-    if kind is schema.SUPPORT_TICKETS:
-        frame = frame.with_columns(category=ticket_category(pl.col("category_raw")))
-    if kind is schema.PRICE_LIST:
-        currencies = frame.get_column("currency").unique().sort().to_list()
-        if len(currencies) > 1:
-            raise InputFileError.single(name, f"holds {len(currencies)} currencies ({', '.join(currencies)}); a "
-                                              f"price list has one", "keep one price list per currency, and "
-                                              "give the one your customers are billed in", column=headers["currency"])
-    if kind in (schema.DEPLOYMENT, schema.USAGE):
-        warnings.extend(_future_dates(frame, "processed_at", headers["processed_at"], name))
-    if kind in (schema.DEPLOYMENT, schema.USAGE):
-        missing_product_ids = frame.filter(pl.col("product_id").is_null()).height
-        if missing_product_ids:
-            warnings.append(f"{name}: {missing_product_ids} row(s) without productId; products are matched by "
-                            f"productName instead (names change over time, ids do not)")
-        product_name_key = pl.lit("name:") + _name_key(pl.col("product_name"))
-        frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), product_name_key))
-    frame = frame.with_columns(source_file=pl.lit(name))
-    return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]), warnings
+
+def _by_file(frame: pl.DataFrame):
+    """(file name, its rows of `frame`) in the order the files were read."""
+    if frame.is_empty():
+        return
+    for (name,), part in frame.group_by("source_file", maintain_order=True):
+        yield name, part
+
+
+def _rows_by_file(frame: pl.DataFrame):
+    for name, part in _by_file(frame):
+        yield name, part.get_column("_row")
+
+
+def _row_problems_by_file(frame: pl.DataFrame, predicate: pl.Expr, headers: dict[str, dict[str, str]],
+                          target: str, problem: str, fix: str) -> list[Problem]:
+    found: list[Problem] = []
+    for name, part in _by_file(frame.filter(predicate)):
+        found.extend(_row_problems(part, pl.lit(True), name, headers[name].get(target, target), target, problem, fix))
+    return found
 
 
 def _conversion(raw_field: schema.RawField, target: str, *,
@@ -696,12 +859,18 @@ def _conversion(raw_field: schema.RawField, target: str, *,
     return value, []
 
 
-def _control_characters(frame: pl.DataFrame, targets: list[str], counts: dict, headers: dict[str, str],
-                        name: str) -> str:
-    """The warning for text cells holding control characters or line breaks (they are replaced by spaces)."""
-    first_row = frame.filter(pl.col(targets[0]).str.contains(_CONTROL_RE)).get_column("_row")[0]
-    return (f"{name}: {sum(counts[t] for t in targets)} text value(s) held control characters or line breaks "
-            f"(first: row {first_row}, column '{headers[targets[0]]}'); each run of them was replaced by a space")
+def _control_characters(frame: pl.DataFrame, targets: list[str], headers: dict[str, dict[str, str]]) -> list[str]:
+    """Per file, the warning for text cells holding control characters or line breaks (replaced by spaces)."""
+    hits = [pl.col(t).str.contains(_CONTROL_RE).fill_null(False) for t in targets]
+    warnings = []
+    for name, part in _by_file(frame.filter(pl.any_horizontal(hits))):
+        counts = part.select(h.sum().alias(t) for h, t in zip(hits, targets)).row(0, named=True)
+        first_target = next(t for t in targets if counts[t])
+        first_row = part.filter(hits[targets.index(first_target)]).get_column("_row")[0]
+        warnings.append(f"{name}: {sum(counts.values())} text value(s) held control characters or line breaks "
+                        f"(first: row {first_row}, column '{headers[name].get(first_target, first_target)}'); "
+                        f"each run of them was replaced by a space")
+    return warnings
 
 
 def _today() -> date:
@@ -709,16 +878,17 @@ def _today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def _future_dates(frame: pl.DataFrame, target: str, column: str, name: str) -> list[str]:
-    """A warning when timestamps lie after today: the computer's clock or the column is wrong."""
+def _future_dates(frame: pl.DataFrame, target: str, headers: dict[str, dict[str, str]]) -> list[str]:
+    """Per file, a warning when timestamps lie after today: the computer's clock or the column is wrong."""
     limit = datetime.combine(_today(), datetime.min.time(), timezone.utc) + FUTURE_TOLERANCE
-    later = frame.filter(pl.col(target) >= limit)
-    if later.is_empty():
-        return []
-    newest = later.get_column(target).max()
-    return [f"{name}, column '{column}': {later.height} value(s) after today ({_today():%Y-%m-%d}), up to "
-            f"{newest:%Y-%m-%d} (first: row {later.get_column('_row')[0]}); they are used as the newest data: "
-            f"check the computer's clock, or that the column holds processedDateTime"]
+    warnings = []
+    for name, later in _by_file(frame.filter(pl.col(target) >= limit)):
+        newest = later.get_column(target).max()
+        warnings.append(f"{name}, column '{headers[name][target]}': {later.height} value(s) after today "
+                        f"({_today():%Y-%m-%d}), up to {newest:%Y-%m-%d} (first: row {later.get_column('_row')[0]}); "
+                        f"they are used as the newest data: check the computer's clock, or that the column holds "
+                        f"processedDateTime")
+    return warnings
 
 
 def _is_no_end(value: pl.Expr) -> pl.Expr:
@@ -1037,8 +1207,8 @@ def _concat(frames: list[pl.DataFrame], columns: dict[str, pl.DataType]) -> pl.D
 def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], feed: str,
                      problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
     """Identical repeated rows are dropped with a warning; rows that repeat a key with other counts are errors."""
-    if frame.is_empty():
-        return frame, []
+    if frame.is_empty() or frame.select(pl.struct(key).is_unique().all()).item():
+        return frame, []   # the common case, told in one hash pass: no key repeats at all
     distinct = frame.unique(subset=key + values, keep="first", maintain_order=True)
     warnings = []
     if distinct.height < frame.height:

@@ -294,3 +294,34 @@ def test_thresholds_apply_to_every_snapshot():
     strict = analysis.prepare(SAMPLE_DIR, thresholds=Thresholds(deploy=0.8, adopt=0.75, upsell=0.9))
     older = strict.book.history_customers.filter(pl.col("processed_at") == OCT)
     assert older.filter(pl.col("usage_rate") < 0.75).get_column("segment").is_in(["adopt", "deploy", "data_check"]).all()
+
+
+def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_customers_latest(monkeypatch):
+    from adoption_kit import history as history_module
+    from adoption_kit.loaders import load_exports
+    from adoption_kit.metrics import compute
+
+    exports = load_exports(SAMPLE_DIR)
+    current = compute(exports.latest())
+    calls = []
+    real_compute = history_module.compute
+    monkeypatch.setattr(history_module, "compute", lambda *a, **k: calls.append(1) or real_compute(*a, **k))
+    fresh = snapshot_history(exports)
+    computed_calls = len(calls)
+    calls.clear()
+    reused = snapshot_history(exports, current=current)
+    assert computed_calls == len(exports.snapshots) and len(calls) == computed_calls - 1
+    for name in ("workloads", "customers", "portfolio"):
+        assert getattr(reused, name).equals(getattr(fresh, name)), name
+
+    # One customer missing from the newest snapshot: its latest rows are older, so nothing is reused.
+    newest = exports.snapshots[-1]
+    gone = exports.deployment.get_column("customer_id")[0]
+    partial = type(exports)(**{**exports.__dict__,
+                               "deployment": exports.deployment.filter((pl.col("processed_at") < newest)
+                                                                       | (pl.col("customer_id") != gone)),
+                               "usage": exports.usage.filter((pl.col("processed_at") < newest)
+                                                             | (pl.col("customer_id") != gone))})
+    calls.clear()
+    snapshot_history(partial, current=compute(partial.latest()))
+    assert len(calls) == computed_calls
