@@ -394,3 +394,51 @@ def test_cli_bad_input_exits_2_with_one_line_per_problem_and_no_traceback(tmp_pa
 def test_read_export_file_reports_the_kind(tmp_path):
     kind, frame, _ = read_export_file(write_json(tmp_path / "u.json", [usage_record()]))
     assert kind.name == "usage" and frame.height == 1
+
+
+# ---------------------------------------------------------------------------
+# Large books: files of a kind are checked together, in batches; pages are scanned while polars parses
+# ---------------------------------------------------------------------------
+def test_batches_of_files_give_the_same_frames_as_one_file_at_a_time(monkeypatch):
+    from adoption_kit import loaders
+    from adoption_kit.config import SAMPLE_DIR
+
+    together = load_exports(SAMPLE_DIR)
+    monkeypatch.setattr(loaders, "_BATCH_ROWS", 1)   # every file normalised on its own
+    alone = load_exports(SAMPLE_DIR)
+    for feed in ("deployment", "usage", "subscriptions", "prices", "tickets", "activity"):
+        assert getattr(together, feed).equals(getattr(alone, feed)), feed
+    assert sorted(together.warnings) == sorted(alone.warnings)
+    assert [(f.path, f.kind, f.rows) for f in together.files] == [(f.path, f.kind, f.rows) for f in alone.files]
+
+
+def test_problems_in_several_files_of_a_kind_each_name_their_file_row_and_header(tmp_path):
+    write_json(tmp_path / "usage-1.json", [usage_record(), usage_record(workloadCode="SPO", licensesActive=-3)])
+    spelled = {k[0].upper() + k[1:]: v for k, v in usage_record(customerTenantId="not-a-guid").items()}
+    write_json(tmp_path / "usage-2.json", [spelled])
+    write_json(tmp_path / "deployment.json", [deployment_record()])
+    with pytest.raises(InputFileError) as raised:
+        load_exports(tmp_path)
+    lines = str(raised.value).splitlines()
+    negative = [line for line in lines if "negative" in line]
+    guid = [line for line in lines if "not a GUID" in line]
+    assert len(negative) == 1 and "usage-1.json" in negative[0] and "row 2" in negative[0] \
+        and "licensesActive" in negative[0]
+    assert len(guid) == 1 and "usage-2.json" in guid[0] and "row 1" in guid[0] and "CustomerTenantId" in guid[0]
+
+
+def test_a_repeated_key_written_with_a_space_before_its_colon_is_still_refused(tmp_path):
+    record = json.dumps(deployment_record())[:-1] + ', "licensesSold" : 99}'
+    (tmp_path / "deployment.json").write_text('{"Value": [' + record + ']}', encoding="utf-8")
+    write_json(tmp_path / "usage.json", [usage_record()])
+    with pytest.raises(InputFileError, match="licensesSold"):
+        load_exports(tmp_path)
+
+
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")], ids=["spaced", "compact"])
+def test_a_true_among_counts_is_not_read_as_one(tmp_path, separators):
+    records = [deployment_record(), deployment_record(productId=E3, productName="OFFICE 365 E3", licensesSold=True)]
+    (tmp_path / "deployment.json").write_text(json.dumps({"Value": records}, separators=separators), encoding="utf-8")
+    write_json(tmp_path / "usage.json", [usage_record()])
+    with pytest.raises(InputFileError, match="licensesSold"):
+        load_exports(tmp_path)
