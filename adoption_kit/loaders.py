@@ -6,7 +6,11 @@ import difflib
 import hashlib
 import io
 import json
+import os
 import re
+import sys
+import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -15,8 +19,9 @@ from typing import Iterable
 
 import polars as pl
 
-from adoption_kit import schema
+from adoption_kit import __version__, schema
 from adoption_kit.activity import split_assigned_products
+from adoption_kit.config import PARSED_CACHE_DIR
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.schema import ExportKind, header_key
 
@@ -33,8 +38,12 @@ _GUID_RE = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 _WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
 _MAX_LISTED_ROWS = 5
 _KIND_BY_NAME = {kind.name: kind for kind in schema.EXPORT_KINDS}
+_COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
+                    schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
+                    schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}
 _DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
 _SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
+_READERS, _READ_AHEAD = 2, 3   # files parsed at once; files read ahead of the one being checked
 _BATCH_ROWS = 1_000_000  # rows of one kind checked and converted together (bounds the raw text held at once)
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
 
@@ -154,29 +163,56 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     problems: list[Problem] = []
     warnings: list[str] = []
     read: list[tuple[Path, str, int | None, object]] = []   # path, kind, rows (None: counted below), digest
-    raw_by_kind: dict[str, list[tuple[str, pl.DataFrame]]] = {}
+    raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
+    cache = parsed_cache()
 
     def normalise_pending(kind_name: str) -> None:
         """Check and convert the raw files of a kind read so far, together (see normalise_files)."""
+        batch = raw_by_kind.pop(kind_name)
         try:
-            frame, kind_warnings = normalise_files(_KIND_BY_NAME[kind_name], raw_by_kind.pop(kind_name))
+            frame, kind_warnings = normalise_files(_KIND_BY_NAME[kind_name], [(n, raw) for n, raw, *_ in batch])
         except InputFileError as error:
             problems.extend(error.problems)
             return
-        rows.update(frame.group_by("source_file").len().iter_rows())
+        counts = dict(frame.group_by("source_file").len().iter_rows())
+        rows.update(counts)
         warnings.extend(kind_warnings)
         frames[kind_name].append(frame)
+        if cache is None:
+            return
+        parts = frame.partition_by("source_file", as_dict=True, maintain_order=True) if len(batch) > 1 \
+            else {(batch[0][0],): frame}
+        for name, _, digest, read_warnings in batch:
+            own = read_warnings + _file_warnings(name, kind_warnings)
+            if any("after today" in w for w in own):
+                continue
+            part = parts.get((name,), frame.clear())
+            hasher.submit(cache.write, digest.result(), name, _KIND_BY_NAME[kind_name], part, own)
 
-    with ThreadPoolExecutor(max_workers=1) as hasher:
-        for path in files:
+    with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=_READERS) as readers:
+        # Files are parsed a few ahead, in parallel (polars releases the GIL), and taken in their order.
+        ahead = deque((path, readers.submit(_read_raw_export, path, hasher, cache)) for path in files[:_READ_AHEAD])
+        waiting = iter(files[_READ_AHEAD:])
+        while ahead:
+            path, reading = ahead.popleft()
+            following = next(waiting, None)
+            if following is not None:
+                ahead.append((following, readers.submit(_read_raw_export, following, hasher, cache)))
             try:
-                kind, raw, file_warnings, digest = _read_raw_export(path, hasher)
+                got = reading.result()
+                kind, raw, file_warnings, digest = got.kind, got.frame, got.warnings, got.digest
                 if kind is schema.ACTIVITY:   # one report per customer, possibly millions of rows: file by file
                     raw, more = normalise(raw, kind, str(path))
                     file_warnings += more + _no_rows(raw, kind, str(path))
             except InputFileError as error:
                 problems.extend(error.problems)
+                continue
+            if got.cached:   # normalised on an earlier run (warnings included)
+                warnings.extend(file_warnings)
+                frames[kind.name].append(raw)
+                rows[str(path)] = raw.height
+                read.append((path, kind.name, None, digest))
                 continue
             warnings.extend(file_warnings)
             if kind is schema.ACTIVITY:
@@ -185,9 +221,9 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
             elif kind is None:
                 read.append((path, "empty", 0, digest))
             else:   # checked and normalised in batches of files: large books never hold all raw text at once
-                raw_by_kind.setdefault(kind.name, []).append((str(path), raw))
+                raw_by_kind.setdefault(kind.name, []).append((str(path), raw, digest, file_warnings))
                 read.append((path, kind.name, None, digest))
-                if sum(r.height for _, r in raw_by_kind[kind.name]) >= _BATCH_ROWS:
+                if sum(r.height for _, r, *_ in raw_by_kind[kind.name]) >= _BATCH_ROWS:
                     normalise_pending(kind.name)
         for kind_name in list(raw_by_kind):
             normalise_pending(kind_name)
@@ -235,7 +271,8 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
     Returns (kind, frame, warnings); kind is None for an empty API page (no records, nothing to detect).
     """
     with ThreadPoolExecutor(max_workers=1) as helper:
-        kind, raw, warnings, _ = _read_raw_export(path, helper)
+        got = _read_raw_export(path, helper)
+    kind, raw, warnings = got.kind, got.frame, got.warnings
     if kind is None:
         return None, raw, warnings
     frame, more = normalise(raw, kind, str(path))
@@ -246,24 +283,39 @@ def _no_rows(frame: pl.DataFrame, kind: ExportKind, name: str) -> list[str]:
     return [f"{name}: a {kind.title} header with no rows"] if frame.is_empty() else []
 
 
-def _read_raw_export(path: Path, helper: ThreadPoolExecutor) -> tuple[ExportKind | None, pl.DataFrame, list[str],
-                                                                      Future]:
-    """One file as read, before its schema check: (kind, raw frame, warnings, its SHA-256 to come). Text
-    columns, except an active-user report that polars could type while reading; kind None for an empty API
-    page. `helper` hashes the file (and scans a JSON page) while polars parses it: both release the GIL."""
+@dataclass
+class _ReadFile:
+    """One file as read: its kind (None: an API page without records), the frame (raw text columns, typed
+    activity columns, or already normalised when `cached`), warnings, and its SHA-256 (possibly to come)."""
+
+    kind: ExportKind | None
+    frame: pl.DataFrame
+    warnings: list[str]
+    digest: Future
+    cached: bool = False
+
+
+def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache | None" = None) -> _ReadFile:
+    """One file as read, before its schema check, or its normalised rows from `cache`. `helper` hashes an
+    active-user report, and scans a JSON page, while polars parses it (both release the GIL)."""
     name = str(path)
     if path.suffix.lower() != ".json":   # an active-user report is a CSV; JSON never takes this path
         digest = helper.submit(_sha256, path)
         typed = _read_activity_typed(path, name)   # very large activity reports: typed by polars while reading
         if typed is not None:
-            return schema.ACTIVITY, typed, [], digest
+            return _ReadFile(schema.ACTIVITY, typed, [], digest)
         digest.result()   # before the file is read again below
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputFileError.single(name, f"cannot be read ({error.strerror or error})",
                                     "check the file's permissions, or copy it again") from None
-    digest = helper.submit(lambda: hashlib.sha256(data).hexdigest())
+    digest = Future()
+    digest.set_result(hashlib.sha256(data).hexdigest())
+    hit = cache.read(digest.result(), name) if cache is not None else None
+    if hit is not None:
+        kind, frame, warnings = hit
+        return _ReadFile(kind, frame, warnings, digest, cached=True)
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
@@ -283,13 +335,82 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor) -> tuple[ExportKind
             raw = _read_delimited(text, name)
             delimited = True
     if raw is None:  # an API page with an empty record list
-        return None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest
+        return _ReadFile(None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest)
     kind = detect_kind(raw.columns, name)
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
         raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
-    return kind, raw, decode_warnings, digest
+    return _ReadFile(kind, raw, decode_warnings, digest)
+
+
+# ---------------------------------------------------------------------------
+# The parsed-input cache
+# ---------------------------------------------------------------------------
+_CACHE_FORMAT = 1
+
+
+class ParsedCache:
+    """Normalised rows of export files, as Parquet, keyed by the file's SHA-256 and the loader's own version
+    (the kit version, this module's and the schema's source, polars' version): a rerun on unchanged files
+    reads them instead of parsing JSON again. Holds the same data as the exports themselves.
+
+    Entries are written atomically and never trusted blindly: one that cannot be read is a miss. A file
+    whose check warned about dates after today is not cached (today moves). Writing is best effort: a
+    read-only or full disk only means no cache.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        source = b"".join(Path(module.__file__).read_bytes() for module in (sys.modules[__name__], schema))
+        self.version = hashlib.sha256(b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode())
+                                      + source).hexdigest()[:16]
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        stem = self.folder / digest[:2] / f"{digest}-{self.version}"
+        return stem.with_suffix(".parquet"), stem.with_suffix(".json")
+
+    def read(self, digest: str, name: str) -> tuple[ExportKind, pl.DataFrame, list[str]] | None:
+        frame_path, meta_path = self._paths(digest)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            kind = _KIND_BY_NAME[meta["kind"]]
+            frame = pl.read_parquet(frame_path)
+            if frame.height != meta["rows"] or frame.columns[1:] != list(_COLUMNS_BY_KIND[kind.name]):
+                return None
+        except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+            return None
+        frame = frame.with_columns(source_file=pl.lit(name, dtype=pl.String))
+        return kind, frame, [name + w for w in meta["warnings"]]
+
+    def write(self, digest: str, name: str, kind: ExportKind, frame: pl.DataFrame, warnings: list[str]) -> None:
+        """Store one file's normalised rows and its warnings (written as suffixes of its name)."""
+        frame_path, meta_path = self._paths(digest)
+        try:
+            frame_path.parent.mkdir(parents=True, exist_ok=True)
+            for path, write in ((frame_path, lambda t: frame.write_parquet(t, compression="lz4")),
+                                (meta_path, lambda t: t.write_text(json.dumps(
+                                    {"kind": kind.name, "rows": frame.height,
+                                     "warnings": [w[len(name):] for w in warnings]}), encoding="utf-8"))):
+                temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                write(temporary)
+                os.replace(temporary, path)
+        except (OSError, pl.exceptions.PolarsError):
+            return
+
+
+def parsed_cache() -> ParsedCache | None:
+    """The cache `load_exports` uses: config.PARSED_CACHE_DIR, or the folder in the ADOPTION_KIT_CACHE
+    environment variable; None when that variable is "off"."""
+    setting = os.environ.get("ADOPTION_KIT_CACHE", "").strip()
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    return ParsedCache(Path(setting).expanduser() if setting else PARSED_CACHE_DIR)
+
+
+def _file_warnings(name: str, warnings: list[str]) -> list[str]:
+    """The warnings of a batch that are about file `name` (each starts with its name)."""
+    return [w for w in warnings if w.startswith((name + ":", name + ","))]
 
 
 # ---------------------------------------------------------------------------
@@ -693,9 +814,7 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
             problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
     if problems:
         raise InputFileError(problems)
-    columns = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
-               schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
-               schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}[kind.name]
+    columns = _COLUMNS_BY_KIND[kind.name]
     if replacements:
         frame = frame.with_columns(replacements)
     optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}

@@ -442,3 +442,80 @@ def test_a_true_among_counts_is_not_read_as_one(tmp_path, separators):
     write_json(tmp_path / "usage.json", [usage_record()])
     with pytest.raises(InputFileError, match="licensesSold"):
         load_exports(tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# The parsed-input cache
+# ---------------------------------------------------------------------------
+def _exports_equal(a, b) -> None:
+    for feed in ("deployment", "usage", "subscriptions", "prices", "tickets", "activity"):
+        assert getattr(a, feed).equals(getattr(b, feed)), feed
+    assert sorted(a.warnings) == sorted(b.warnings)
+    assert [(f.path, f.kind, f.rows, f.sha256) for f in a.files] == [(f.path, f.kind, f.rows, f.sha256) for f in b.files]
+
+
+def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_path, monkeypatch):
+    from adoption_kit import loaders
+    from adoption_kit.config import SAMPLE_DIR
+
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))
+    first = load_exports(SAMPLE_DIR)
+    entries = sorted((tmp_path / "cache").rglob("*.parquet"))
+    json_and_csv = [f for f in first.files if f.kind not in ("activity", "empty")]
+    assert len(entries) == len(json_and_csv)
+    with monkeypatch.context() as guard:
+        guard.setattr(loaders, "_read_json_records_with_polars",
+                      lambda *a, **k: pytest.fail("a cached page was parsed again"))
+        _exports_equal(first, load_exports(SAMPLE_DIR))
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", "off")
+    _exports_equal(first, load_exports(SAMPLE_DIR))
+    assert len(sorted((tmp_path / "cache").rglob("*.parquet"))) == len(entries)
+
+
+def test_the_cache_keeps_read_warnings_and_follows_the_files_content_and_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "book"
+    folder.mkdir()
+    # Windows-1252 text (a warning when read) and a blank line (a warning when checked)
+    write_delimited(folder / "deployment.csv", [deployment_record(customerName="Café Müller")], encoding="cp1252")
+    with (folder / "deployment.csv").open("ab") as handle:
+        handle.write(b",,,,,,,,,\r\n")
+    write_json(folder / "usage.json", [usage_record()])
+    first = load_exports(folder)
+    assert any("Windows-1252" in w for w in first.warnings) and any("empty row" in w for w in first.warnings)
+    _exports_equal(first, load_exports(folder))
+
+    # Same content under another name: the cached rows and warnings name the new file.
+    (folder / "deployment.csv").rename(folder / "licences.csv")
+    renamed = load_exports(folder)
+    assert set(renamed.deployment.get_column("source_file")) == {str(folder / "licences.csv")}
+    assert all("deployment.csv" not in w for w in renamed.warnings)
+    assert any(w.startswith(str(folder / "licences.csv") + ":") and "Windows-1252" in w for w in renamed.warnings)
+
+    # Changed content: read again, never the stale rows.
+    write_json(folder / "usage.json", [usage_record(licensesActive=6)])
+    assert load_exports(folder).usage.get_column("licenses_active").to_list() == [6]
+
+
+def test_an_unreadable_cache_entry_is_a_miss_and_an_unwritable_cache_no_error(tmp_path, monkeypatch):
+    from adoption_kit.config import SAMPLE_DIR
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", str(cache))
+    first = load_exports(SAMPLE_DIR)
+    for entry in cache.rglob("*.parquet"):
+        entry.write_bytes(b"PAR1 truncated")
+    _exports_equal(first, load_exports(SAMPLE_DIR))
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be", encoding="utf-8")
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", str(blocked))
+    _exports_equal(first, load_exports(SAMPLE_DIR))
+
+
+def test_a_file_with_dates_after_today_is_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))
+    write_json(tmp_path / "deployment.json", [deployment_record(processedDateTime="2999-01-01T00:00:00")])
+    write_json(tmp_path / "usage.json", [usage_record()])
+    exports = load_exports(tmp_path)
+    assert any("after today" in w for w in exports.warnings)
+    assert len(list((tmp_path / "cache").rglob("*.parquet"))) == 1   # usage.json only
