@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test lab notebooks sample validate metrics bench bench-report lock clean distclean
+.PHONY: help venv report test lab notebooks sample validate metrics bench bench-pipeline bench-report lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -67,6 +67,9 @@ notebooks: $(STAMP) ## Re-execute the report templates on the sample to refresh 
 
 bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py; figures go to BENCHMARKS.md)
 	$(VPY) benchmarks/run.py
+
+bench-pipeline: $(STAMP) ## Benchmark load + metrics at 1k/20k/200k customers vs bare polars and pandas (~15 min, ~6 GB RAM)
+	$(VPY) benchmarks/pipeline_bench.py
 
 bench-report: $(STAMP) ## Benchmark `adoption-kit report` (~20 min on 2 cores; writes its BENCHMARKS.md section)
 	$(VPY) benchmarks/report_bench.py

@@ -25,7 +25,13 @@ def pandas_metrics(folder: Path) -> dict[str, pd.DataFrame]:
     for frame in (deployment, usage):
         frame["customerTenantId"] = frame["customerTenantId"].str.lower()
         frame["productId"] = frame["productId"].str.lower()
+        frame["processedDateTime"] = pd.to_datetime(frame["processedDateTime"])
     subscriptions["customerTenantId"] = subscriptions["customerTenantId"].str.lower()
+    # Each customer's newest snapshot only (the book holds several processedDateTime values).
+    deployment = deployment[deployment["processedDateTime"]
+                            == deployment.groupby("customerTenantId")["processedDateTime"].transform("max")]
+    usage = usage[usage["processedDateTime"] == usage.groupby("customerTenantId")["processedDateTime"].transform("max")]
+    usage = usage.copy()
 
     usage["usage_rate"] = usage["licensesActive"] / usage["licensesQualified"].replace(0, np.nan)
     usage["inflated"] = usage["usage_rate"] > 1
