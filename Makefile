@@ -90,9 +90,9 @@ lock: ## Re-resolve requirements.lock from requirements.txt in a throwaway venv
 	echo ">> requirements.lock: $$(wc -l < requirements.lock) pins"; \
 	git diff --stat -- requirements.lock 2>/dev/null || true
 
-clean: ## Remove rendered reports (keeps reports/.gitkeep), test and notebook caches
+clean: ## Remove rendered reports (keeps reports/.gitkeep), the parsed-input cache, test and notebook caches
 	find $(REPORTS_DIR) -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf -- {} +
-	rm -rf -- .pytest_cache .hypothesis build benchmarks/out
+	rm -rf -- .cache .pytest_cache .hypothesis build benchmarks/out
 	find . \( -path ./.git -o -path ./$(VENV) \) -prune -o \
 		-type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -prune -exec rm -rf -- {} +
 
