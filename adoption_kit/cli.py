@@ -103,7 +103,7 @@ def _thresholds(args: argparse.Namespace):
 def _add_threshold_options(parser: argparse.ArgumentParser) -> None:
     from adoption_kit.config import DEFAULT_THRESHOLDS as D
 
-    group = parser.add_argument_group("segment thresholds (fractions: 0.8 = 80%%)")
+    group = parser.add_argument_group("segment thresholds (fractions: 0.8 = 80%)")
     group.add_argument("--deploy-threshold", type=float, default=D.deploy, metavar="F",
                        help=f"deployment rate below this is 'deploy' (default {D.deploy})")
     group.add_argument("--adopt-threshold", type=float, default=D.adopt, metavar="F",
@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     metrics = commands.add_parser(
         "metrics", help="compute deployment and usage metrics to CSV or Parquet",
-        description="Compute deployment %% and usage %% at one level and write them as CSV or Parquet "
-                    "(rates are fractions: 1.0 = 100%%).",
+        description="Compute deployment % and usage % at one level and write them as CSV or Parquet "
+                    "(rates are fractions: 1.0 = 100%).",
         epilog="examples:\n  adoption-kit metrics data/sample --level customer --out customers.csv\n"
                "  adoption-kit metrics exports/ --level workload --out workloads.parquet",
         formatter_class=argparse.RawDescriptionHelpFormatter)

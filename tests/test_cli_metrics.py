@@ -133,3 +133,13 @@ def test_unsupported_output_type_exits_2_and_writes_nothing(tmp_path, capsys):
 def test_bad_threshold_exits_2(tmp_path, capsys):
     assert main(["metrics", str(SAMPLE_DIR), "--out", str(tmp_path / "x.csv"), "--adopt-threshold", "60"]) == 2
     assert "adopt=60" in capsys.readouterr().err
+
+
+def test_help_shows_percent_signs_once(capsys):
+    from adoption_kit.cli import main as cli_main
+
+    for command in ("metrics", "report"):
+        with pytest.raises(SystemExit):
+            cli_main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "80%" in text and "%%" not in text, command
