@@ -59,6 +59,10 @@ out = Path(tempfile.mkdtemp()) / "portfolio.ipynb"
 papermill.execute_notebook(str(PROJECT_ROOT / "notebooks/reports/10-portfolio-overview.ipynb"), str(out),
                            parameters={"data_path": FOLDER}, kernel_name="python3", cwd=str(PROJECT_ROOT),
                            progress_bar=False)
+import nbformat
+cells = [(c.get("id", ""), c.metadata.get("papermill", {}).get("duration") or 0.0, c.source.splitlines()[0][:70])
+         for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"]
+EXTRA = {"cells": sorted(cells, key=lambda c: -c[1])[:4]}
 ROWS = 0
 """,
     # The scheduled report: compute once, portfolio + low-adoption list + one customer's report.
@@ -92,7 +96,8 @@ seconds = time.perf_counter() - start
 usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 # peak: the largest resident set of this process or of any child (a notebook's kernel, a report worker)
 print(json.dumps({{"seconds": seconds, "rows": ROWS, "peak_mib": max(usage.ru_maxrss, children.ru_maxrss) / 1024,
-                  "cpu_seconds": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime}}))
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
+                  "extra": globals().get("EXTRA")}}))
 """
 
 
@@ -194,9 +199,14 @@ def write_section(rows: list[dict], args: argparse.Namespace) -> None:
     if len(rows) >= 2:
         def growth(step: str) -> float:
             return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in rows])
-        lines += ["", f"Growth from {rows[0]['customers']:,} to {rows[-1]['customers']:,} customers (log-log slope of "
-                      f"seconds on usage rows; 1.0 = linear): kit cold {growth('kit'):.2f}, kit warm "
-                      f"{growth('kit_warm'):.2f}, prepare {growth('prepare'):.2f}, bare read {growth('bare'):.2f}."]
+        def growth_top(step: str) -> float:   # the two largest sizes: fixed start-up costs no longer count
+            return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in rows[-2:]])
+        steps = [("kit cold", "kit"), ("kit warm", "kit_warm"), ("prepare", "prepare"), ("bare read", "bare")]
+        lines += ["", f"Growth (log-log slope of seconds on usage rows; 1.0 = linear, below 1 = fixed costs still "
+                      f"count): from {rows[0]['customers']:,} to {rows[-1]['customers']:,} customers "
+                      + ", ".join(f"{label} {growth(step):.2f}" for label, step in steps)
+                      + f"; from {rows[-2]['customers']:,} to {rows[-1]['customers']:,} "
+                      + ", ".join(f"{label} {growth_top(step):.2f}" for label, step in steps) + "."]
     largest = rows[-1]
     if "notebook" in largest:
         lines += ["", f"On the {largest['customers']:,}-customer book (warm cache): the portfolio notebook "
@@ -205,6 +215,10 @@ def write_section(rows: list[dict], args: argparse.Namespace) -> None:
                       f"`render_reports` for the portfolio, the low-adoption list and one customer (1 worker, from "
                       f"loading to index.html) in {largest['report']['seconds']:.1f} s, peak "
                       f"{largest['report']['peak_mib']:,.0f} MiB."]
+        cells = (largest["notebook"].get("extra") or {}).get("cells") or []
+        if cells:
+            lines += ["", "The notebook's slowest cells (seconds): " + "; ".join(
+                f"`{first_line}` {seconds:.1f}" for _, seconds, first_line in cells) + "."]
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
                   f"load average at the end {os.getloadavg()[0]:.1f}.", MARK_END]
     section = "\n".join(lines)
