@@ -596,6 +596,19 @@ def test_renderer_is_deterministic(offline):
     assert first["image/png"] == second["image/png"]
 
 
+def test_renderer_png_is_the_chart_as_vega_lite_rasterises_it(offline):
+    """The PNG comes from the SVG (one Vega pass, not two): the same bytes as vl-convert's own PNG path."""
+    import vl_convert as vlc
+
+    chart = product_bars(one_customer_products(name=XSS), cid(1))
+    spec = chart.to_dict()
+    for scale in (1.0, 2.0):
+        bundle, metadata = charts.offline_renderer(spec, png_scale=scale)
+        assert bundle["image/png"] == vlc.vegalite_to_png(spec, vl_version=charts._vl_version(), scale=scale, ppi=72)
+        width, height = charts._png_size(bundle["image/png"])
+        assert metadata["image/png"] == {"width": round(width / scale), "height": round(height / scale)}
+
+
 def test_renderer_resets_data_transformer(offline):
     alt.data_transformers.enable("json")
     configure_offline_rendering()

@@ -87,7 +87,7 @@ def test_hostile_product_workload_and_warning_text_appear_only_escaped(hostile):
     assert "/home/analyst" not in joined                         # loader notes name files, not paths
 
 
-def test_styler_table_escapes_cells_and_caption_and_has_stable_ids(sample):
+def test_styled_table_escapes_cells_and_caption_and_has_stable_ids(sample):
     first = narrative.ranking_table(sample, top_n=25)
     again = narrative.ranking_table(sample, top_n=25)
     assert first.html == again.html                              # same ids run to run (nbval compares it)
@@ -98,8 +98,72 @@ def test_styler_table_escapes_cells_and_caption_and_has_stable_ids(sample):
     assert "0.611849" not in first.html
 
 
+def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), ints=(), thresholds=None) -> str:
+    """The table as pandas' Styler writes it (the implementation styled_table replaced), for comparison."""
+    import math
+
+    pdf = frame.to_pandas()
+
+    def pct_text(v):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else narrative.format_pct(v)
+
+    def int_text(v):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else narrative.format_int(v)
+
+    styler = (pdf.style.set_uuid(uuid).hide(axis="index")
+              .format({**{c: pct_text for c in pct}, **{c: int_text for c in ints}}, escape="html", na_rep="n/a")
+              .format_index(escape="html", axis=1)
+              .set_caption(narrative.esc(caption))
+              .set_table_styles([{"selector": "td, th", "props": "vertical-align: top"},
+                                 {"selector": "caption", "props": "caption-side: top; text-align: left"}]))
+    right = [c for c in (*pct, *ints) if c in pdf.columns]
+    styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"}]
+                                      for c in pdf.columns}, overwrite=False)
+    if thresholds is not None:
+        for column, limit, css in (("Deployment", thresholds.deploy, narrative._LOW_DEPLOY_CSS),
+                                   ("Usage", thresholds.adopt, narrative._LOW_USAGE_CSS)):
+            if column in pdf.columns:
+                styler = styler.map(lambda v, lim=limit, low=css: narrative._rate_css(v, lim, low), subset=[column])
+    return narrative._WRAPPER.format(styler.to_html())
+
+
+def test_styled_table_writes_the_markup_pandas_styler_wrote(sample, hostile):
+    """Same look as before pandas left the report kernels: byte for byte what Styler made of the same table."""
+    t = sample.thresholds
+    tricky = pl.DataFrame({
+        "Customer": ['A & "B" <i>x</i>', None, "O'Brien", "plain"],
+        "Deployment": [0.5, None, 1.25, float("nan")], "Usage": [0.95, 0.1, None, 2.0],
+        "Sold": [1234567, None, 0, 12], "Next step": ["<script>", "a\nb", "", "ok"],
+    })
+    cases = [(tricky, dict(uuid="tricky", caption="<b>caption</b> & 'quotes'", pct=["Deployment", "Usage"],
+                           ints=["Sold"], thresholds=t)),
+             (tricky.head(0), dict(uuid="empty", caption="no rows", pct=["Deployment", "Usage"], ints=["Sold"])),
+             (tricky.select("Customer", "Sold"), dict(uuid="plain", caption="", ints=["Sold"]))]
+    for frame, options in cases:
+        assert narrative.styled_table(frame, **options).html == _styler_reference(frame, **options), options["uuid"]
+    # The report tables themselves, built through the same calls.
+    seen = []
+    original = narrative.styled_table
+
+    def spy(frame, **options):
+        seen.append((frame, options))
+        return original(frame, **options)
+
+    narrative.styled_table = spy
+    try:
+        fragments = [narrative.ranking_table(sample, top_n=25), narrative.ranking_table(hostile, top_n=50)]
+        for result in (sample, hostile):
+            for customer in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
+                fragments.append(narrative.customer_products(analysis.customer_view(result, customer), t))
+    finally:
+        narrative.styled_table = original
+    assert len(seen) == len(fragments) == 12
+    for (frame, options), fragment in zip(seen, fragments):
+        assert fragment.html == _styler_reference(frame, **options)
+
+
 def _css(fragment_html: str) -> dict[str, str]:
-    """Styler's <style> block as {selector: all its properties}."""
+    """A styled table's <style> block as {selector: all its properties}."""
     style = fragment_html.split("<style", 1)[1].split("</style>", 1)[0]
     rules: dict[str, str] = {}
     for selectors, props in re.findall(r"([^{}>]+)\{([^}]*)\}", style):
@@ -108,7 +172,7 @@ def _css(fragment_html: str) -> dict[str, str]:
     return rules
 
 
-def test_styler_highlights_low_rates_and_over_100(sample):
+def test_styled_table_highlights_low_rates_and_over_100(sample):
     rules = _css(narrative.ranking_table(sample, top_n=25).html)
     # Rank 3 (the hostile name): deployment 41.9% < 80% is highlighted, usage 91.2% >= 60% is not.
     assert "background-color" in rules["#T_low_adoption_row2_col3"]
