@@ -299,19 +299,20 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
     """One file as read, before its schema check, or its normalised rows from `cache`. `helper` hashes an
     active-user report, and scans a JSON page, while polars parses it (both release the GIL)."""
     name = str(path)
+    digest: Future | None = None
     if path.suffix.lower() != ".json":   # an active-user report is a CSV; JSON never takes this path
         digest = helper.submit(_sha256, path)
         typed = _read_activity_typed(path, name)   # very large activity reports: typed by polars while reading
         if typed is not None:
             return _ReadFile(schema.ACTIVITY, typed, [], digest)
-        digest.result()   # before the file is read again below
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputFileError.single(name, f"cannot be read ({error.strerror or error})",
                                     "check the file's permissions, or copy it again") from None
-    digest = Future()
-    digest.set_result(hashlib.sha256(data).hexdigest())
+    if digest is None:   # the cache key is needed before parsing: hashed here, in this reader thread
+        digest = Future()
+        digest.set_result(hashlib.sha256(data).hexdigest())
     hit = cache.read(digest.result(), name) if cache is not None else None
     if hit is not None:
         kind, frame, warnings = hit

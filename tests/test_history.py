@@ -2,7 +2,6 @@
 and the planted history of the sample, pinned by hand-computed numbers (the arithmetic is in the comments)."""
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 from datetime import datetime, timezone
@@ -16,6 +15,7 @@ from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.history import latest_period, robust_z, segment_changes, snapshot_history
 from adoption_kit.sample import generate_sample
+from raw_pages import raw_records
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -173,14 +173,7 @@ def planted():
 
 
 def raw_usage(month: str) -> list[dict]:
-    records, page = [], 1
-    stem = "license-usage-page" if month == "2026-11" else f"license-usage-{month}-page"
-    while True:
-        envelope = json.loads((SAMPLE_DIR / f"{stem}-{page}.json").read_text(encoding="utf-8"))
-        records.extend(envelope["Value"])
-        if envelope["@nextLink"] is None:
-            return records
-        page += 1
+    return raw_records(SAMPLE_DIR, "usage", None if month == "2026-11" else month)
 
 
 def workload_row(frame: pl.DataFrame, tenant: str, workload: str, at: datetime = NOV) -> dict:

@@ -26,6 +26,7 @@ from adoption_kit.sample import (
     generate_sample,
     write_sample,
 )
+from raw_pages import raw_records
 
 GUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 ISO_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -473,15 +474,6 @@ def test_bad_parameters_are_refused(tmp_path, kwargs):
 # ---------------------------------------------------------------------------
 # The book over time: monthly snapshots, prices.csv, support-tickets.csv
 # ---------------------------------------------------------------------------
-def read_month(folder: Path, feed: str, month: str) -> list[dict]:
-    """All records of one older snapshot, following its @nextLink chain."""
-    records, page = [], 1
-    while True:
-        envelope = json.loads((folder / f"license-{feed}-{month}-page-{page}.json").read_text(encoding="utf-8"))
-        records.extend(envelope["Value"])
-        if envelope["@nextLink"] is None:
-            return records
-        page += 1
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -491,7 +483,7 @@ def read_csv(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def months(sample_dir):
-    return {m: {feed: read_month(sample_dir, feed, m) for feed in ("deployment", "usage")}
+    return {m: {feed: raw_records(sample_dir, feed, m) for feed in ("deployment", "usage")}
             for m in ("2026-09", "2026-10")}
 
 

@@ -3,7 +3,6 @@ and the sample's planted cases, pinned by hand-computed numbers (the arithmetic 
 from __future__ import annotations
 
 import csv
-import json
 from datetime import date, datetime, timezone
 
 import polars as pl
@@ -13,6 +12,7 @@ from adoption_kit import analysis, narrative, notebooks, schema
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.sample import generate_sample
+from raw_pages import raw_records
 from adoption_kit.worklist import (SUPPORT_NEXT_STEP, customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
                                    own_seats_by_customer, renewal_queue, support_load)
 
@@ -207,14 +207,6 @@ def planted():
     return generate_sample(50, 7).planted
 
 
-def raw_records(feed: str) -> list[dict]:
-    records, page = [], 1
-    while True:
-        envelope = json.loads((SAMPLE_DIR / f"license-{feed}-page-{page}.json").read_text(encoding="utf-8"))
-        records.extend(envelope["Value"])
-        if envelope["@nextLink"] is None:
-            return records
-        page += 1
 
 
 def test_planted_renewal_soon_with_low_usage_comes_first(sample, planted):
@@ -263,8 +255,8 @@ def test_planted_unpriced_product_is_listed_not_valued(sample, planted):
     assert (cost["priced_idle_licenses"], cost["unpriced_idle_licenses"], cost["currency"]) == (162, 5, "USD")
     assert sample.book.idle_cost.filter((pl.col("customer_id") == tenant) & (pl.col("product_id") == D365)).is_empty()
     # Portfolio: every holder of the unpriced product, from the raw records: idle = sold - deployed + qualified - max active
-    deployment = [r for r in raw_records("deployment") if r["productId"].lower() == D365]
-    usage = [r for r in raw_records("usage") if r["productId"].lower() == D365]
+    deployment = [r for r in raw_records(SAMPLE_DIR, "deployment") if r["productId"].lower() == D365]
+    usage = [r for r in raw_records(SAMPLE_DIR, "usage") if r["productId"].lower() == D365]
     idle = sum(d["licensesSold"] - d["licensesDeployed"] for d in deployment) + sum(
         r["licensesQualified"] - r["licensesActive"] for r in usage)        # one (CRM) workload row each
     (row,) = sample.book.unpriced.to_dicts()
