@@ -9,21 +9,22 @@ from pathlib import Path
 
 import polars as pl
 
-from adoption_kit import __version__, schema, worklist
-from adoption_kit.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
+from adoption_kit import __version__, schema
+from adoption_kit.compute import worklist
+from adoption_kit.compute.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from adoption_kit.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS, HISTORY_WORKLOAD_COLUMNS,
+from adoption_kit.compute.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS, HISTORY_WORKLOAD_COLUMNS,
                                   snapshot_history)
-from adoption_kit.loaders import Exports, load_exports
-from adoption_kit.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
+from adoption_kit.inputs.loaders import Exports, load_exports
+from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
                                    OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
                                    customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
                                    own_seats_by_customer, renewal_queue, support_load)
-from adoption_kit.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
+from adoption_kit.compute.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
-# Exact figures from user activity (adoption_kit.activity): always written, empty without activity; a bundle
+# Exact figures from user activity (adoption_kit.compute.activity): always written, empty without activity; a bundle
 # written before they existed reads as "no activity".
 ACTIVITY_TABLES = {"activity_workloads": ACTIVITY_WORKLOAD_COLUMNS, "activity_customers": ACTIVITY_CUSTOMER_COLUMNS}
 BUNDLE_META = "meta.json"
@@ -48,7 +49,7 @@ def _empty_book_table(name: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Book:
-    """The partner's book over time and this week's work queue (adoption_kit.history, adoption_kit.worklist).
+    """The partner's book over time and this week's work queue (adoption_kit.compute.history, adoption_kit.compute.worklist).
 
     Frames are empty when their input is missing: one snapshot (history), no subscriptions export
     (renewals, own seats), no price list (idle cost; `unpriced` then lists nothing), no ticket file
@@ -266,7 +267,7 @@ def _book_day(today: str) -> date | None:
 
 def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
     """Write the analysis as Parquet tables plus meta.json into `folder` (replaced file by file)."""
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

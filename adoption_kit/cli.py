@@ -24,7 +24,7 @@ examples:
 
 
 def _command_validate(args: argparse.Namespace) -> int:
-    from adoption_kit.loaders import load_exports
+    from adoption_kit.inputs.loaders import load_exports
 
     exports = load_exports(args.paths)
     print(exports.summary())
@@ -32,7 +32,7 @@ def _command_validate(args: argparse.Namespace) -> int:
 
 
 def _command_metrics(args: argparse.Namespace) -> int:
-    from adoption_kit.outputs import write_metrics
+    from adoption_kit.store import write_metrics
 
     key = _pseudonym_key(args)
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
@@ -71,7 +71,7 @@ def _add_pseudonym_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _command_sample(args: argparse.Namespace) -> int:
-    from adoption_kit.sample import write_sample
+    from adoption_kit.sample.generator import write_sample
 
     files = write_sample(args.out_dir, customers=args.customers, seed=args.seed, page_size=args.page_size)
     print(f"wrote {len(files)} file(s) for {args.customers} customer(s) to {args.out_dir}")
@@ -79,7 +79,7 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from adoption_kit.render import describe_run, render_reports
+    from adoption_kit.render.run import describe_run, render_reports
 
     key = _pseudonym_key(args)
     result = render_reports(

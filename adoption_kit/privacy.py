@@ -168,8 +168,8 @@ def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None
     Accepts a polars DataFrame, a `metrics.Metrics` or a `loaders.Exports` (whose warnings and file paths
     are scrubbed too: a warning that would still name a customer is replaced by a neutral line). Pure.
     """
-    from adoption_kit.loaders import Exports, LoadedFile
-    from adoption_kit.metrics import Metrics
+    from adoption_kit.inputs.loaders import Exports, LoadedFile
+    from adoption_kit.compute.metrics import Metrics
 
     if isinstance(obj, pl.DataFrame):
         if pseudonyms is None:
@@ -238,7 +238,7 @@ def _scrubbed(warning: str, pseudonyms: Pseudonyms, names: Mapping[str, str]) ->
 # ---------------------------------------------------------------------------
 def update_mapping(key: PseudonymKey, exports: Any) -> Path:
     """Merge this book's customers into the key's lookup CSV (mode 0600): token, pseudo id, tenant id, name."""
-    from adoption_kit.outputs import neutralise_formulas
+    from adoption_kit.store import neutralise_formulas
 
     pseudonyms = Pseudonyms.for_ids(key, _ids(exports.deployment, exports.usage))
     latest = (pl.concat([exports.deployment.select("customer_id", "customer_name", "processed_at"),

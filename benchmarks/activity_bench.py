@@ -111,8 +111,8 @@ def write_partner_center_pages(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from adoption_kit.activity import activity_tables
-    from adoption_kit.loaders import load_exports
+    from adoption_kit.compute.activity import activity_tables
+    from adoption_kit.inputs.loaders import load_exports
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)

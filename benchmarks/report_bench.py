@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/report_bench.py --quick    # a smaller one while developing
 
 The floor is a papermill run of a notebook that only imports the kit (`adoption_kit.analysis`,
-`adoption_kit.charts`): kernel start + imports. Per-report cost is a customer report's time in its
+`adoption_kit.report.charts`): kernel start + imports. Per-report cost is a customer report's time in its
 worker (papermill execution of the customer template + HTML export + writes), read from the run
 manifest. Wall figures include the run's fixed costs (load + compute once, worker start).
 
@@ -35,12 +35,12 @@ def floor_seconds(repeat: int) -> tuple[list[float], list[float]]:
     import papermill
 
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("import adoption_kit.analysis\nimport adoption_kit.charts")]
+    notebook.cells = [nbformat.v4.new_code_cell("import adoption_kit.analysis\nimport adoption_kit.report.charts")]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = OUT / "floor.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
-    from adoption_kit.render import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
+    from adoption_kit.render.run import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
 
     times, cpu = [], []
     with open(os.devnull, "wb") as sink:
@@ -113,7 +113,7 @@ class _TreeCPU:
 
 
 def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool) -> dict:
-    from adoption_kit.render import render_reports
+    from adoption_kit.render.run import render_reports
 
     started = time.perf_counter()
     with _TreeCPU() as meter:
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from adoption_kit import __version__
     from adoption_kit.config import SAMPLE_DIR
-    from adoption_kit.sample import write_sample
+    from adoption_kit.sample.generator import write_sample
 
     sample_subset = None
     book_count = args.book_customers
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                      "machine": f"{platform.system()} {platform.machine()}, {cores} cores",
                      "date": time.strftime("%Y-%m-%d"), "quick": args.quick}
 
-    print("floor: papermill, one cell importing adoption_kit.analysis and adoption_kit.charts ...", flush=True)
+    print("floor: papermill, one cell importing adoption_kit.analysis and adoption_kit.report.charts ...", flush=True)
     floor_runs, floor_cpu = floor_seconds(repeat)
     figures["floor_runs_s"] = floor_runs
     figures["floor_s"] = statistics.median(floor_runs)

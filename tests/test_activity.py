@@ -10,14 +10,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import activity, loaders, metrics, narrative, schema
-from adoption_kit.activity import (EXACT_BASIS, LOWER_BOUND_BASIS, activity_customers, activity_products,
+from adoption_kit import schema
+from adoption_kit.compute import activity, metrics
+from adoption_kit.inputs import loaders
+from adoption_kit.report import narrative
+from adoption_kit.compute.activity import (EXACT_BASIS, LOWER_BOUND_BASIS, activity_customers, activity_products,
                                    activity_tables, activity_workloads, concealment_note, split_assigned_products)
 from adoption_kit.analysis import customer_view, prepare, read_bundle, write_bundle
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import InputFileError
-from adoption_kit.loaders import load_exports, read_export_file
-from adoption_kit.sample import ACTIVITY_FIELDS, generate_sample
+from adoption_kit.inputs.loaders import load_exports, read_export_file
+from adoption_kit.sample.generator import ACTIVITY_FIELDS, generate_sample
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"
 OTHER = "5B0E6D2C-1F3A-4B5C-8D9E-0A1B2C3D4E5F"

@@ -6,10 +6,12 @@ import json
 import polars as pl
 import pytest
 
-from adoption_kit import analysis, charts, narrative, notebooks, render
+from adoption_kit import analysis
+from adoption_kit.report import charts, narrative, notebooks
+from adoption_kit.render import run as render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from adoption_kit.history import latest_period
+from adoption_kit.compute.history import latest_period
 from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
 
 SPIKE_ID = "00ca2d71-7224-4239-a117-2a633dbe2f22"      # Goldencrest Builders B.V. (trend_spike)

@@ -1,4 +1,4 @@
-"""Tests for adoption_kit.charts: chart specs inspected through to_dict(), plus the offline renderer."""
+"""Tests for adoption_kit.report.charts: chart specs inspected through to_dict(), plus the offline renderer."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from adoption_kit import charts
-from adoption_kit.charts import (
+from adoption_kit.report import charts
+from adoption_kit.report.charts import (
     SEGMENT_COLORS,
     SEGMENT_ORDER,
     STATUS_ABOVE_100,

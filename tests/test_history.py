@@ -1,4 +1,4 @@
-"""The book over time (adoption_kit.history): robust drop/spike flags, the denominator guard, segment changes,
+"""The book over time (adoption_kit.compute.history): robust drop/spike flags, the denominator guard, segment changes,
 and the planted history of the sample, pinned by hand-computed numbers (the arithmetic is in the comments)."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from adoption_kit import analysis, schema
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError
-from adoption_kit.history import latest_period, robust_z, segment_changes, snapshot_history
-from adoption_kit.sample import generate_sample
+from adoption_kit.compute.history import latest_period, robust_z, segment_changes, snapshot_history
+from adoption_kit.sample.generator import generate_sample
 from raw_pages import raw_records
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -290,9 +290,9 @@ def test_thresholds_apply_to_every_snapshot():
 
 
 def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_customers_latest(monkeypatch):
-    from adoption_kit import history as history_module
-    from adoption_kit.loaders import load_exports
-    from adoption_kit.metrics import compute
+    from adoption_kit.compute import history as history_module
+    from adoption_kit.inputs.loaders import load_exports
+    from adoption_kit.compute.metrics import compute
 
     exports = load_exports(SAMPLE_DIR)
     current = compute(exports.latest())

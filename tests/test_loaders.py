@@ -12,7 +12,7 @@ import pytest
 
 from adoption_kit.cli import main
 from adoption_kit.errors import InputFileError
-from adoption_kit.loaders import load_exports, read_export_file
+from adoption_kit.inputs.loaders import load_exports, read_export_file
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"
 PRODUCT = "CDD28E44-67E3-425E-BE4C-737FAB2899D3"
@@ -400,7 +400,7 @@ def test_read_export_file_reports_the_kind(tmp_path):
 # Large books: files of a kind are checked together, in batches; pages are scanned while polars parses
 # ---------------------------------------------------------------------------
 def test_batches_of_files_give_the_same_frames_as_one_file_at_a_time(monkeypatch):
-    from adoption_kit import loaders
+    from adoption_kit.inputs import loaders
     from adoption_kit.config import SAMPLE_DIR
 
     together = load_exports(SAMPLE_DIR)
@@ -455,7 +455,7 @@ def _exports_equal(a, b) -> None:
 
 
 def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_path, monkeypatch):
-    from adoption_kit import loaders
+    from adoption_kit.inputs import loaders
     from adoption_kit.config import SAMPLE_DIR
 
     monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))

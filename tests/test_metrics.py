@@ -1,4 +1,4 @@
-"""Golden-number tests for adoption_kit.metrics: every expected figure is worked out by hand in a comment."""
+"""Golden-number tests for adoption_kit.compute.metrics: every expected figure is worked out by hand in a comment."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import polars as pl
 import pytest
 
-from adoption_kit import config, metrics, schema
+from adoption_kit import config, schema
+from adoption_kit.compute import metrics
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import InputFileError, ParameterError
 

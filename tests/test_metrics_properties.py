@@ -1,4 +1,4 @@
-"""Property tests for adoption_kit.metrics: invariants that must hold for any normalised input."""
+"""Property tests for adoption_kit.compute.metrics: invariants that must hold for any normalised input."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +7,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adoption_kit import metrics, schema
+from adoption_kit import schema
+from adoption_kit.compute import metrics
 
 CUSTOMERS = ["c1", "c2", "c3", "c4"]
 PRODUCTS = {"p1": "OFFICE 365 E3", "p2": "OFFICE 365 BUSINESS", "p3": "MICROSOFT FLOW FREE"}

@@ -1,4 +1,4 @@
-"""Report text (adoption_kit.narrative) and notebook glue (adoption_kit.notebooks): escaping, formats, headline, CRM list."""
+"""Report text (adoption_kit.report.narrative) and notebook glue (adoption_kit.report.notebooks): escaping, formats, headline, CRM list."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import analysis, narrative, notebooks
+from adoption_kit import analysis
+from adoption_kit.report import narrative, notebooks
 from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 

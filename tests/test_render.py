@@ -17,7 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import __version__, cli, render
+from adoption_kit import __version__, cli
+from adoption_kit.render import run as render
 from adoption_kit.analysis import BOOK_TABLES, prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError

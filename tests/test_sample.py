@@ -1,4 +1,4 @@
-"""Raw-shape tests of the synthetic sample generator (adoption_kit.sample); no loaders or metrics involved."""
+"""Raw-shape tests of the synthetic sample generator (adoption_kit.sample.generator); no loaders or metrics involved."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +14,7 @@ import pytest
 from adoption_kit import schema
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
-from adoption_kit.sample import (
+from adoption_kit.sample.generator import (
     DEPLOYMENT_FIELDS,
     PLANTED_CASES,
     PRICE_FIELDS,

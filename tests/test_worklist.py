@@ -1,4 +1,4 @@
-"""The work queue (adoption_kit.worklist): renewal ordering, own seats, idle cost, support load; hand-built frames
+"""The work queue (adoption_kit.compute.worklist): renewal ordering, own seats, idle cost, support load; hand-built frames
 and the sample's planted cases, pinned by hand-computed numbers (the arithmetic is in the comments)."""
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from datetime import date, datetime, timezone
 import polars as pl
 import pytest
 
-from adoption_kit import analysis, narrative, notebooks, schema
+from adoption_kit import analysis, schema
+from adoption_kit.report import narrative, notebooks
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
-from adoption_kit.sample import generate_sample
+from adoption_kit.sample.generator import generate_sample
 from raw_pages import raw_records
-from adoption_kit.worklist import (SUPPORT_NEXT_STEP, customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
+from adoption_kit.compute.worklist import (SUPPORT_NEXT_STEP, customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
                                    own_seats_by_customer, renewal_queue, support_load)
 
 TODAY = date(2026, 11, 1)

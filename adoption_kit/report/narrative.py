@@ -14,8 +14,8 @@ import polars as pl
 from adoption_kit.analysis import Analysis, CustomerView, staleness_warning
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError
-from adoption_kit.metrics import CAUSES, NEXT_STEPS, SEGMENTS
-from adoption_kit.notebooks import strip_paths, work_queue_columns
+from adoption_kit.compute.metrics import CAUSES, NEXT_STEPS, SEGMENTS
+from adoption_kit.report.notebooks import strip_paths, work_queue_columns
 
 # The executed notebook's cell tagged `headline` holds one display_data output of this MIME type: a flat
 # JSON object of figures (str, int, float, bool or null values) that the report index reads.
@@ -731,7 +731,7 @@ def exact_usage(view: CustomerView, analysis: Analysis | None = None) -> Fragmen
     """The customer's usage on both bases, side by side: exact (from user activity, when the customer's
     active-user detail report was loaded) and Partner Center's (a lower bound from its workload rows);
     per workload, the over-100% evidence, and what concealed names prevent. Counts only, never names."""
-    from adoption_kit.activity import EXACT_BASIS, LOWER_BOUND_BASIS, concealment_note
+    from adoption_kit.compute.activity import EXACT_BASIS, LOWER_BOUND_BASIS, concealment_note
 
     c = view.customer
     pc_line = (f"Partner Center: {format_pct(c['usage_rate'])} ({format_int(c['licenses_active'])} active of "
@@ -798,7 +798,7 @@ def exact_usage(view: CustomerView, analysis: Analysis | None = None) -> Fragmen
 
 def exact_usage_figures(view: CustomerView) -> dict[str, Any]:
     """Flat figures for the report index: the exact usage and its basis (None without user activity)."""
-    from adoption_kit.activity import EXACT_BASIS, LOWER_BOUND_BASIS
+    from adoption_kit.compute.activity import EXACT_BASIS, LOWER_BOUND_BASIS
 
     a = view.activity_customer
     return {
@@ -811,7 +811,7 @@ def exact_usage_figures(view: CustomerView) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
-# The book over time and the work queue (Analysis.book: adoption_kit.history, adoption_kit.worklist)
+# The book over time and the work queue (Analysis.book: adoption_kit.compute.history, adoption_kit.compute.worklist)
 # ---------------------------------------------------------------------------
 def format_money(value: float | None, currency: str | None) -> str:
     """5832.0, 'USD' -> 'USD 5,832.00'; None -> 'n/a'."""
@@ -833,7 +833,7 @@ def _paragraph(line: str) -> Fragment:
 
 def _latest_flags(history_workloads: pl.DataFrame) -> pl.DataFrame:
     """Flagged rows of each customer's newest period, strongest first."""
-    from adoption_kit.history import latest_period
+    from adoption_kit.compute.history import latest_period
 
     return (latest_period(history_workloads).filter(pl.col("trend_flag").is_not_null())
             .sort([pl.col("robust_z").abs(), "customer_name", "product_name", "workload"],
@@ -854,7 +854,7 @@ def trends_summary(analysis: Analysis, *, top_n: int) -> Fragment:
             f"{format_pct(last['usage_rate'])} ({format_points(_diff(last['usage_rate'], first['usage_rate']))}), "
             f"deployment {format_pct(first['deployment_rate'])} -> {format_pct(last['deployment_rate'])} "
             f"({format_points(_diff(last['deployment_rate'], first['deployment_rate']))}).")
-    from adoption_kit.history import latest_period
+    from adoption_kit.compute.history import latest_period
 
     flags = _latest_flags(book.history_workloads)
     guarded = latest_period(book.history_workloads).filter(pl.col("guarded")).height
@@ -891,7 +891,7 @@ def _diff(now: float | None, before: float | None) -> float | None:
 
 def segment_changes_table(analysis: Analysis, *, top_n: int) -> Fragment:
     """Customers whose segment changed since their previous export: before, now, and the rates behind it."""
-    from adoption_kit.history import segment_changes
+    from adoption_kit.compute.history import segment_changes
 
     if analysis.book.history_portfolio.height < 2:
         return _paragraph("One snapshot only: no segment changes to show.")
@@ -1005,7 +1005,7 @@ def _unpriced(unpriced: pl.DataFrame) -> tuple[list[str], list[str]]:
 
 def support_signal(analysis: Analysis, *, top_n: int) -> Fragment:
     """Accounts with many how-to tickets per 100 active users, beside their adoption segment, with the next step."""
-    from adoption_kit.worklist import SUPPORT_NEXT_STEP
+    from adoption_kit.compute.worklist import SUPPORT_NEXT_STEP
 
     book = analysis.book
     if not book.settings.get("tickets_loaded"):
@@ -1033,7 +1033,7 @@ def support_signal(analysis: Analysis, *, top_n: int) -> Fragment:
 
 def book_figures(analysis: Analysis) -> dict[str, Any]:
     """Flat headline figures of the book over time and the work queue (portfolio report, index)."""
-    from adoption_kit.history import segment_changes
+    from adoption_kit.compute.history import segment_changes
 
     book = analysis.book
     flags = _latest_flags(book.history_workloads)
@@ -1071,7 +1071,7 @@ def customer_trend_text(view: CustomerView) -> Fragment:
     items = [f"{r['trend_flag'].capitalize()} on {r['workload']} ({r['product_name']}): {format_pct(r['previous_usage_rate'])}"
              f" -> {format_pct(r['usage_rate'])} ({format_points(r['usage_change'])}, robust z {r['robust_z']:+.1f})"
              for r in flags.to_dicts()]
-    from adoption_kit.history import latest_period
+    from adoption_kit.compute.history import latest_period
 
     guarded = latest_period(view.book.history_workloads).filter(pl.col("guarded")).height
     if guarded:

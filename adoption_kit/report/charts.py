@@ -104,7 +104,7 @@ def _frame(data: Any, name: str, required: Iterable[str]) -> pl.DataFrame:
     if missing:
         raise ParameterError(
             f"the {name} frame has no column {', '.join(repr(c) for c in missing)}; "
-            f"pass the '{name}' frame from adoption_kit.metrics.compute()"
+            f"pass the '{name}' frame from adoption_kit.compute.metrics.compute()"
         )
     decimals = [c for c, t in data.schema.items() if isinstance(t, pl.Decimal)]
     if decimals:

@@ -20,7 +20,7 @@ from typing import Iterable
 import polars as pl
 
 from adoption_kit import __version__, schema
-from adoption_kit.activity import split_assigned_products
+from adoption_kit.compute.activity import split_assigned_products
 from adoption_kit.config import PARSED_CACHE_DIR
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.schema import ExportKind, header_key

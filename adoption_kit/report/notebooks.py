@@ -14,7 +14,7 @@ import polars as pl
 from adoption_kit.analysis import Analysis, resolve_path
 from adoption_kit.config import PROJECT_ROOT, REPORT_TEMPLATES_DIR
 from adoption_kit.errors import ParameterError
-from adoption_kit.outputs import Written, write_table
+from adoption_kit.store import Written, write_table
 
 # The report templates (rendered by `adoption-kit report`, tested by nbval); keys are the report names.
 TEMPLATES: Mapping[str, Path] = {

@@ -178,7 +178,7 @@ def _prepare(activity: Any) -> pl.DataFrame:
     missing = [c for c in needed if c not in activity.columns]
     if missing:
         raise ParameterError(f"activity has no column(s) {', '.join(missing)}; load it with "
-                             f"adoption_kit.loaders.load_exports")
+                             f"adoption_kit.inputs.loaders.load_exports")
     if activity.height and activity.get_column("report_refresh_date").n_unique() > 1:
         newest = pl.col("report_refresh_date") == pl.col("report_refresh_date").max().over("customer_id")
         activity = activity.filter(newest)

@@ -280,7 +280,7 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
 def _check_segments(segments: Sequence[str] | None) -> set[str] | None:
     if not segments:
         return None
-    from adoption_kit.metrics import SEGMENTS
+    from adoption_kit.compute.metrics import SEGMENTS
 
     wanted = {part.strip() for value in segments for part in str(value).split(",") if part.strip()}
     unknown = sorted(wanted - set(SEGMENTS))
@@ -481,7 +481,7 @@ def _check_privacy_mode(run_dir: Path, pseudonym: str | None, *, record: bool = 
         raise ParameterError(f"{run_dir} holds reports {mode(existing)}; this run's would be {mode(pseudonym)}. "
                              f"Write them to another --out folder (e.g. reports-shared), or delete that folder")
     if record and existing != pseudonym:
-        from adoption_kit.outputs import atomic_path
+        from adoption_kit.store import atomic_path
 
         with atomic_path(marker) as part:
             part.write_text(json.dumps({"pseudonym": pseudonym}) + "\n", encoding="utf-8")
@@ -518,7 +518,7 @@ def _passed(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict
 
 def _parameter_checker() -> Callable[[Path, Mapping[str, Any]], dict[str, dict]]:
     try:
-        from adoption_kit.notebooks import check_parameters
+        from adoption_kit.report.notebooks import check_parameters
     except ImportError:  # pragma: no cover - the notebooks module provides it
         check_parameters = _check_parameters
     return check_parameters
@@ -556,11 +556,11 @@ def _effective(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> d
 
 def _write_action_csv(analysis: "Analysis", target: Path) -> None:
     try:
-        from adoption_kit.notebooks import action_list
+        from adoption_kit.report.notebooks import action_list
         frame = action_list(analysis)
     except ImportError:  # pragma: no cover - the notebooks module provides the CRM columns
         frame = analysis.ranking
-    from adoption_kit.outputs import write_table
+    from adoption_kit.store import write_table
 
     write_table(frame, target)
 
@@ -638,7 +638,7 @@ def _remove_partial_files(run_dir: Path) -> None:
 
 def _template_copy(template: Path, run_dir: Path) -> Path:
     """The template without its stored outputs (papermill clears them anyway): much less JSON to read per report."""
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     digest = _file_sha256(template)
     target = run_dir / STATE_DIR / "templates" / f"{digest[:16]}-{template.name}"
@@ -909,7 +909,7 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     started = time.monotonic()
     run_dir = Path(spec["run_dir"])
@@ -1008,7 +1008,7 @@ def _dump_notebook(notebook: Any, target: Path) -> None:
 
 
 def _write_notebook(notebook: Any, target: Path) -> None:
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     with atomic_path(target) as part:
         _dump_notebook(notebook, part)
@@ -1292,7 +1292,7 @@ def _progress_reporter(progress: ProgressCallback | bool | None) -> _Progress | 
 # index.html and manifest.json
 # ---------------------------------------------------------------------------
 def _write_manifest(result: RunResult, analysis: "Analysis", **run: Any) -> None:
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     exclusions = run["exclusions_path"]
     manifest = {
@@ -1344,7 +1344,7 @@ def _report_entry(r: ReportOutcome) -> dict[str, Any]:
 def _write_index(result: RunResult, analysis: "Analysis") -> None:
     import jinja2
 
-    from adoption_kit.outputs import atomic_path
+    from adoption_kit.store import atomic_path
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                                      autoescape=True, undefined=jinja2.StrictUndefined)

@@ -9,7 +9,7 @@ import polars as pl
 from adoption_kit import schema
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import ParameterError
-from adoption_kit.metrics import SEGMENTS, compute
+from adoption_kit.compute.metrics import SEGMENTS, compute
 
 __all__ = [
     "HISTORY_CUSTOMER_COLUMNS", "HISTORY_PORTFOLIO_COLUMNS", "HISTORY_WORKLOAD_COLUMNS", "History",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, Iterable, Mapping, Union
 import polars as pl
 
 from adoption_kit import config, schema
-from adoption_kit.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS, EXACT_BASIS,
+from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS, EXACT_BASIS,
                                    LOWER_BOUND_BASIS, activity_evidence, activity_tables)
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, Problem
@@ -157,7 +157,7 @@ class Metrics:
     portfolio: pl.DataFrame
     excluded: pl.DataFrame
     thresholds: Thresholds = DEFAULT_THRESHOLDS
-    # Exact figures from Microsoft 365 active-user detail (adoption_kit.activity); empty without activity.
+    # Exact figures from Microsoft 365 active-user detail (adoption_kit.compute.activity); empty without activity.
     activity_workloads: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_WORKLOAD_COLUMNS))
     activity_customers: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(ACTIVITY_CUSTOMER_COLUMNS))
 
@@ -187,7 +187,7 @@ def compute(
 
     User activity (``activity``: schema.ACTIVITY_COLUMNS rows, Microsoft 365 active-user detail): when it
     has rows, ``workloads`` gains entitled_users_exact, active_users_exact, usage_rate_exact (per customer x
-    workload, across the customer's products: see adoption_kit.activity) and usage_basis (EXACT_BASIS where
+    workload, across the customer's products: see adoption_kit.compute.activity) and usage_basis (EXACT_BASIS where
     the customer x workload has activity, else LOWER_BOUND_BASIS); ``customers`` gains usage_rate_exact
     (licensed users active on a workload they are entitled to) and usage_basis. Partner Center's figure
     stays in usage_rate, side by side. An inflated workload row whose customer x workload activity shows
@@ -737,7 +737,7 @@ def _unique_keys(df: pl.DataFrame, key: list[str], feed: str) -> pl.DataFrame:
         where = ", ".join(f"{k}={first[k]!r}" for k in key)
         raise ParameterError(
             f"{feed}: {dup.select(key).unique().height} key(s) have conflicting counts in the same "
-            f"snapshot, e.g. {where}; load the files with adoption_kit.loaders, which reports them"
+            f"snapshot, e.g. {where}; load the files with adoption_kit.inputs.loaders, which reports them"
         )
     return df
 
