@@ -1,9 +1,15 @@
 """Column contracts: the raw fields each export kind may carry and the normalised frames the loaders return; no parsing here."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 
 import polars as pl
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
 
 # ---------------------------------------------------------------------------
 # Raw fields, per export kind. Keys are the canonical raw names from
@@ -167,7 +173,7 @@ EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVI
 # ---------------------------------------------------------------------------
 UTC_DATETIME = pl.Datetime("us", "UTC")
 
-DEPLOYMENT_COLUMNS: dict[str, pl.DataType] = {
+DEPLOYMENT_COLUMNS: dict[str, PolarsDataType] = {
     "processed_at": UTC_DATETIME,
     "service_code": pl.String,
     "service_name": pl.String,
@@ -181,7 +187,7 @@ DEPLOYMENT_COLUMNS: dict[str, pl.DataType] = {
     "source_file": pl.String,
 }
 
-USAGE_COLUMNS: dict[str, pl.DataType] = {
+USAGE_COLUMNS: dict[str, PolarsDataType] = {
     "processed_at": UTC_DATETIME,
     "service_code": pl.String,
     "service_name": pl.String,
@@ -203,7 +209,7 @@ SUBSCRIPTION_STATUSES = ("active", "grace_period", "suspended", "disabled", "dep
 INACTIVE_SUBSCRIPTION_STATUSES = frozenset({"grace_period", "suspended", "disabled", "deprovisioned",
                                             "expired", "deleted"})
 
-SUBSCRIPTION_COLUMNS: dict[str, pl.DataType] = {
+SUBSCRIPTION_COLUMNS: dict[str, PolarsDataType] = {
     "customer_id": pl.String,
     "customer_name": pl.String,
     "subscription_id": pl.String,
@@ -232,7 +238,7 @@ SUBSCRIPTION_COLUMNS: dict[str, pl.DataType] = {
 # Normalised active-user detail rows (one per user and file). user_key is the User Principal Name as given
 # (a 32-character hex token when the tenant conceals names); it stays in this frame and is never copied into
 # metric frames or bundles. Display Name is not kept.
-ACTIVITY_COLUMNS: dict[str, pl.DataType] = {
+ACTIVITY_COLUMNS: dict[str, PolarsDataType] = {
     "customer_id": pl.String,          # lower-case tenant GUID, from the folder name
     "report_refresh_date": pl.Date,
     "user_key": pl.String,
@@ -245,7 +251,7 @@ ACTIVITY_COLUMNS: dict[str, pl.DataType] = {
     "source_file": pl.String,
 }
 
-PRICE_COLUMNS: dict[str, pl.DataType] = {
+PRICE_COLUMNS: dict[str, PolarsDataType] = {
     "product_id": pl.String,             # lower-case GUID, the join key to the license rows' product_id
     "product_name": pl.String,           # as written in the price list (shown only; never joined on)
     "unit_price_per_month": pl.Float64,  # per licence and month, >= 0, in `currency`
@@ -262,7 +268,7 @@ TICKET_KEYWORDS: dict[str, tuple[str, ...]] = {
     "break-fix": ("break", "breakfix", "fix", "incident", "outage", "error", "failure", "bug", "broken"),
 }
 
-TICKET_COLUMNS: dict[str, pl.DataType] = {
+TICKET_COLUMNS: dict[str, PolarsDataType] = {
     "customer_id": pl.String,            # lower-case tenant GUID
     "ticket_id": pl.String,
     "opened_at": UTC_DATETIME,           # a date alone is midnight UTC
@@ -283,5 +289,5 @@ CANONICAL_WORKLOADS: dict[str, str] = {
 YAMMER_WORKLOAD = "Yammer"
 
 
-def empty_frame(columns: dict[str, pl.DataType]) -> pl.DataFrame:
+def empty_frame(columns: Mapping[str, PolarsDataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=columns)

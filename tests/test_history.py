@@ -297,8 +297,8 @@ def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_custo
     exports = load_exports(SAMPLE_DIR)
     current = compute(exports.latest())
     calls = []
-    real_compute = history_module.compute
-    monkeypatch.setattr(history_module, "compute", lambda *a, **k: calls.append(1) or real_compute(*a, **k))
+    real_compute = history_module.compute_frames
+    monkeypatch.setattr(history_module, "compute_frames", lambda *a, **k: calls.append(1) or real_compute(*a, **k))
     fresh = snapshot_history(exports)
     computed_calls = len(calls)
     calls.clear()

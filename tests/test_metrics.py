@@ -84,7 +84,7 @@ def one(df: pl.DataFrame, **where) -> dict:
 # Contract: columns and dtypes
 # ---------------------------------------------------------------------------
 def test_output_columns_match_the_contract():
-    m = metrics.compute(deployment(dep("c1", E3, 10, 8)), usage(use("c1", E3, "Exchange", 8, 6)))
+    m = metrics.compute_frames(deployment(dep("c1", E3, 10, 8)), usage(use("c1", E3, "Exchange", 8, 6)))
     assert m.workloads.columns == [
         "customer_id", "customer_name", "product_id", "product_name", "workload", "workload_code",
         "licenses_qualified", "licenses_active", "usage_rate", "licenses_inactive", "inflated",
@@ -140,7 +140,7 @@ def test_workload_yammer_cause_while_product_is_not_inflated():
     yam = one(w, workload="Yammer")
     assert yam["usage_rate"] == pytest.approx(1.5)  # 15 / 10
     assert yam["inflation_causes"] == "yammer"
-    p = metrics.compute(deployment(dep("c1", E3, 10, 10)), usage(*rows)).products
+    p = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(*rows)).products
     row = one(p, product_id=E3)
     assert row["licenses_active"] == 8  # Yammer's 15 ignored: Exchange is the only other workload
     assert row["inflated"] is False
@@ -155,7 +155,7 @@ def test_viva_engage_label_counts_as_yammer():
 # Product level
 # ---------------------------------------------------------------------------
 def test_product_counts_rates_and_idle():
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, 20, 15)),
         usage(use("c1", E3, "Exchange", 15, 9), use("c1", E3, "SharePoint", 15, 6), use("c1", E3, "Teams", 15, 11)),
     )
@@ -171,7 +171,7 @@ def test_product_counts_rates_and_idle():
 
 
 def test_qualified_conflict_takes_the_largest_and_flags():
-    p = metrics.compute(
+    p = metrics.compute_frames(
         deployment(dep("c1", E3, 12, 12)),
         usage(use("c1", E3, "Exchange", 10, 6), use("c1", E3, "SharePoint", 12, 3)),
     ).products
@@ -182,7 +182,7 @@ def test_qualified_conflict_takes_the_largest_and_flags():
 
 
 def test_product_active_ignores_yammer_when_other_workloads_exist():
-    p = metrics.compute(
+    p = metrics.compute_frames(
         deployment(dep("c1", E3, 10, 10)),
         usage(use("c1", E3, "Exchange", 10, 7), use("c1", E3, "SharePoint", 10, 5), use("c1", E3, "Yammer", 10, 9)),
     ).products
@@ -192,7 +192,7 @@ def test_product_active_ignores_yammer_when_other_workloads_exist():
 
 
 def test_yammer_only_product_uses_yammer_and_blames_it_when_over_100():
-    p = metrics.compute(
+    p = metrics.compute_frames(
         deployment(dep("c1", BUSINESS, 10, 10)), usage(use("c1", BUSINESS, "Yammer", 10, 13)),
     ).products
     row = one(p, product_id=BUSINESS)
@@ -205,7 +205,7 @@ def test_yammer_only_product_uses_yammer_and_blames_it_when_over_100():
 
 
 def test_sold_zero_gives_null_deployment_rate_and_data_check():
-    p = metrics.compute(
+    p = metrics.compute_frames(
         deployment(dep("c1", E3, 0, 4)), usage(use("c1", E3, "Exchange", 4, 3)),
     ).products
     row = one(p, product_id=E3)
@@ -218,7 +218,7 @@ def test_sold_zero_gives_null_deployment_rate_and_data_check():
 
 
 def test_usage_without_deployment_row_has_zero_sold():
-    p = metrics.compute(deployment(), usage(use("c1", E3, "Exchange", 6, 6))).products
+    p = metrics.compute_frames(deployment(), usage(use("c1", E3, "Exchange", 6, 6))).products
     row = one(p, product_id=E3)
     assert (row["licenses_sold"], row["licenses_assigned"]) == (0, 0)
     assert row["deployment_rate"] is None
@@ -228,7 +228,7 @@ def test_usage_without_deployment_row_has_zero_sold():
 
 
 def test_deployment_without_usage_rows_has_null_usage_and_falls_through():
-    p = metrics.compute(
+    p = metrics.compute_frames(
         deployment(dep("c1", E3, 10, 9), dep("c1", BUSINESS, 10, 5)), usage(),
     ).products
     healthy = one(p, product_id=E3)
@@ -245,7 +245,7 @@ def test_deployment_without_usage_rows_has_null_usage_and_falls_through():
 # ---------------------------------------------------------------------------
 def _inflated_product(subs: pl.DataFrame | None, workload: str = "Exchange") -> dict:
     # 12 active / 10 qualified = 1.2 > 1
-    m = metrics.compute(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, workload, 10, 12)), subs)
+    m = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, workload, 10, 12)), subs)
     row = one(m.products, product_id=E3)
     assert row["usage_rate"] == pytest.approx(1.2)
     assert row["inflated"] is True
@@ -312,13 +312,13 @@ def test_combined_causes_are_sorted_and_joined():
     assert row["inflation_causes"] == "duplicate_subscription;trial;yammer"
     assert "two or more subscriptions" in row["next_step"] and "trial" in row["next_step"]
     assert "Yammer" in row["next_step"]
-    w = metrics.compute(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Yammer", 10, 12)), subs).workloads
+    w = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Yammer", 10, 12)), subs).workloads
     assert one(w, workload="Yammer")["inflation_causes"] == "duplicate_subscription;trial;yammer"
 
 
 def test_causes_are_only_given_to_inflated_rows():
     subs = subscriptions(sub("c1", "OFFICE 365 E3", "s1", is_trial=True))
-    m = metrics.compute(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Exchange", 10, 9)), subs)
+    m = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Exchange", 10, 9)), subs)
     row = one(m.products, product_id=E3)
     assert row["inflated"] is False and row["inflation_causes"] is None  # 9 / 10 = 0.9
 
@@ -327,7 +327,7 @@ def test_causes_are_only_given_to_inflated_rows():
 # Segments and thresholds
 # ---------------------------------------------------------------------------
 def _segment(sold: int, assigned: int, qualified: int, active: int, thresholds: Thresholds = Thresholds()) -> dict:
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, sold, assigned)), usage(use("c1", E3, "Exchange", qualified, active)),
         thresholds=thresholds,
     )
@@ -373,7 +373,7 @@ def test_custom_thresholds_move_the_edges():
 
 def test_thresholds_must_be_a_thresholds_object():
     with pytest.raises(ParameterError):
-        metrics.compute(deployment(), usage(), thresholds={"deploy": 0.8})
+        metrics.compute_frames(deployment(), usage(), thresholds={"deploy": 0.8})
 
 
 def test_next_step_texts_carry_the_counts():
@@ -408,7 +408,7 @@ def test_assign_segments_works_on_a_hand_built_frame():
 # Customers and portfolio
 # ---------------------------------------------------------------------------
 def test_customer_sums_and_weighted_ratios():
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, 10, 10), dep("c1", BUSINESS, 90, 45)),
         usage(use("c1", E3, "Exchange", 10, 9), use("c1", BUSINESS, "Exchange", 45, 9)),
     )
@@ -426,7 +426,7 @@ def test_customer_sums_and_weighted_ratios():
 
 def test_customer_inflated_by_a_product_and_union_of_causes():
     subs = subscriptions(sub("c1", "OFFICE 365 BUSINESS", "s1", is_trial=True))
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, 100, 100), dep("c1", BUSINESS, 10, 10)),
         usage(use("c1", E3, "Exchange", 100, 50), use("c1", BUSINESS, "Yammer", 10, 15)),
         subs,
@@ -440,7 +440,7 @@ def test_customer_inflated_by_a_product_and_union_of_causes():
 
 def test_customer_ratio_over_one_without_product_cause_is_unexplained():
     # E3: qualified 0, active 5 -> usage_rate null, not inflated; BUSINESS 10/10 = 1.0, not inflated
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, 10, 10), dep("c1", BUSINESS, 10, 10)),
         usage(use("c1", E3, "Exchange", 0, 5), use("c1", BUSINESS, "Exchange", 10, 10)),
     )
@@ -453,7 +453,7 @@ def test_customer_ratio_over_one_without_product_cause_is_unexplained():
 
 
 def test_portfolio_weighted_ratio_differs_from_mean_and_median():
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("a", E3, 10, 5), dep("b", E3, 10, 9), dep("c", E3, 80, 80), dep("d", E3, 10, 10)),
         usage(use("a", E3, "Exchange", 5, 1), use("b", E3, "Exchange", 9, 9), use("c", E3, "Exchange", 80, 40)),
     )
@@ -472,7 +472,7 @@ def test_portfolio_weighted_ratio_differs_from_mean_and_median():
 
 
 def test_empty_inputs_give_empty_frames_and_a_zero_portfolio():
-    m = metrics.compute(deployment(), usage(), subscriptions())
+    m = metrics.compute_frames(deployment(), usage(), subscriptions())
     assert m.workloads.height == m.products.height == m.customers.height == 0
     p = m.portfolio.row(0, named=True)
     assert (p["customers"], p["products"], p["licenses_sold"], p["licenses_idle"]) == (0, 0, 0, 0)
@@ -485,7 +485,7 @@ def test_empty_inputs_give_empty_frames_and_a_zero_portfolio():
 # ---------------------------------------------------------------------------
 def test_excluded_products_are_reported_but_left_out_of_sums():
     excl = exclusions((FLOW_FREE.upper(), "Microsoft Power Automate Free", "free SKU"))
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("c1", E3, 10, 5), dep("c1", FLOW_FREE, 10000, 3)),
         usage(use("c1", E3, "Exchange", 5, 5), use("c1", FLOW_FREE, "Exchange", 3, 1)),
         exclusions=excl,
@@ -505,7 +505,7 @@ def test_excluded_products_are_reported_but_left_out_of_sums():
 
 def test_customer_with_only_excluded_products_is_not_ranked_or_summed():
     excl = exclusions((FLOW_FREE, None, "free SKU"))
-    m = metrics.compute(deployment(dep("c9", FLOW_FREE, 50, 0)), usage(), exclusions=excl)
+    m = metrics.compute_frames(deployment(dep("c9", FLOW_FREE, 50, 0)), usage(), exclusions=excl)
     assert m.products.height == 1 and m.excluded.height == 1
     assert m.customers.height == 0
     assert metrics.low_adoption_ranking(m.customers).height == 0
@@ -514,7 +514,7 @@ def test_customer_with_only_excluded_products_is_not_ranked_or_summed():
 
 def test_name_only_exclusion_matches_case_insensitively():
     excl = exclusions((None, "office 365  business", "device SKU"))
-    p = metrics.compute(deployment(dep("c1", BUSINESS, 1, 1), dep("c1", E3, 1, 1)), usage(), exclusions=excl).products
+    p = metrics.compute_frames(deployment(dep("c1", BUSINESS, 1, 1), dep("c1", E3, 1, 1)), usage(), exclusions=excl).products
     assert one(p, product_id=BUSINESS)["exclusion_reason"] == "device SKU"
     assert one(p, product_id=E3)["excluded"] is False
 
@@ -523,7 +523,7 @@ def test_guid_rows_match_names_only_when_the_data_has_no_guid():
     excl = exclusions((FLOW_FREE, "Microsoft Flow Free", "free SKU"))
     no_guid = dep("c1", "name:MICROSOFT FLOW FREE", 5, 5, product_name="MICROSOFT FLOW FREE")
     other_guid = dep("c1", "11111111-2222-3333-4444-555555555555", 5, 5, product_name="Microsoft Flow Free")
-    p = metrics.compute(deployment(no_guid, other_guid), usage(), exclusions=excl).products
+    p = metrics.compute_frames(deployment(no_guid, other_guid), usage(), exclusions=excl).products
     assert one(p, product_id="name:MICROSOFT FLOW FREE")["excluded"] is True
     assert one(p, product_id="11111111-2222-3333-4444-555555555555")["excluded"] is False
 
@@ -648,7 +648,7 @@ def test_ranking_limit_and_z():
 
 
 def test_ranking_from_compute_customers():
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("s", E3, 2, 0), dep("l", E3, 500, 300)),
         usage(use("l", E3, "Exchange", 300, 300)),
     )
@@ -678,32 +678,31 @@ def _assert_same(a: metrics.Metrics, b: metrics.Metrics) -> None:
 
 def test_pandas_input_gives_the_same_result_as_polars():
     d, u, s, e = _mixed_inputs()
-    _assert_same(metrics.compute(d, u, s, exclusions=e),
-                 metrics.compute(d.to_pandas(), u.to_pandas(), s.to_pandas(), exclusions=e.to_pandas()))
+    _assert_same(metrics.compute_frames(d, u, s, exclusions=e),
+                 metrics.compute_frames(d.to_pandas(), u.to_pandas(), s.to_pandas(), exclusions=e.to_pandas()))
     assert metrics.workload_metrics(u.to_pandas()).equals(metrics.workload_metrics(u))
-    m = metrics.compute(d, u, s, exclusions=e)
+    m = metrics.compute_frames(d, u, s, exclusions=e)
     assert metrics.customer_metrics(m.products.to_pandas()).equals(m.customers)
     assert metrics.low_adoption_ranking(m.customers.to_pandas()).equals(metrics.low_adoption_ranking(m.customers))
 
 
-def test_compute_accepts_an_exports_object():
+def test_compute_reads_the_feeds_of_an_exports_object():
     @dataclass(frozen=True)
     class Exports:
         deployment: pl.DataFrame
         usage: pl.DataFrame
         subscriptions: pl.DataFrame
+        activity: pl.DataFrame | None = None
 
     d, u, s, e = _mixed_inputs()
-    _assert_same(metrics.compute(Exports(d, u, s), exclusions=e), metrics.compute(d, u, s, exclusions=e))
+    _assert_same(metrics.compute(Exports(d, u, s), exclusions=e), metrics.compute_frames(d, u, s, exclusions=e))
     with pytest.raises(ParameterError):
-        metrics.compute(d)
-    with pytest.raises(ParameterError):
-        metrics.compute([1, 2], u)
+        metrics.compute_frames([1, 2], u)
 
 
 def test_public_functions_agree_with_compute():
     d, u, s, e = _mixed_inputs()
-    m = metrics.compute(d, u, s, exclusions=e)
+    m = metrics.compute_frames(d, u, s, exclusions=e)
     assert metrics.product_metrics(d, u, s, exclusions=e).equals(m.products)
     assert metrics.customer_metrics(m.products).equals(m.customers)
     assert metrics.portfolio_summary(m.customers, m.products, sources=(d, u)).equals(m.portfolio)
@@ -711,7 +710,7 @@ def test_public_functions_agree_with_compute():
 
 
 def test_outputs_are_sorted_by_name_then_id():
-    m = metrics.compute(
+    m = metrics.compute_frames(
         deployment(dep("z", E3, 1, 1, customer_name="Alpha"), dep("a", E3, 1, 1, customer_name="Beta"),
                    dep("z", BUSINESS, 1, 1, customer_name="Alpha")),
         usage(),
@@ -728,7 +727,7 @@ def test_latest_snapshot_per_customer_and_latest_name():
         dep("c2", E3, 4, 4, processed_at=T0),
     )
     u = usage(use("c1", E3, "Exchange", 9, 9, processed_at=T1, customer_name="New Name"))
-    m = metrics.compute(d, u)
+    m = metrics.compute_frames(d, u)
     c1 = one(m.products, customer_id="c1")
     assert c1["licenses_assigned"] == 9           # the T1 row; the T0 row (2) is an older snapshot
     assert c1["customer_name"] == "New Name"     # latest non-null name (T1 in usage)
@@ -740,21 +739,21 @@ def test_latest_snapshot_per_customer_and_latest_name():
 
 def test_repeated_rows_are_dropped_and_conflicting_rows_raise():
     same = deployment(dep("c1", E3, 10, 8), dep("c1", E3, 10, 8, source_file="copy.json"))
-    assert metrics.compute(same, usage()).products["licenses_sold"].to_list() == [10]
+    assert metrics.compute_frames(same, usage()).products["licenses_sold"].to_list() == [10]
     clash = deployment(dep("c1", E3, 10, 8), dep("c1", E3, 10, 7))
     with pytest.raises(ParameterError, match="conflicting"):
-        metrics.compute(clash, usage())
+        metrics.compute_frames(clash, usage())
 
 
 def test_missing_or_negative_counts_are_refused():
     with pytest.raises(ParameterError, match="licenses_active"):
-        metrics.compute(deployment(), usage(use("c1", E3, "Exchange", 5, -1)))
+        metrics.compute_frames(deployment(), usage(use("c1", E3, "Exchange", 5, -1)))
     with pytest.raises(ParameterError, match="licenses_sold"):
-        metrics.compute(deployment(dep("c1", E3, None, 1)), usage())
+        metrics.compute_frames(deployment(dep("c1", E3, None, 1)), usage())
     with pytest.raises(ParameterError, match="no column"):
-        metrics.compute(deployment().drop("licenses_sold"), usage())
+        metrics.compute_frames(deployment().drop("licenses_sold"), usage())
 
 
 def test_missing_product_id_falls_back_to_the_name():
-    p = metrics.compute(deployment(dep("c1", None, 3, 3, product_name="Some  Product")), usage()).products
+    p = metrics.compute_frames(deployment(dep("c1", None, 3, 3, product_name="Some  Product")), usage()).products
     assert p["product_id"].to_list() == ["name:SOME PRODUCT"]

@@ -56,7 +56,7 @@ def inputs(draw) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 
 def run(dep, use, subs) -> metrics.Metrics:
-    return metrics.compute(dep, use, subs, exclusions=EXCLUSIONS)
+    return metrics.compute_frames(dep, use, subs, exclusions=EXCLUSIONS)
 
 
 def frames(m: metrics.Metrics) -> dict[str, pl.DataFrame]:
@@ -121,7 +121,7 @@ def test_row_order_does_not_matter(data, rnd):
 def test_pandas_and_polars_inputs_agree(data):
     dep, use, subs = data
     a = run(dep, use, subs)
-    b = metrics.compute(dep.to_pandas(), use.to_pandas(), subs.to_pandas(), exclusions=EXCLUSIONS.to_pandas())
+    b = metrics.compute_frames(dep.to_pandas(), use.to_pandas(), subs.to_pandas(), exclusions=EXCLUSIONS.to_pandas())
     for (name, fa), fb in zip(frames(a).items(), frames(b).values()):
         assert fa.equals(fb), name
 

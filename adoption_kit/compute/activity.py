@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Final, Mapping
+from typing import TYPE_CHECKING, Any, Final, Mapping
 
 import polars as pl
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
 
 from adoption_kit import schema
 from adoption_kit.errors import ParameterError
@@ -67,7 +70,7 @@ WORKLOADS: Final[Mapping[str, tuple[str, ...]]] = {
     "Teams": ("teams",),
 }
 
-ACTIVITY_WORKLOAD_COLUMNS: Final[dict[str, pl.DataType]] = {
+ACTIVITY_WORKLOAD_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String,
     "workload": pl.String,
     "entitled_users": pl.Int64,
@@ -80,7 +83,7 @@ ACTIVITY_WORKLOAD_COLUMNS: Final[dict[str, pl.DataType]] = {
     "report_refresh_date": pl.Date,
     "window_start": pl.Date,
 }
-ACTIVITY_CUSTOMER_COLUMNS: Final[dict[str, pl.DataType]] = {
+ACTIVITY_CUSTOMER_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String,
     "users": pl.Int64,                         # rows in the report (deleted users included)
     "deleted_users": pl.Int64,
@@ -95,7 +98,7 @@ ACTIVITY_CUSTOMER_COLUMNS: Final[dict[str, pl.DataType]] = {
     "report_refresh_date": pl.Date,
     "window_start": pl.Date,
 }
-ACTIVITY_PRODUCT_COLUMNS: Final[dict[str, pl.DataType]] = {
+ACTIVITY_PRODUCT_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String,
     "assigned_product": pl.String,             # as the report names it, upper case
     "sku_string_id": pl.String,                # null when the name is not in ASSIGNED_PRODUCT_SKUS

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
+
 from adoption_kit import schema
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
+from adoption_kit.values import check_whole_number
 from adoption_kit.errors import ParameterError
-from adoption_kit.compute.metrics import SEGMENTS, compute
+from adoption_kit.compute.metrics import SEGMENTS, compute_frames
 
 __all__ = [
     "HISTORY_CUSTOMER_COLUMNS", "HISTORY_PORTFOLIO_COLUMNS", "HISTORY_WORKLOAD_COLUMNS", "History",
@@ -31,7 +35,7 @@ FLAGS: Final = ("drop", "spike")
 _KEY: Final = ["customer_id", "product_id", "workload", "workload_code"]
 _PERIOD: Final = ["workload", "previous_processed_at", "processed_at"]
 
-HISTORY_WORKLOAD_COLUMNS: Final[dict[str, pl.DataType]] = {
+HISTORY_WORKLOAD_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "workload": pl.String, "workload_code": pl.String, "excluded": pl.Boolean,
     "processed_at": schema.UTC_DATETIME, "licenses_qualified": pl.Int64, "licenses_active": pl.Int64,
@@ -45,7 +49,7 @@ HISTORY_WORKLOAD_COLUMNS: Final[dict[str, pl.DataType]] = {
     "robust_z": pl.Float64,              # null: no change, guarded, excluded, too few peers, or no spread
     "trend_flag": pl.String,             # "drop" | "spike" | null
 }
-HISTORY_CUSTOMER_COLUMNS: Final[dict[str, pl.DataType]] = {
+HISTORY_CUSTOMER_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "processed_at": schema.UTC_DATETIME,
     "licenses_sold": pl.Int64, "licenses_assigned": pl.Int64, "licenses_qualified": pl.Int64,
     "licenses_active": pl.Int64, "deployment_rate": pl.Float64, "usage_rate": pl.Float64, "segment": pl.String,
@@ -54,7 +58,7 @@ HISTORY_CUSTOMER_COLUMNS: Final[dict[str, pl.DataType]] = {
     "deployment_change": pl.Float64, "usage_change": pl.Float64, "segment_changed": pl.Boolean,
     "drops": pl.Int64, "spikes": pl.Int64,   # flagged workload rows of the customer in this period
 }
-HISTORY_PORTFOLIO_COLUMNS: Final[dict[str, pl.DataType]] = {
+HISTORY_PORTFOLIO_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "processed_at": schema.UTC_DATETIME, "customers": pl.Int64, "licenses_sold": pl.Int64,
     "licenses_assigned": pl.Int64, "licenses_qualified": pl.Int64, "licenses_active": pl.Int64,
     "deployment_rate": pl.Float64, "usage_rate": pl.Float64, "median_customer_deployment_rate": pl.Float64,
@@ -89,7 +93,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
     """Metrics of every snapshot in `exports` (loaders.Exports with all its processedDateTime values), each
     compared with the same customer's previous snapshot, and sudden drops and spikes flagged.
 
-    - A snapshot is one processedDateTime value; each is computed alone with `metrics.compute` (same
+    - A snapshot is one processedDateTime value; each is computed alone with `metrics.compute_frames` (same
       thresholds and exclusions as the current figures, so the newest snapshot's rows are the current ones).
       A customer's previous snapshot is the latest earlier processedDateTime at which it has rows; a product
       or workload missing there has no change.
@@ -108,8 +112,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
       exclusions. When the newest snapshot holds exactly those rows (every customer was exported then, the
       usual case), it is reused instead of computed again.
     """
-    if not isinstance(min_qualified, int) or isinstance(min_qualified, bool) or min_qualified < 1:
-        raise ParameterError(f"min_qualified={min_qualified!r} must be a whole number of seats, at least 1")
+    check_whole_number("min_qualified", min_qualified, minimum=1)
     if not z_threshold > 0 or not min_change >= 0 or not (isinstance(min_peers, int) and min_peers >= 2):
         raise ParameterError("z_threshold must be positive, min_change 0 or more and min_peers at least 2")
     settings = {"min_qualified": min_qualified, "z_threshold": z_threshold, "min_change": min_change,
@@ -126,7 +129,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
         if current is not None and stamp == stamps[-1] and _is_latest(exports, *at_stamp):
             metrics = current
         else:
-            metrics = compute(*at_stamp, subscriptions, thresholds=thresholds, exclusions=exclusions)
+            metrics = compute_frames(*at_stamp, subscriptions, thresholds=thresholds, exclusions=exclusions)
         at = pl.lit(stamp, dtype=schema.UTC_DATETIME).alias("processed_at")
         workloads.append(metrics.workloads.select(
             "customer_id", "customer_name", "product_id", "product_name", "workload", "workload_code", "excluded",
@@ -242,5 +245,5 @@ def segment_changes(customers: pl.DataFrame, *, latest_only: bool = True) -> pl.
             .sort("_order", "customer_name", "customer_id", "processed_at", nulls_last=True).drop("_order"))
 
 
-def _finish(frame: pl.DataFrame, columns: dict[str, pl.DataType], sort: list[str]) -> pl.DataFrame:
+def _finish(frame: pl.DataFrame, columns: dict[str, PolarsDataType], sort: list[str]) -> pl.DataFrame:
     return frame.sort(sort, nulls_last=True).select([pl.col(c).cast(t) for c, t in columns.items()])

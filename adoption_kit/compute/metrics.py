@@ -14,10 +14,15 @@ from adoption_kit import config, schema
 from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS, EXACT_BASIS,
                                    LOWER_BOUND_BASIS, activity_evidence, activity_tables)
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
+from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import InputFileError, ParameterError, Problem
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+  # pragma: no cover - typing only
     import pandas as pd
+
+    from adoption_kit.inputs import Exports
 
 Frame = Union[pl.DataFrame, "pd.DataFrame"]
 
@@ -29,6 +34,7 @@ __all__ = [
     "SEGMENTS",
     "assign_segments",
     "compute",
+    "compute_frames",
     "customer_metrics",
     "load_exclusions",
     "low_adoption_ranking",
@@ -106,13 +112,13 @@ _COUNT_COLUMNS: Final = ("licenses_sold", "licenses_assigned", "licenses_qualifi
 _YAMMER_KEYS: Final = frozenset(k for k, v in schema.CANONICAL_WORKLOADS.items() if v == schema.YAMMER_WORKLOAD)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
-_WORKLOAD_SCHEMA: Final[dict[str, pl.DataType]] = {
+_WORKLOAD_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "workload": pl.String, "workload_code": pl.String, "licenses_qualified": pl.Int64,
     "licenses_active": pl.Int64, "usage_rate": pl.Float64, "licenses_inactive": pl.Int64,
     "inflated": pl.Boolean, "inflation_causes": pl.String, "excluded": pl.Boolean,
 }
-_PRODUCT_SCHEMA: Final[dict[str, pl.DataType]] = {
+_PRODUCT_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "licenses_sold": pl.Int64, "licenses_assigned": pl.Int64, "licenses_qualified": pl.Int64,
     "qualified_conflict": pl.Boolean, "licenses_active": pl.Int64, "deployment_rate": pl.Float64,
@@ -120,14 +126,14 @@ _PRODUCT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "licenses_idle": pl.Int64, "inflated": pl.Boolean, "inflation_causes": pl.String,
     "segment": pl.String, "next_step": pl.String, "excluded": pl.Boolean, "exclusion_reason": pl.String,
 }
-_CUSTOMER_SCHEMA: Final[dict[str, pl.DataType]] = {
+_CUSTOMER_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "products": pl.Int64,
     "licenses_sold": pl.Int64, "licenses_assigned": pl.Int64, "licenses_qualified": pl.Int64,
     "licenses_active": pl.Int64, "deployment_rate": pl.Float64, "usage_rate": pl.Float64,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "inflated": pl.Boolean, "inflation_causes": pl.String, "segment": pl.String, "next_step": pl.String,
 }
-_PORTFOLIO_SCHEMA: Final[dict[str, pl.DataType]] = {
+_PORTFOLIO_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customers": pl.Int64, "products": pl.Int64, "excluded_products": pl.Int64,
     "licenses_sold": pl.Int64, "licenses_assigned": pl.Int64, "licenses_qualified": pl.Int64,
     "licenses_active": pl.Int64, "deployment_rate": pl.Float64, "usage_rate": pl.Float64,
@@ -135,7 +141,7 @@ _PORTFOLIO_SCHEMA: Final[dict[str, pl.DataType]] = {
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "processed_at_min": schema.UTC_DATETIME, "processed_at_max": schema.UTC_DATETIME,
 }
-_RANKING_EXTRA: Final[dict[str, pl.DataType]] = {
+_RANKING_EXTRA: Final[dict[str, PolarsDataType]] = {
     "rank": pl.Int64, "idle_share": pl.Float64, "idle_share_lower_bound": pl.Float64,
     "priority_score": pl.Float64,
 }
@@ -165,19 +171,28 @@ class Metrics:
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
-def compute(
-    deployment: Any,
-    usage: Frame | None = None,
+def compute(exports: Exports, *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+            exclusions: Frame | None = None) -> Metrics:
+    """All metric frames of the loaders' ``Exports`` (its deployment, usage, subscriptions and activity feeds).
+
+    The same as ``compute_frames(exports.deployment, exports.usage, exports.subscriptions,
+    activity=exports.activity, ...)``; see there for the rules.
+    """
+    return compute_frames(exports.deployment, exports.usage, exports.subscriptions, thresholds=thresholds,
+                          exclusions=exclusions, activity=exports.activity)
+
+
+def compute_frames(
+    deployment: Frame,
+    usage: Frame,
     subscriptions: Frame | None = None,
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     exclusions: Frame | None = None,
     activity: Frame | None = None,
 ) -> Metrics:
-    """All metric frames from the normalised frames, or from the loaders' ``Exports`` as first argument.
+    """All metric frames from the normalised frames (polars or pandas; schema.DEPLOYMENT_COLUMNS and friends).
 
-    ``compute(exports)`` reads ``exports.deployment``, ``exports.usage``, ``exports.subscriptions`` and
-    ``exports.activity``.
     ``exclusions`` is a frame with columns product_id, product_name, reason (``load_exclusions()`` reads
     the packaged list); ``None`` excludes nothing, so that this function stays free of I/O.
 
@@ -195,19 +210,6 @@ def compute(
     product: when one of the workload rows that set its active count does). Without activity rows the
     frames are exactly as before (no extra columns).
     """
-    is_frame = isinstance(deployment, pl.DataFrame) or type(deployment).__module__.split(".")[0] == "pandas"
-    if usage is None and not is_frame and hasattr(deployment, "deployment") and hasattr(deployment, "usage"):
-        exports = deployment
-        deployment, usage = exports.deployment, exports.usage
-        if subscriptions is None:
-            subscriptions = getattr(exports, "subscriptions", None)
-        if activity is None:
-            activity = getattr(exports, "activity", None)
-    elif usage is None:
-        raise ParameterError(
-            "compute() needs an Exports object (with .deployment and .usage) or the deployment and "
-            "usage frames"
-        )
     thresholds = _check_thresholds(thresholds)
     dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
     act_workloads, act_customers = activity_tables(activity)
@@ -445,8 +447,8 @@ def low_adoption_ranking(customers: Frame, *, z: float = 1.96, limit: int | None
     """
     if isinstance(z, bool) or not isinstance(z, (int, float)) or not math.isfinite(z) or z <= 0:
         raise ParameterError(f"z={z!r} is not a positive number; 1.96 gives a 95 % confidence bound")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ParameterError(f"limit={limit!r} is not a whole number >= 0 (or None for every customer)")
+    if limit is not None:
+        check_whole_number("limit", limit)
     df = _to_polars(customers, "customers")
     _require(df, "customers", ["customer_id", "customer_name", "segment", "licenses_sold",
                                "licenses_qualified", "licenses_idle"])
@@ -565,9 +567,6 @@ def _require(df: pl.DataFrame, name: str, columns: Iterable[str]) -> None:
         raise ParameterError(f"{name} has no column(s) {', '.join(missing)}")
 
 
-def _fold(expr: pl.Expr) -> pl.Expr:
-    """Upper-case, whitespace runs to one space, trimmed: the product-name join key."""
-    return expr.str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
 def _ratio(numerator: str, denominator: str) -> pl.Expr:
@@ -602,7 +601,7 @@ def _join_causes(flags: Mapping[str, pl.Expr], inflated: pl.Expr) -> pl.Expr:
     )
 
 
-def _cast_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType], name: str) -> pl.DataFrame:
+def _cast_columns(df: pl.DataFrame, columns: Mapping[str, PolarsDataType], name: str) -> pl.DataFrame:
     """Add missing optional columns as nulls and cast to the schema dtype (strictly)."""
     missing = [c for c, t in columns.items() if c not in df.columns]
     df = df.with_columns([pl.lit(None, dtype=columns[c]).alias(c) for c in missing])
@@ -630,7 +629,7 @@ def _with_product_id(df: pl.DataFrame) -> pl.DataFrame:
     if not df.get_column("product_id").has_nulls():
         return df
     return df.with_columns(
-        pl.coalesce(pl.col("product_id"), pl.lit("name:") + _fold(pl.col("product_name"))).alias("product_id")
+        pl.coalesce(pl.col("product_id"), pl.lit("name:") + product_name_key(pl.col("product_name"))).alias("product_id")
     )
 
 
@@ -752,7 +751,7 @@ def _subscription_flags(subs: pl.DataFrame) -> pl.DataFrame:
     ).fill_null(False)
     n_subs = pl.col("subscription_id").drop_nulls().n_unique() + pl.col("subscription_id").null_count()
     return (
-        subs.with_columns(_fold(pl.coalesce(pl.col("product_key"), pl.col("product_name"))).alias("_pkey"))
+        subs.with_columns(product_name_key(pl.coalesce(pl.col("product_key"), pl.col("product_name"))).alias("_pkey"))
         .filter(pl.col("_pkey").is_not_null())
         .group_by("customer_id", "_pkey")
         .agg(
@@ -766,7 +765,7 @@ def _exclusion_flags(products: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame
     """products (product_id, product_name) + excluded, exclusion_reason."""
     by_id = (excl.filter(pl.col("product_id").is_not_null())
              .group_by("product_id").agg(pl.col("reason").min().alias("_r_id")))
-    named = excl.filter(pl.col("product_name").is_not_null()).with_columns(_fold(pl.col("product_name")).alias("_nk"))
+    named = excl.filter(pl.col("product_name").is_not_null()).with_columns(product_name_key(pl.col("product_name")).alias("_nk"))
     by_name = (named.filter(pl.col("product_id").is_null())
                .group_by("_nk").agg(pl.col("reason").min().alias("_r_name")))
     by_guid_name = (named.filter(pl.col("product_id").is_not_null())
@@ -774,7 +773,7 @@ def _exclusion_flags(products: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame
     out = (
         products.with_columns(
             pl.col("product_id").str.to_lowercase().alias("_pid"),
-            _fold(pl.col("product_name")).alias("_nk"),
+            product_name_key(pl.col("product_name")).alias("_nk"),
         )
         .join(by_id, left_on="_pid", right_on="product_id", how="left")
         .join(by_name, on="_nk", how="left")
@@ -799,7 +798,7 @@ def _attributes(keys: pl.DataFrame, customer_names: pl.DataFrame, product_names:
     """
     product_table = _exclusion_flags(
         keys.select("product_id").unique().join(product_names, on="product_id", how="left"), excl
-    ).with_columns(_fold(pl.col("product_name")).alias("_pkey"))
+    ).with_columns(product_name_key(pl.col("product_name")).alias("_pkey"))
     return (
         keys.join(customer_names, on="customer_id", how="left")
         .join(product_table, on="product_id", how="left")
@@ -894,7 +893,7 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
     return _finish(df, _PRODUCT_SCHEMA, ["_order"])
 
 
-def _finish(df: pl.DataFrame, columns: Mapping[str, pl.DataType], sort: list[str] | None) -> pl.DataFrame:
+def _finish(df: pl.DataFrame, columns: Mapping[str, PolarsDataType], sort: list[str] | None) -> pl.DataFrame:
     if sort:
         df = df.sort(sort, nulls_last=True)
     return df.select([pl.col(c).cast(t) for c, t in columns.items()])

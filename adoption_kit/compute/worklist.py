@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
+
 from adoption_kit import schema
+from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import ParameterError
 
 __all__ = [
@@ -38,7 +42,7 @@ _RULES: Final = {
 }
 _KEY: Final = ["customer_id", "product_id"]
 
-RENEWAL_COLUMNS: Final[dict[str, pl.DataType]] = {
+RENEWAL_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "segment": pl.String, "deployment_rate": pl.Float64, "usage_rate": pl.Float64,
     "licenses_sold": pl.Int64, "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64,
@@ -57,31 +61,31 @@ RENEWAL_COLUMNS: Final[dict[str, pl.DataType]] = {
     "queued": pl.Boolean,                # segment deploy or adopt: worth acting on before the seats renew
     "queue_rank": pl.Int64,              # 1 = act first; null when not queued
 }
-CUSTOMER_RENEWAL_COLUMNS: Final[dict[str, pl.DataType]] = {
+CUSTOMER_RENEWAL_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "queue_rank": pl.Int64, "renewal_product": pl.String, "change_at": pl.Date,
     "days_to_renewal": pl.Int64, "in_horizon": pl.Boolean,
 }
-OWN_SEAT_COLUMNS: Final[dict[str, pl.DataType]] = {
+OWN_SEAT_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "licenses_sold": pl.Int64,
     "own_quantity": pl.Int64,            # null: no active partner subscription for the product
     "other_quantity": pl.Int64,          # max(sold - own, 0): bought from other partners or Microsoft
     "own_share": pl.Float64,             # own / sold; null without a subscription or when sold is 0
 }
-IDLE_COST_COLUMNS: Final[dict[str, pl.DataType]] = {
+IDLE_COST_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "product_id": pl.String, "product_name": pl.String,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "unit_price_per_month": pl.Float64, "currency": pl.String,
     "idle_cost_per_month": pl.Float64, "idle_cost_per_year": pl.Float64,
 }
-UNPRICED_COLUMNS: Final[dict[str, pl.DataType]] = {
+UNPRICED_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "product_id": pl.String, "product_name": pl.String, "customers": pl.Int64, "licenses_idle": pl.Int64,
 }
-IDLE_COST_CUSTOMER_COLUMNS: Final[dict[str, pl.DataType]] = {
+IDLE_COST_CUSTOMER_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "idle_cost_per_month": pl.Float64, "idle_cost_per_year": pl.Float64,
     "currency": pl.String, "priced_idle_licenses": pl.Int64, "unpriced_idle_licenses": pl.Int64,
 }
-SUPPORT_COLUMNS: Final[dict[str, pl.DataType]] = {
+SUPPORT_COLUMNS: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "segment": pl.String, "active_users": pl.Int64,
     "how_to_tickets": pl.Int64, "break_fix_tickets": pl.Int64, "other_tickets": pl.Int64,
     "how_to_per_100": pl.Float64,        # 100 x how-to tickets / active users; null with no active user
@@ -98,9 +102,6 @@ def _day(today: date | datetime) -> date:
     raise ParameterError(f"today={today!r} must be a date (the day the queue is for)")
 
 
-def _fold(expr: pl.Expr) -> pl.Expr:
-    """The product join key the loaders and metrics use: upper case, runs of spaces folded."""
-    return expr.str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
 def _own_subscriptions(subscriptions: pl.DataFrame | None) -> pl.DataFrame:
@@ -114,7 +115,7 @@ def _own_subscriptions(subscriptions: pl.DataFrame | None) -> pl.DataFrame:
     frame = subscriptions.with_columns(pl.lit(None, dtype=columns[c]).alias(c) for c in missing)
     return (frame.select([pl.col(c).cast(t) for c, t in columns.items()])
             .filter((pl.col("status") == "active") & ~pl.col("is_trial").fill_null(False))
-            .with_columns(_fold(pl.coalesce("product_key", "product_name")).alias("_pkey"))
+            .with_columns(product_name_key(pl.coalesce("product_key", "product_name")).alias("_pkey"))
             .filter(pl.col("_pkey").is_not_null()))
 
 
@@ -133,7 +134,7 @@ def own_seats(products: pl.DataFrame, subscriptions: pl.DataFrame | None) -> pl.
     """
     subs = _own_subscriptions(subscriptions).group_by("customer_id", "_pkey").agg(
         pl.col("quantity").fill_null(0).sum().cast(pl.Int64).alias("own_quantity"))
-    rows = (_included(products).with_columns(_fold(pl.col("product_name")).alias("_pkey"))
+    rows = (_included(products).with_columns(product_name_key(pl.col("product_name")).alias("_pkey"))
             .join(subs, on=["customer_id", "_pkey"], how="left")
             .with_columns(
                 pl.when(pl.col("own_quantity").is_not_null())
@@ -178,8 +179,7 @@ def renewal_queue(products: pl.DataFrame, subscriptions: pl.DataFrame | None, *,
     the partner cannot change seats it did not sell (see `own_seats`).
     """
     day = _day(today)
-    if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or horizon_days < 0:
-        raise ParameterError(f"horizon_days={horizon_days!r} must be a whole number of days, 0 or more")
+    check_whole_number("horizon_days", horizon_days)
     term = pl.col("term_duration").str.strip_chars().str.to_uppercase()
     subs = _own_subscriptions(subscriptions).with_columns(
         term.replace_strict(TERMS, default=term).fill_null("unknown").alias("term"),
@@ -197,7 +197,7 @@ def renewal_queue(products: pl.DataFrame, subscriptions: pl.DataFrame | None, *,
                         pl.col("quantity").fill_null(0).sum().cast(pl.Int64).alias("own_quantity"),
                         *[pl.col(c).first() for c in ("term", "billing_cycle", "auto_renew", "commitment_end_at",
                                                        "days_to_renewal", "days_to_change", "change_rule")]))
-    rows = (_included(products).with_columns(_fold(pl.col("product_name")).alias("_pkey"))
+    rows = (_included(products).with_columns(product_name_key(pl.col("product_name")).alias("_pkey"))
             .join(per_product, on=["customer_id", "_pkey"], how="inner")
             .with_columns(
                 (pl.lit(day) + pl.duration(days=pl.col("days_to_change"))).alias("change_at"),
@@ -280,10 +280,8 @@ def support_load(customers: pl.DataFrame, tickets: pl.DataFrame | None, *, today
     adoption segment. Tickets of tenants that are not in `customers` count for nobody.
     """
     day = _day(today)
-    if not isinstance(window_days, int) or isinstance(window_days, bool) or window_days < 1:
-        raise ParameterError(f"window_days={window_days!r} must be a whole number of days, at least 1")
-    if not isinstance(min_tickets, int) or isinstance(min_tickets, bool) or min_tickets < 1:
-        raise ParameterError(f"min_tickets={min_tickets!r} must be a whole number, at least 1")
+    check_whole_number("window_days", window_days, minimum=1)
+    check_whole_number("min_tickets", min_tickets, minimum=1)
     if isinstance(threshold_per_100, bool) or not isinstance(threshold_per_100, (int, float)) or threshold_per_100 < 0:
         raise ParameterError(f"threshold_per_100={threshold_per_100!r} must be a number, 0 or more")
     start = date.fromordinal(day.toordinal() - (window_days - 1))

@@ -1,0 +1,114 @@
+"""Value rules every stage shares: the tenant-id pattern, the product-name key, whole-number checks, "YYYY-MM-DD,
+end of that day UTC", ISO text and content hashes.
+
+Base layer: imports only the standard library, polars and `adoption_kit.errors`, so that inputs, compute,
+report and render can all use one copy of each rule.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from adoption_kit.errors import ParameterError
+
+# A tenant or product id: 8-4-4-4-12 hex digits, optionally in braces (PowerShell and some exports add them).
+GUID_CORE: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+GUID_PATTERN: Final = rf"^\{{?{GUID_CORE}\}}?$"           # a whole value (polars str.contains, re.fullmatch)
+GUID_IN_TEXT: Final = re.compile(rf"\{{?({GUID_CORE})\}}?")  # GUIDs inside free text (group 1: the bare id)
+
+
+def is_guid(text: object) -> bool:
+    """True when `text` is one tenant/product id (braces and any letter case accepted)."""
+    return isinstance(text, str) and re.fullmatch(GUID_PATTERN, text.strip()) is not None
+
+
+def normalise_guid(text: str) -> str:
+    """The canonical form of an id: no braces, no surrounding space, lower case."""
+    return text.strip().strip("{}").lower()
+
+
+# An absolute path (POSIX or Windows) that starts a word: "/work/x/file.json" or "C:\\x\\file.json".
+_ABSOLUTE_PATH: Final = re.compile(r"(?<![^\s'\"(])(?:[A-Za-z]:)?[\\/](?:[^\s:\\/'\"]+[\\/])+([^\s:\\/'\"]+)")
+
+
+def strip_paths(text: str) -> str:
+    """Replace absolute file paths in a message (loader warnings name their files) by the file names."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
+def product_name_key(expr: pl.Expr) -> pl.Expr:
+    """The product-name join key: upper case, runs of white space folded to one space, trimmed."""
+    return expr.str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def is_whole_number(value: object) -> bool:
+    """An integer (numpy's too) that is not a bool: True is an int to Python, never a count to a user."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_whole_number(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """`value` as an int within [minimum, maximum], or a ParameterError saying what is expected."""
+    if not is_whole_number(value) or value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ParameterError(f"{name}={value!r} must be a whole number of at least {minimum}{upper}")
+    return int(value)
+
+
+def check_positive_number(name: str, value: Any) -> float:
+    """A finite number above 0 (a timeout, a z-score), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a number above 0")
+    return float(value)
+
+
+def parse_day(text: str, name: str = "date") -> date:
+    """A YYYY-MM-DD parameter as a date, or a ParameterError that shows the expected form."""
+    try:
+        return datetime.strptime(str(text).strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise ParameterError(f"{name}={text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def end_of_day(day: date) -> datetime:
+    """The last second of `day`, UTC: a snapshot processed that day counts as on or before it."""
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=timezone.utc)
+
+
+def parse_today(today: str) -> datetime:
+    """The `today` parameter: "" = now (UTC); YYYY-MM-DD = the end of that day, UTC (pins the staleness check)."""
+    if not isinstance(today, str):
+        raise ParameterError(f"today={today!r} must be a text date YYYY-MM-DD, or empty for now")
+    if not today.strip():
+        return datetime.now(timezone.utc)
+    try:
+        day = datetime.strptime(today.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty for now") from None
+    return end_of_day(day)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a datetime, None for None (JSON fields of the bundle and the manifest)."""
+    return value.isoformat() if value is not None else None
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (export files can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def json_sha256(value: Any) -> str:
+    """SHA-256 of a JSON-able value, keys sorted: a fingerprint that does not depend on dict order."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
