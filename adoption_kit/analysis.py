@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -12,16 +14,19 @@ import polars as pl
 from adoption_kit import __version__, schema
 from adoption_kit.compute import worklist
 from adoption_kit.compute.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
+from adoption_kit.compute.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS,
+                                          HISTORY_WORKLOAD_COLUMNS, snapshot_history)
+from adoption_kit.compute.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
+from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
+                                           OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
+                                           customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
+                                           own_seats_by_customer, renewal_queue, support_load)
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from adoption_kit.compute.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS, HISTORY_WORKLOAD_COLUMNS,
-                                  snapshot_history)
 from adoption_kit.inputs.loaders import Exports, load_exports
-from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
-                                   OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
-                                   customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
-                                   own_seats_by_customer, renewal_queue, support_load)
-from adoption_kit.compute.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
+from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_inside, update_mapping
+from adoption_kit.store import Written, atomic_path, write_table
+from adoption_kit.values import GUID_PATTERN, end_of_day, iso, normalise_guid, parse_day
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
 # Exact figures from user activity (adoption_kit.compute.activity): always written, empty without activity; a bundle
@@ -120,10 +125,10 @@ def history_window(exports: Exports, as_of: str = "latest") -> Exports:
     """Every snapshot on or before `as_of` (YYYY-MM-DD, end of that day UTC; 'latest': all), for the history."""
     if as_of in ("", "latest", None):
         return exports
-    cutoff = datetime.strptime(as_of, "%Y-%m-%d").replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)
+    cutoff = end_of_day(parse_day(as_of, "as_of"))
     return replace(exports, deployment=exports.deployment.filter(pl.col("processed_at") <= cutoff),
                    usage=exports.usage.filter(pl.col("processed_at") <= cutoff))
-_GUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
 
 
 @dataclass(frozen=True)
@@ -192,8 +197,8 @@ def select_snapshot(exports: Exports, as_of: str = "latest") -> Exports:
     if as_of in ("", "latest", None):
         return exports.latest()
     try:
-        cutoff = datetime.strptime(as_of, "%Y-%m-%d").replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)
-    except ValueError:
+        cutoff = end_of_day(parse_day(as_of, "as_of"))
+    except ParameterError:
         raise ParameterError(f"as_of={as_of!r} is not a date; write 'latest' or YYYY-MM-DD") from None
 
     def upto(frame: pl.DataFrame) -> pl.DataFrame:
@@ -208,27 +213,34 @@ def select_snapshot(exports: Exports, as_of: str = "latest") -> Exports:
     return selected.latest()
 
 
+def load(data_path: str | Path | Iterable[str | Path], *, pseudonym_key: PseudonymKey | None = None) -> Exports:
+    """The exports of `data_path` (a folder, a file, or several; relative to the working directory), every
+    snapshot; names and tenant ids replaced
+    by tokens right after loading when a `pseudonym_key` is given (its local name lookup is updated), so that
+    nothing downstream sees them. The first step of every entry point (notebooks, `metrics`, `report`)."""
+    exports = load_exports(data_path)
+    if pseudonym_key is not None:
+        update_mapping(pseudonym_key, exports)
+        exports = pseudonymize(exports, pseudonym_key)
+    return exports
+
+
 def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path = "", as_of: str = "latest",
             thresholds: Thresholds = Thresholds(), exclusions_path: str | Path = "",
-            customer_id: str | None = None, pseudonym_key=None, today: str = "") -> Analysis:
+            customer_id: str | None = None, pseudonym_key: PseudonymKey | None = None,
+            today: str = "") -> Analysis:
     """Load and compute, or read a bundle that `adoption-kit report` computed once for the whole run.
 
     With a bundle and a `customer_id`, only that customer's workload and product rows are read.
     `today` (YYYY-MM-DD, or "" for the newest processedDateTime) is the day of the renewal queue and the
     support window (Analysis.book); a bundle keeps the day it was computed for.
     With a `pseudonym_key` (adoption_kit.privacy.PseudonymKey), names and tenant ids are replaced by tokens
-    right after loading (the key's local name lookup is updated), so nothing downstream sees them.
+    right after loading (see `load`).
     """
     if metrics_bundle:
         return read_bundle(resolve_path(metrics_bundle), customer_id=customer_id)
-    exports = load_exports(resolve_path(data_path))
-    if pseudonym_key is not None:
-        from adoption_kit.privacy import pseudonymize, update_mapping
-
-        update_mapping(pseudonym_key, exports)
-        exports = pseudonymize(exports, pseudonym_key)
-    everything = exports
-    exports = select_snapshot(exports, as_of)
+    everything = load(resolve_path(data_path), pseudonym_key=pseudonym_key)
+    exports = select_snapshot(everything, as_of)
     exclusions = load_exclusions(resolve_path(exclusions_path) if exclusions_path else None)
     metrics = compute(exports, thresholds=thresholds, exclusions=exclusions)
     book = build_book(history_window(everything, as_of), metrics, thresholds=thresholds, exclusions=exclusions,
@@ -249,14 +261,36 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
     )
 
 
+METRIC_LEVELS = {"workload": "workloads", "product": "products", "customer": "customers", "portfolio": "portfolio"}
+
+
+def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
+                  thresholds: Thresholds = Thresholds(), exclusions: str | Path | None = None,
+                  pseudonym_key: PseudonymKey | None = None) -> Written:
+    """Load exports, compute metrics at `level` (workload, product, customer, portfolio) of each customer's
+    newest snapshot and write them (`adoption-kit metrics`); the loader's warnings ride along in the result.
+
+    With `pseudonym_key`, customer names and tenant ids are replaced by tokens before anything is computed.
+    """
+    if level not in METRIC_LEVELS:
+        raise ParameterError(f"unknown level '{level}'; use one of {', '.join(METRIC_LEVELS)}")
+    if pseudonym_key is not None:
+        refuse_inside(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder",
+                      recursive=False)
+    exports = load(list(paths), pseudonym_key=pseudonym_key).latest()
+    metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
+    written = write_table(getattr(metrics, METRIC_LEVELS[level]), out)
+    return Written(written.path, written.rows, tuple(exports.warnings))
+
+
 def _book_day(today: str) -> date | None:
     if not isinstance(today, str):
         raise ParameterError(f"today={today!r} must be a text date YYYY-MM-DD, or empty")
     if not today.strip():
         return None
     try:
-        return datetime.strptime(today.strip(), "%Y-%m-%d").date()
-    except ValueError:
+        return parse_day(today, "today")
+    except ParameterError:
         raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty") from None
 
 
@@ -267,8 +301,6 @@ def _book_day(today: str) -> date | None:
 
 def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
     """Write the analysis as Parquet tables plus meta.json into `folder` (replaced file by file)."""
-    from adoption_kit.store import atomic_path
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"workloads": analysis.metrics.workloads, "products": analysis.metrics.products,
@@ -287,8 +319,8 @@ def write_bundle(analysis: Analysis, folder: str | Path) -> Path:
         **analysis.meta,
         "thresholds": {"deploy": analysis.thresholds.deploy, "adopt": analysis.thresholds.adopt,
                        "upsell": analysis.thresholds.upsell},
-        "processed_at_min": _iso(analysis.processed_at_min),
-        "processed_at_max": _iso(analysis.processed_at_max),
+        "processed_at_min": iso(analysis.processed_at_min),
+        "processed_at_max": iso(analysis.processed_at_max),
         "sources": list(analysis.sources),
         "warnings": list(analysis.warnings),
         "book": {"today": analysis.book.today.isoformat() if analysis.book.today else None,
@@ -349,8 +381,8 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
 
 def validate_customer_id(customer_id: str) -> str:
     """A customer id parameter must be a tenant GUID; anything else is refused before it reaches a notebook."""
-    normalised = str(customer_id).strip().strip("{}").lower()
-    if not pl.Series([normalised]).str.contains(_GUID_PATTERN).item():
+    normalised = normalise_guid(str(customer_id))
+    if re.fullmatch(GUID_PATTERN, normalised) is None:
         raise ParameterError(f"customer_id {str(customer_id)[:60]!r} is not a tenant id (a GUID such as "
                              f"0112a436-b14e-4888-967b-ca4bb2cf1234)")
     return normalised
@@ -412,10 +444,6 @@ def staleness_warning(processed_at_max: datetime | None, *, now: datetime | None
         return (f"The data was processed on {processed_at_max:%Y-%m-%d}, {age} days ago (more than "
                 f"{stale_after_days}): download fresh exports from Partner Center before acting on it.")
     return None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _parse_iso(value: str | None) -> datetime | None:

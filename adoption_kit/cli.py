@@ -32,7 +32,7 @@ def _command_validate(args: argparse.Namespace) -> int:
 
 
 def _command_metrics(args: argparse.Namespace) -> int:
-    from adoption_kit.store import write_metrics
+    from adoption_kit.analysis import write_metrics
 
     key = _pseudonym_key(args)
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),

@@ -15,7 +15,11 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 import polars as pl
 
+from adoption_kit.compute.metrics import Metrics
 from adoption_kit.errors import ParameterError
+from adoption_kit.inputs.loaders import Exports, LoadedFile
+from adoption_kit.store import FORMULA_PREFIXES, neutralise_formulas
+from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
 
 # Where the key lives unless --pseudonym-key says otherwise: the user's configuration folder, never the reports.
 KEY_FILE_NAME = "pseudonym.key"
@@ -23,8 +27,6 @@ MAPPING_SUFFIX = "-map.csv"          # pseudonym.key -> pseudonym-map.csv, besid
 TOKEN_PREFIX = "Customer-"
 TOKEN_HEX = 8                        # "Customer-1a2b3c4d"; 12 for customers whose first 8 collide in one book
 _KEY_HEX = re.compile(r"^[0-9a-fA-F]{32,}$")
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
-_ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(])(?:[A-Za-z]:)?[\\/](?:[^\s:\\/'\"]+[\\/])+([^\s:\\/'\"]+)")
 
 T = TypeVar("T")
 
@@ -56,7 +58,7 @@ class PseudonymKey:
         return self.path.with_name(self.path.stem + MAPPING_SUFFIX)
 
     def digest(self, customer_id: str) -> str:
-        normalised = str(customer_id).strip().strip("{}").lower()
+        normalised = normalise_guid(str(customer_id))
         return hmac.new(self.secret, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def token(self, customer_id: str, length: int = TOKEN_HEX) -> str:
@@ -120,7 +122,7 @@ class Pseudonyms:
 
     @classmethod
     def for_ids(cls, key: PseudonymKey, customer_ids: Iterable[str]) -> "Pseudonyms":
-        ids = sorted({str(c).strip().strip("{}").lower() for c in customer_ids if c})
+        ids = sorted({normalise_guid(str(c)) for c in customer_ids if c})
         short = {c: key.token(c) for c in ids}
         counts = Counter(short.values())
         clashes = {t for t, n in counts.items() if n > 1}
@@ -146,8 +148,8 @@ class Pseudonyms:
             lowered = match.group(1).lower()
             return self.ids.get(lowered, match.group(0))
 
-        text = _GUID.sub(guid, text)
-        text = _ABSOLUTE_PATH.sub(r"\1", text)
+        text = GUID_IN_TEXT.sub(guid, text)
+        text = strip_paths(text)
         for name in sorted(names, key=len, reverse=True):
             token = names[name]
             for form in _forms(name):
@@ -168,9 +170,6 @@ def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None
     Accepts a polars DataFrame, a `metrics.Metrics` or a `loaders.Exports` (whose warnings and file paths
     are scrubbed too: a warning that would still name a customer is replaced by a neutral line). Pure.
     """
-    from adoption_kit.inputs.loaders import Exports, LoadedFile
-    from adoption_kit.compute.metrics import Metrics
-
     if isinstance(obj, pl.DataFrame):
         if pseudonyms is None:
             ids = obj.get_column("customer_id").drop_nulls().to_list() if "customer_id" in obj.columns else []
@@ -220,7 +219,7 @@ def _all_names(exports: Any, pseudonyms: Pseudonyms) -> dict[str, str]:
             continue
         pairs = frame.select("customer_id", "customer_name").drop_nulls().unique()
         for customer_id, name in pairs.iter_rows():
-            token = pseudonyms.tokens.get(customer_id.strip("{}").lower())
+            token = pseudonyms.tokens.get(normalise_guid(customer_id))
             if token and name.strip():
                 names[name] = token
     return names
@@ -238,8 +237,6 @@ def _scrubbed(warning: str, pseudonyms: Pseudonyms, names: Mapping[str, str]) ->
 # ---------------------------------------------------------------------------
 def update_mapping(key: PseudonymKey, exports: Any) -> Path:
     """Merge this book's customers into the key's lookup CSV (mode 0600): token, pseudo id, tenant id, name."""
-    from adoption_kit.store import neutralise_formulas
-
     pseudonyms = Pseudonyms.for_ids(key, _ids(exports.deployment, exports.usage))
     latest = (pl.concat([exports.deployment.select("customer_id", "customer_name", "processed_at"),
                          exports.usage.select("customer_id", "customer_name", "processed_at")])
@@ -273,5 +270,5 @@ def update_mapping(key: PseudonymKey, exports: Any) -> Path:
 
 
 def _unneutralised(value: str) -> str:
-    """A cell as it was before `outputs.neutralise_formulas` prefixed it."""
-    return value[1:] if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
+    """A cell as it was before `store.neutralise_formulas` prefixed it."""
+    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value

@@ -1,4 +1,8 @@
-"""Write the kit's tables to files safely (atomic replace, spreadsheet-formula-safe CSV); it computes no metrics."""
+"""Write the kit's tables to files safely: atomic replace, spreadsheet-formula-safe CSV, Parquet.
+
+Store layer: imports only the base modules (config, errors) and polars; it computes nothing and knows no
+pipeline (adoption_kit.analysis loads, computes and calls it).
+"""
 from __future__ import annotations
 
 import os
@@ -6,17 +10,15 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterator
 
 import polars as pl
 
-from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from adoption_kit.privacy import PseudonymKey
-
+# The first characters that make a spreadsheet read a cell as a formula (OWASP's CSV-injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_PREFIXES) + "]"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -46,7 +48,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe; the value stays readable."""
-    risky = pl.col(pl.String).str.contains(r"^[=+\-@\t\r]")
+    risky = pl.col(pl.String).str.contains(_FORMULA_START)
     return frame.with_columns(
         pl.when(risky).then(pl.lit("'") + pl.col(pl.String)).otherwise(pl.col(pl.String)).name.keep())
 
@@ -71,34 +73,3 @@ def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
         else:
             frame.write_parquet(temporary)
     return Written(out, frame.height)
-
-
-def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
-                  thresholds: Thresholds = Thresholds(), exclusions: str | Path | None = None,
-                  pseudonym_key: "PseudonymKey | None" = None) -> Written:
-    """Load exports, compute metrics at `level` (workload, product, customer, portfolio) and write them.
-
-    With `pseudonym_key` (adoption_kit.privacy), customer names and tenant ids are replaced by tokens before
-    anything is computed, and the key's local name lookup is updated.
-    """
-    from adoption_kit.inputs.loaders import load_exports
-    from adoption_kit.compute.metrics import compute, load_exclusions
-
-    levels = {"workload": "workloads", "product": "products", "customer": "customers", "portfolio": "portfolio"}
-    if level not in levels:
-        raise ParameterError(f"unknown level '{level}'; use one of {', '.join(levels)}")
-    if pseudonym_key is not None:
-        from adoption_kit.privacy import refuse_inside
-
-        refuse_inside(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder",
-                      recursive=False)
-    exports = load_exports(paths)
-    if pseudonym_key is not None:
-        from adoption_kit.privacy import pseudonymize, update_mapping
-
-        update_mapping(pseudonym_key, exports)
-        exports = pseudonymize(exports, pseudonym_key)
-    exports = exports.latest()
-    metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
-    written = write_table(getattr(metrics, levels[level]), out)
-    return Written(written.path, written.rows, tuple(exports.warnings))
