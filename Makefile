@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test lab notebooks sample validate metrics bench bench-pipeline bench-report lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -47,8 +47,16 @@ $(STAMP): requirements.lock pyproject.toml
 report: $(STAMP) ## Render the sample report into reports/ (prints the index.html path)
 	$(VENV)/bin/adoption-kit report $(SAMPLE_DIR) --out $(REPORTS_DIR)
 
-test: $(STAMP) ## Run the test suite with pytest (config in pyproject.toml; extra args: PYTEST_ARGS=...)
+test: lint ## The whole suite: lint, then every test incl. kernels, nbval and the browser (what CI runs)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## The edit-test loop: every test except kernels, nbval and the browser (under a minute)
+	$(VPY) -m pytest -m "not kernel and not browser" -n 2 tests $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, mypy and the import-layer contract (pyproject.toml [tool.ruff], [tool.mypy], [tool.importlinter])
+	$(VENV)/bin/ruff check adoption_kit tests benchmarks tools
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 lab: $(STAMP) ## Start JupyterLab on notebooks/ with the project venv's python3 kernel
 	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
