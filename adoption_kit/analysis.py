@@ -16,7 +16,7 @@ from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.compute.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS, HISTORY_WORKLOAD_COLUMNS,
                                   snapshot_history)
-from adoption_kit.inputs.loaders import Exports, load_exports
+from adoption_kit.inputs import Exports, load_exports
 from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
                                    OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
                                    customer_renewals, idle_cost, idle_cost_by_customer, own_seats,

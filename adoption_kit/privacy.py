@@ -165,10 +165,10 @@ def _forms(name: str) -> list[str]:
 def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None) -> T:
     """The same object with customer names replaced by tokens and tenant ids by pseudo ids.
 
-    Accepts a polars DataFrame, a `metrics.Metrics` or a `loaders.Exports` (whose warnings and file paths
+    Accepts a polars DataFrame, a `metrics.Metrics` or an `inputs.Exports` (whose warnings and file paths
     are scrubbed too: a warning that would still name a customer is replaced by a neutral line). Pure.
     """
-    from adoption_kit.inputs.loaders import Exports, LoadedFile
+    from adoption_kit.inputs import Exports, LoadedFile
     from adoption_kit.compute.metrics import Metrics
 
     if isinstance(obj, pl.DataFrame):

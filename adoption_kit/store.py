@@ -81,7 +81,7 @@ def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
     With `pseudonym_key` (adoption_kit.privacy), customer names and tenant ids are replaced by tokens before
     anything is computed, and the key's local name lookup is updated.
     """
-    from adoption_kit.inputs.loaders import load_exports
+    from adoption_kit.inputs import load_exports
     from adoption_kit.compute.metrics import compute, load_exclusions
 
     levels = {"workload": "workloads", "product": "products", "customer": "customers", "portfolio": "portfolio"}
