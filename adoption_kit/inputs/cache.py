@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 from pathlib import Path
 
@@ -16,16 +15,32 @@ from adoption_kit.inputs.discover import _KIND_BY_NAME
 from adoption_kit.inputs.normalise import _COLUMNS_BY_KIND
 from adoption_kit.schema import ExportKind
 
-# ---------------------------------------------------------------------------
-# The parsed-input cache
-# ---------------------------------------------------------------------------
 _CACHE_FORMAT = 1
+
+
+def _source_files() -> list[tuple[str, Path]]:
+    """(name, path) of the files whose source is part of the loader version: every module of this package,
+    sorted by name so that the version is the same on every machine, then schema.py."""
+    root = Path(schema.__file__).parent
+    modules = Path(__file__).parent.rglob("*.py")
+    return sorted((p.relative_to(root).as_posix(), p) for p in modules) + [("schema.py", Path(schema.__file__))]
+
+
+def loader_version() -> str:
+    """The version of the code that turns an export into normalised rows: any change to it is a new version."""
+    digest = hashlib.sha256(b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode()))
+    for name, path in _source_files():
+        source = path.read_bytes()
+        # Each file's name and length go first: moving code from one module to another changes the version too.
+        digest.update(b"%s|%d|" % (name.encode(), len(source)) + source)
+    return digest.hexdigest()[:16]
 
 
 class ParsedCache:
     """Normalised rows of export files, as Parquet, keyed by the file's SHA-256 and the loader's own version
-    (the kit version, this module's and the schema's source, polars' version): a rerun on unchanged files
-    reads them instead of parsing JSON again. Holds the same data as the exports themselves.
+    (`loader_version`: the kit version, the source of every module of adoption_kit.inputs and of the schema,
+    polars' version): a rerun on unchanged files reads them instead of parsing JSON again. Holds the same data
+    as the exports themselves.
 
     Entries are written atomically and never trusted blindly: one that cannot be read is a miss. A file
     whose check warned about dates after today is not cached (today moves). Writing is best effort: a
@@ -34,9 +49,7 @@ class ParsedCache:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        source = b"".join(Path(module.__file__).read_bytes() for module in (sys.modules[__name__], schema))
-        self.version = hashlib.sha256(b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode())
-                                      + source).hexdigest()[:16]
+        self.version = loader_version()
 
     def _paths(self, digest: str) -> tuple[Path, Path]:
         stem = self.folder / digest[:2] / f"{digest}-{self.version}"
