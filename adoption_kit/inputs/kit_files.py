@@ -4,8 +4,8 @@ from __future__ import annotations
 import polars as pl
 
 from adoption_kit import schema
-from adoption_kit.errors import Problem
-from adoption_kit.inputs.convert import _MAX_LISTED_ROWS
+from adoption_kit.errors import InputFileError, Problem
+from adoption_kit.inputs.convert import _MAX_LISTED_ROWS, _by_file
 from adoption_kit.inputs.duplicates import _concat
 
 
@@ -24,6 +24,26 @@ def ticket_category(raw: pl.Expr) -> pl.Expr:
         hit = pl.any_horizontal([words.str.contains(f" {k} ", literal=True) for k in schema.TICKET_KEYWORDS[category]])
         result = pl.when(hit.fill_null(False)).then(pl.lit(category)).otherwise(result)
     return result
+
+
+def ticket_rules(frame: pl.DataFrame, headers: dict[str, dict[str, str]]) -> tuple[pl.DataFrame, list[str]]:
+    """A ticket file: each ticket's category folded from its free text."""
+    return frame.with_columns(category=ticket_category(pl.col("category_raw"))), []
+
+
+def price_list_rules(frame: pl.DataFrame, headers: dict[str, dict[str, str]]) -> tuple[pl.DataFrame, list[str]]:
+    """A price list file: one currency per file (across files, see _resolve_prices)."""
+    problems: list[Problem] = []
+    for name, part in _by_file(frame):
+        currencies = part.get_column("currency").unique().sort().to_list()
+        if len(currencies) > 1:
+            problems.append(Problem(name, f"holds {len(currencies)} currencies ({', '.join(currencies)}); a "
+                                          f"price list has one", "keep one price list per currency, and "
+                                          "give the one your customers are billed in",
+                                    column=headers[name]["currency"]))
+    if problems:
+        raise InputFileError(problems)
+    return frame, []
 
 
 def _resolve_prices(frames: list[pl.DataFrame], problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:

@@ -1,16 +1,18 @@
 """Headers mapped to the documented fields, every value checked and converted: a batch of files of one kind."""
 from __future__ import annotations
 
+from typing import Callable
+
 import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.inputs.activity import _normalise_activity
-from adoption_kit.inputs.convert import (_CONTROL_RE, _MAX_LISTED_ROWS, _by_file, _control_characters, _conversion,
-                                         _future_dates, _name_key, _row_problems_by_file, _rows_by_file)
-from adoption_kit.inputs.kit_files import ticket_category
-from adoption_kit.inputs.licences import _canonical_workload
-from adoption_kit.inputs.subscriptions import _normalise_subscriptions
+from adoption_kit.inputs.convert import (_CONTROL_RE, _MAX_LISTED_ROWS, _control_characters, _conversion,
+                                         _row_problems_by_file, _rows_by_file)
+from adoption_kit.inputs.kit_files import price_list_rules, ticket_rules
+from adoption_kit.inputs.licences import deployment_rules, usage_rules
+from adoption_kit.inputs.subscriptions import subscription_rules
 from adoption_kit.schema import ExportKind, header_key
 
 _COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
@@ -19,6 +21,12 @@ _COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.US
 _DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
 _SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
+# What each kind adds once its values are checked and converted: (frame, headers by file) -> (frame, warnings).
+_KIND_RULES: dict[str, Callable[[pl.DataFrame, dict[str, dict[str, str]]], tuple[pl.DataFrame, list[str]]]] = {
+    schema.DEPLOYMENT.name: deployment_rules, schema.USAGE.name: usage_rules,
+    schema.SUBSCRIPTIONS.name: subscription_rules,
+    schema.PRICE_LIST.name: price_list_rules, schema.SUPPORT_TICKETS.name: ticket_rules,
+}
 
 
 # ---------------------------------------------------------------------------
@@ -116,40 +124,10 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
     frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
                                 if c not in frame.columns])
 
-    if kind is schema.USAGE:   # a handful of code/name pairs: each canonicalised once, then looked up
-        keys = frame.select("workload_code", "workload_name")
-        pairs = keys.unique().with_columns(workload=_canonical_workload())
-        workload = keys.join(pairs, on=["workload_code", "workload_name"], how="left", nulls_equal=True,
-                             maintain_order="left").get_column("workload")
-        frame = frame.with_columns(workload=workload)
-    if kind is schema.SUBSCRIPTIONS:
-        frame = _normalise_subscriptions(frame)
-        for name, part in _by_file(frame.filter(pl.col("status") == "unknown")):
-            unknown = part.get_column("status_raw").unique(maintain_order=True)
-            warnings.append(f"{name}: subscription status(es) {', '.join(repr(v[:40]) for v in unknown.head(3))} "
-                            f"are not known to the kit; those subscriptions are kept as 'unknown' and never "
-                            f"taken as a cause of usage over 100%")
-    if kind is schema.SUPPORT_TICKETS:
-        frame = frame.with_columns(category=ticket_category(pl.col("category_raw")))
-    if kind is schema.PRICE_LIST:
-        for name, part in _by_file(frame):
-            currencies = part.get_column("currency").unique().sort().to_list()
-            if len(currencies) > 1:
-                problems.append(Problem(name, f"holds {len(currencies)} currencies ({', '.join(currencies)}); a "
-                                              f"price list has one", "keep one price list per currency, and "
-                                              "give the one your customers are billed in",
-                                        column=headers[name]["currency"]))
-        if problems:
-            raise InputFileError(problems)
-    if kind in (schema.DEPLOYMENT, schema.USAGE):
-        warnings.extend(_future_dates(frame, "processed_at", headers))
-        missing = frame.filter(pl.col("product_id").is_null())
-        for name, part in _by_file(missing):
-            warnings.append(f"{name}: {part.height} row(s) without productId; products are matched by "
-                            f"productName instead (names change over time, ids do not)")
-        if missing.height:
-            product_name_key = pl.lit("name:") + _name_key(pl.col("product_name"))
-            frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), product_name_key))
+    rules = _KIND_RULES.get(kind.name)
+    if rules is not None:
+        frame, kind_warnings = rules(frame, headers)
+        warnings.extend(kind_warnings)
     return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]).rechunk(), warnings
 
 
