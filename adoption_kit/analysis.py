@@ -23,7 +23,7 @@ from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_C
                                            own_seats_by_customer, renewal_queue, support_load)
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from adoption_kit.inputs.loaders import Exports, load_exports
+from adoption_kit.inputs import Exports, load_exports
 from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_inside, update_mapping
 from adoption_kit.store import Written, atomic_path, write_table
 from adoption_kit.values import GUID_PATTERN, end_of_day, iso, normalise_guid, parse_day

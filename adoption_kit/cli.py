@@ -24,7 +24,7 @@ examples:
 
 
 def _command_validate(args: argparse.Namespace) -> int:
-    from adoption_kit.inputs.loaders import load_exports
+    from adoption_kit.inputs import load_exports
 
     exports = load_exports(args.paths)
     print(exports.summary())

@@ -13,7 +13,7 @@ REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 REPORT_TEMPLATES_DIR: Path = NOTEBOOKS_DIR / "reports"
 DEFAULT_EXCLUSIONS_FILE: Path = PACKAGE_DATA_DIR / "excluded_skus.csv"
-# Normalised rows of export files already read (loaders.ParsedCache); ADOPTION_KIT_CACHE=DIR or off overrides.
+# Normalised rows of export files already read (inputs.ParsedCache); ADOPTION_KIT_CACHE=DIR or off overrides.
 PARSED_CACHE_DIR: Path = PROJECT_ROOT / ".cache" / "parsed"
 
 

@@ -17,7 +17,7 @@ import polars as pl
 
 from adoption_kit.compute.metrics import Metrics
 from adoption_kit.errors import ParameterError
-from adoption_kit.inputs.loaders import Exports, LoadedFile
+from adoption_kit.inputs import Exports, LoadedFile
 from adoption_kit.store import FORMULA_PREFIXES, neutralise_formulas
 from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
 
@@ -167,7 +167,7 @@ def _forms(name: str) -> list[str]:
 def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None) -> T:
     """The same object with customer names replaced by tokens and tenant ids by pseudo ids.
 
-    Accepts a polars DataFrame, a `metrics.Metrics` or a `loaders.Exports` (whose warnings and file paths
+    Accepts a polars DataFrame, a `metrics.Metrics` or an `inputs.Exports` (whose warnings and file paths
     are scrubbed too: a warning that would still name a customer is replaced by a neutral line). Pure.
     """
     if isinstance(obj, pl.DataFrame):

@@ -166,7 +166,7 @@ SUPPORT_TICKETS = ExportKind(
 EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY, PRICE_LIST, SUPPORT_TICKETS)
 
 # ---------------------------------------------------------------------------
-# Normalised frames returned by adoption_kit.inputs.loaders (column -> dtype).
+# Normalised frames returned by adoption_kit.inputs.load_exports (column -> dtype).
 # Every id is a lower-case string; every timestamp is UTC.
 # When a feed has no productId, product_id holds "name:<PRODUCT NAME UPPER-CASED>"
 # so that grouping still works (the loader warns).

@@ -112,7 +112,7 @@ def write_partner_center_pages(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from adoption_kit.compute.activity import activity_tables
-    from adoption_kit.inputs.loaders import load_exports
+    from adoption_kit.inputs import load_exports
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
@@ -187,7 +187,7 @@ def section(users: int, size_mb: float, repeat: int, bare: float, kit: float, me
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {pl.thread_pool_size()} polars threads, "
         f"polars {pl.__version__}; load average {load:.1f} while measuring (other jobs were running: "
         f"treat single runs as noisy). Where the time goes: polars parses the dates and booleans while it "
-        f"reads (`loaders._read_activity_typed`, about the bare read), the checks and the Assigned Products "
+        f"reads (`inputs.activity._read_activity_typed`, about the bare read), the checks and the Assigned Products "
         f"split about 0.15 s, sha256 runs in a thread alongside the parse, the exact figures about 0.15 s "
         f"(one pass; per-customer row runs summed without a hash group_by).",
         END,

@@ -37,7 +37,7 @@ frames += [pl.read_csv(p) for p in sorted(folder.rglob("*.csv"))]
 ROWS = sum(f.height for f in frames)
 """,
     "kit": """
-from adoption_kit.inputs.loaders import load_exports
+from adoption_kit.inputs import load_exports
 from adoption_kit.compute.metrics import compute, low_adoption_ranking
 exports = load_exports(FOLDER)
 metrics = compute(exports.latest())
@@ -68,7 +68,7 @@ ROWS = 0
     # The scheduled report: compute once, portfolio + low-adoption list + one customer's report.
     "report": """
 import tempfile
-from adoption_kit.inputs.loaders import load_exports
+from adoption_kit.inputs import load_exports
 from adoption_kit.render.run import render_reports
 first = load_exports(FOLDER).deployment.get_column("customer_id")[0]
 start = time.perf_counter()   # the report only, not the look-up of a customer id above

@@ -1,4 +1,4 @@
-"""Shared test settings: every test run reads and writes its own parsed-input cache (adoption_kit.inputs.loaders.ParsedCache),
+"""Shared test settings: every test run reads and writes its own parsed-input cache (adoption_kit.inputs.ParsedCache),
 never the project's .cache/, so that no run depends on what an earlier one left behind."""
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ import pytest
 
 from adoption_kit import schema
 from adoption_kit.compute import activity, metrics
-from adoption_kit.inputs import loaders
+from adoption_kit.inputs import activity as input_activity
 from adoption_kit.report import narrative
 from adoption_kit.compute.activity import (EXACT_BASIS, LOWER_BOUND_BASIS, activity_customers, activity_products,
-                                   activity_tables, activity_workloads, concealment_note, split_assigned_products)
+                                   activity_tables, activity_workloads, concealment_note)
 from adoption_kit.analysis import customer_view, prepare, read_bundle, write_bundle
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import InputFileError
-from adoption_kit.inputs.loaders import load_exports, read_export_file
+from adoption_kit.inputs import load_exports, read_export_file, split_assigned_products
 from adoption_kit.sample.generator import ACTIVITY_FIELDS, generate_sample
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"
@@ -207,9 +207,9 @@ def test_the_fast_typed_read_and_the_text_read_agree(tmp_path, monkeypatch):
     path = tmp_path / TENANT / "r.csv"
     path.parent.mkdir()
     path.write_bytes(activity_csv())
-    assert loaders._read_activity_typed(path, str(path)) is not None          # the fast path applies
+    assert input_activity._read_activity_typed(path, str(path)) is not None          # the fast path applies
     kind, fast, _ = read_export_file(path)
-    monkeypatch.setattr(loaders, "_read_activity_typed", lambda *_: None)
+    monkeypatch.setattr(input_activity, "_read_activity_typed", lambda *_: None)
     kind_text, text, _ = read_export_file(path)
     assert kind is kind_text is schema.ACTIVITY
     assert fast.equals(text)

@@ -291,7 +291,7 @@ def test_thresholds_apply_to_every_snapshot():
 
 def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_customers_latest(monkeypatch):
     from adoption_kit.compute import history as history_module
-    from adoption_kit.inputs.loaders import load_exports
+    from adoption_kit.inputs import load_exports
     from adoption_kit.compute.metrics import compute
 
     exports = load_exports(SAMPLE_DIR)

@@ -12,7 +12,7 @@ import pytest
 
 from adoption_kit.cli import main
 from adoption_kit.errors import InputFileError
-from adoption_kit.inputs.loaders import load_exports, read_export_file
+from adoption_kit.inputs import load_exports, read_export_file
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"
 PRODUCT = "CDD28E44-67E3-425E-BE4C-737FAB2899D3"
@@ -400,11 +400,11 @@ def test_read_export_file_reports_the_kind(tmp_path):
 # Large books: files of a kind are checked together, in batches; pages are scanned while polars parses
 # ---------------------------------------------------------------------------
 def test_batches_of_files_give_the_same_frames_as_one_file_at_a_time(monkeypatch):
-    from adoption_kit.inputs import loaders
+    from adoption_kit.inputs import load
     from adoption_kit.config import SAMPLE_DIR
 
     together = load_exports(SAMPLE_DIR)
-    monkeypatch.setattr(loaders, "_BATCH_ROWS", 1)   # every file normalised on its own
+    monkeypatch.setattr(load, "_BATCH_ROWS", 1)   # every file normalised on its own
     alone = load_exports(SAMPLE_DIR)
     for feed in ("deployment", "usage", "subscriptions", "prices", "tickets", "activity"):
         assert getattr(together, feed).equals(getattr(alone, feed)), feed
@@ -455,7 +455,7 @@ def _exports_equal(a, b) -> None:
 
 
 def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_path, monkeypatch):
-    from adoption_kit.inputs import loaders
+    from adoption_kit.inputs import json_pages
     from adoption_kit.config import SAMPLE_DIR
 
     monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))
@@ -464,7 +464,7 @@ def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_pa
     json_and_csv = [f for f in first.files if f.kind not in ("activity", "empty")]
     assert len(entries) == len(json_and_csv)
     with monkeypatch.context() as guard:
-        guard.setattr(loaders, "_read_json_records_with_polars",
+        guard.setattr(json_pages, "_read_json_records_with_polars",
                       lambda *a, **k: pytest.fail("a cached page was parsed again"))
         _exports_equal(first, load_exports(SAMPLE_DIR))
     monkeypatch.setenv("ADOPTION_KIT_CACHE", "off")

@@ -9,7 +9,7 @@ import pytest
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError
-from adoption_kit.inputs.loaders import load_exports, ticket_category
+from adoption_kit.inputs import load_exports, ticket_category
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"
 PRODUCT = "CDD28E44-67E3-425E-BE4C-737FAB2899D3"

@@ -15,7 +15,7 @@ from adoption_kit import cli, privacy
 from adoption_kit.render import run as render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
-from adoption_kit.inputs.loaders import load_exports
+from adoption_kit.inputs import load_exports
 from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
 
 RUN_DATE = "2026-11-01"

@@ -29,7 +29,6 @@ __all__ = [
     "activity_workloads",
     "concealment_note",
     "in_window",
-    "split_assigned_products",
     "window_of",
 ]
 
@@ -138,27 +137,9 @@ ASSIGNED_PRODUCT_SKUS: Final[Mapping[str, tuple[str, str]]] = {
     "DYNAMICS 365 FOR SALES PROFESSIONAL": ("D365_SALES_PRO", "be9f9771-1c64-4618-9907-244325141096"),
 }
 
-# Placeholders that cannot occur in a product name (ASCII unit/record separators).
-_SPACED_BEFORE = "\x1e"
-_SPACED_AFTER = "\x1f"
-
-
 # ---------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------
-def split_assigned_products(expr: pl.Expr) -> pl.Expr:
-    """'A+B' -> ['A', 'B']: split on a '+' with no space on either side, so that
-    'ENTERPRISE MOBILITY + SECURITY E5' stays one product. Parts are trimmed; empty parts and null give [].
-    """
-    protected = (expr.str.replace_all(" +", _SPACED_BEFORE, literal=True)
-                 .str.replace_all("+ ", _SPACED_AFTER, literal=True))
-    parts = protected.str.split("+").list.eval(
-        pl.element().str.replace_all(_SPACED_BEFORE, " +", literal=True)
-        .str.replace_all(_SPACED_AFTER, "+ ", literal=True).str.strip_chars()
-    )
-    return parts.list.eval(pl.element().filter(pl.element() != "")).fill_null(pl.lit([], dtype=pl.List(pl.String)))
-
-
 def in_window(column: str | pl.Expr, refresh: pl.Expr | None = None) -> pl.Expr:
     """True when the date is within the 28 days ending on the refresh date (both ends included); null -> False."""
     value = pl.col(column) if isinstance(column, str) else column
@@ -181,7 +162,7 @@ def _prepare(activity: Any) -> pl.DataFrame:
     missing = [c for c in needed if c not in activity.columns]
     if missing:
         raise ParameterError(f"activity has no column(s) {', '.join(missing)}; load it with "
-                             f"adoption_kit.inputs.loaders.load_exports")
+                             f"adoption_kit.inputs.load_exports")
     if activity.height and activity.get_column("report_refresh_date").n_unique() > 1:
         newest = pl.col("report_refresh_date") == pl.col("report_refresh_date").max().over("customer_id")
         activity = activity.filter(newest)

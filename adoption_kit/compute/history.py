@@ -90,7 +90,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
                      min_qualified: int = DEFAULT_MIN_QUALIFIED, z_threshold: float = DEFAULT_Z_THRESHOLD,
                      min_change: float = DEFAULT_MIN_CHANGE, min_peers: int = DEFAULT_MIN_PEERS,
                      current: Any = None) -> History:
-    """Metrics of every snapshot in `exports` (loaders.Exports with all its processedDateTime values), each
+    """Metrics of every snapshot in `exports` (inputs.Exports with all its processedDateTime values), each
     compared with the same customer's previous snapshot, and sudden drops and spikes flagged.
 
     - A snapshot is one processedDateTime value; each is computed alone with `metrics.compute_frames` (same

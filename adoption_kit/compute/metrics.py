@@ -736,7 +736,7 @@ def _unique_keys(df: pl.DataFrame, key: list[str], feed: str) -> pl.DataFrame:
         where = ", ".join(f"{k}={first[k]!r}" for k in key)
         raise ParameterError(
             f"{feed}: {dup.select(key).unique().height} key(s) have conflicting counts in the same "
-            f"snapshot, e.g. {where}; load the files with adoption_kit.inputs.loaders, which reports them"
+            f"snapshot, e.g. {where}; load the files with adoption_kit.inputs.load_exports, which reports them"
         )
     return df
 

@@ -1,0 +1,93 @@
+"""The parsed-input cache: normalised rows of files already read, keyed by content and loader version."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import polars as pl
+
+from adoption_kit import __version__, schema
+from adoption_kit.config import PARSED_CACHE_DIR
+from adoption_kit.inputs.discover import _KIND_BY_NAME
+from adoption_kit.inputs.normalise import _COLUMNS_BY_KIND
+from adoption_kit.schema import ExportKind
+
+_CACHE_FORMAT = 1
+
+
+def _source_files() -> list[tuple[str, Path]]:
+    """(name, path) of the files whose source is part of the loader version: every module of this package,
+    sorted by name so that the version is the same on every machine, then schema.py."""
+    root = Path(schema.__file__).parent
+    modules = Path(__file__).parent.rglob("*.py")
+    return sorted((p.relative_to(root).as_posix(), p) for p in modules) + [("schema.py", Path(schema.__file__))]
+
+
+def loader_version() -> str:
+    """The version of the code that turns an export into normalised rows: any change to it is a new version."""
+    digest = hashlib.sha256(b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode()))
+    for name, path in _source_files():
+        source = path.read_bytes()
+        # Each file's name and length go first: moving code from one module to another changes the version too.
+        digest.update(b"%s|%d|" % (name.encode(), len(source)) + source)
+    return digest.hexdigest()[:16]
+
+
+class ParsedCache:
+    """Normalised rows of export files, as Parquet, keyed by the file's SHA-256 and the loader's own version
+    (`loader_version`: the kit version, the source of every module of adoption_kit.inputs and of the schema,
+    polars' version): a rerun on unchanged files reads them instead of parsing JSON again. Holds the same data
+    as the exports themselves.
+
+    Entries are written atomically and never trusted blindly: one that cannot be read is a miss. A file
+    whose check warned about dates after today is not cached (today moves). Writing is best effort: a
+    read-only or full disk only means no cache.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.version = loader_version()
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        stem = self.folder / digest[:2] / f"{digest}-{self.version}"
+        return stem.with_suffix(".parquet"), stem.with_suffix(".json")
+
+    def read(self, digest: str, name: str) -> tuple[ExportKind, pl.DataFrame, list[str]] | None:
+        frame_path, meta_path = self._paths(digest)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            kind = _KIND_BY_NAME[meta["kind"]]
+            frame = pl.read_parquet(frame_path)
+            if frame.height != meta["rows"] or frame.columns[1:] != list(_COLUMNS_BY_KIND[kind.name]):
+                return None
+        except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+            return None
+        frame = frame.with_columns(source_file=pl.lit(name, dtype=pl.String))
+        return kind, frame, [name + w for w in meta["warnings"]]
+
+    def write(self, digest: str, name: str, kind: ExportKind, frame: pl.DataFrame, warnings: list[str]) -> None:
+        """Store one file's normalised rows and its warnings (written as suffixes of its name)."""
+        frame_path, meta_path = self._paths(digest)
+        try:
+            frame_path.parent.mkdir(parents=True, exist_ok=True)
+            for path, write in ((frame_path, lambda t: frame.write_parquet(t, compression="lz4")),
+                                (meta_path, lambda t: t.write_text(json.dumps(
+                                    {"kind": kind.name, "rows": frame.height,
+                                     "warnings": [w[len(name):] for w in warnings]}), encoding="utf-8"))):
+                temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                write(temporary)
+                os.replace(temporary, path)
+        except (OSError, pl.exceptions.PolarsError):
+            return
+
+
+def parsed_cache() -> ParsedCache | None:
+    """The cache `load_exports` uses: config.PARSED_CACHE_DIR, or the folder in the ADOPTION_KIT_CACHE
+    environment variable; None when that variable is "off"."""
+    setting = os.environ.get("ADOPTION_KIT_CACHE", "").strip()
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    return ParsedCache(Path(setting).expanduser() if setting else PARSED_CACHE_DIR)

@@ -1,0 +1,73 @@
+"""What `load_exports` returns: the normalised frames of one set of export files, and the files read."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from adoption_kit import schema
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: Path
+    kind: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Exports:
+    """Everything read from one set of files, normalised to the columns in `adoption_kit.schema`."""
+
+    deployment: pl.DataFrame
+    usage: pl.DataFrame
+    subscriptions: pl.DataFrame
+    files: tuple[LoadedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # Microsoft 365 active-user detail rows (schema.ACTIVITY_COLUMNS), one report per customer (the newest).
+    activity: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.ACTIVITY_COLUMNS))
+    # Kit-defined optional inputs (schema.PRICE_LIST, schema.SUPPORT_TICKETS); empty when not given.
+    prices: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.PRICE_COLUMNS))
+    tickets: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.TICKET_COLUMNS))
+
+    @property
+    def snapshots(self) -> list:
+        """Distinct processedDateTime values across both license feeds, oldest first."""
+        values = pl.concat([self.deployment.select("processed_at"), self.usage.select("processed_at")])
+        return values.unique().sort("processed_at").get_column("processed_at").to_list()
+
+    def latest(self) -> "Exports":
+        """Keep, per customer, only the newest processedDateTime of each license feed."""
+
+        def newest(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.filter(pl.col("processed_at") == pl.col("processed_at").max().over("customer_id"))
+
+        return replace(self, deployment=newest(self.deployment), usage=newest(self.usage))
+
+    def summary(self) -> str:
+        """A few human lines: what was found."""
+        lines = [f"{len(self.files)} file(s) read"]
+        for kind in ("deployment", "usage", "subscriptions"):
+            kind_files = [f for f in self.files if f.kind == kind]
+            if kind_files:
+                frame = getattr(self, kind)
+                lines.append(f"  {kind}: {len(kind_files)} file(s), {frame.height} row(s), "
+                             f"{frame.get_column('customer_id').n_unique()} customer(s)")
+        activity_files = [f for f in self.files if f.kind == schema.ACTIVITY.name]
+        if activity_files:
+            lines.append(f"  activity (Microsoft 365 active-user detail): {len(activity_files)} file(s), "
+                         f"{self.activity.height} user row(s) used, "
+                         f"{self.activity.get_column('customer_id').n_unique()} customer(s)")
+        for kind, frame, what in ((schema.PRICE_LIST, self.prices, "price(s)"),
+                                  (schema.SUPPORT_TICKETS, self.tickets, "ticket(s)")):
+            kind_files = [f for f in self.files if f.kind == kind.name]
+            if kind_files:
+                lines.append(f"  {kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
+        snapshots = self.snapshots
+        if snapshots:
+            lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
+                         f" ({len(snapshots)} snapshot(s))")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)

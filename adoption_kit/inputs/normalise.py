@@ -1,0 +1,171 @@
+"""Headers mapped to the documented fields, every value checked and converted: a batch of files of one kind."""
+from __future__ import annotations
+
+from typing import Callable
+
+import polars as pl
+
+from adoption_kit import schema
+from adoption_kit.errors import InputFileError, Problem
+from adoption_kit.inputs.activity import _normalise_activity
+from adoption_kit.inputs.convert import (_CONTROL_RE, _MAX_LISTED_ROWS, _control_characters, _conversion,
+                                         _row_problems_by_file, _rows_by_file)
+from adoption_kit.inputs.kit_files import price_list_rules, ticket_rules
+from adoption_kit.inputs.licences import deployment_rules, usage_rules
+from adoption_kit.inputs.subscriptions import subscription_rules
+from adoption_kit.schema import ExportKind, header_key
+
+_COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
+                    schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
+                    schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}
+_DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
+_SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
+_FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
+# What each kind adds once its values are checked and converted: (frame, headers by file) -> (frame, warnings).
+_KIND_RULES: dict[str, Callable[[pl.DataFrame, dict[str, dict[str, str]]], tuple[pl.DataFrame, list[str]]]] = {
+    schema.DEPLOYMENT.name: deployment_rules, schema.USAGE.name: usage_rules,
+    schema.SUBSCRIPTIONS.name: subscription_rules,
+    schema.PRICE_LIST.name: price_list_rules, schema.SUPPORT_TICKETS.name: ticket_rules,
+}
+
+
+# ---------------------------------------------------------------------------
+# Schema check and normalisation
+# ---------------------------------------------------------------------------
+
+
+def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, list[str]]:
+    """Map headers to documented fields, check every value, and convert to the normalised columns."""
+    if kind is schema.ACTIVITY:
+        return _normalise_activity(raw, name)
+    return normalise_files(kind, [(name, raw)])
+
+
+def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> tuple[pl.DataFrame, list[str]]:
+    """`normalise` for several files of one kind at once: their columns are mapped file by file, then every
+    check and conversion runs once over all their rows (on each column's distinct values, mapped back), and
+    every message still names the file, its row and the column as that file spells it."""
+    problems: list[Problem] = []
+    mapped: list[pl.DataFrame] = []
+    headers: dict[str, dict[str, str]] = {}  # file -> target -> the header as written in that file
+    for name, raw in files:
+        try:
+            frame, headers[name] = _map_fields(raw, kind, name)
+        except InputFileError as error:
+            problems.extend(error.problems)
+            continue
+        mapped.append(frame)
+    if problems:
+        raise InputFileError(problems)
+    fields_by_target: dict[str, schema.RawField] = {}
+    for raw_field in kind.fields:
+        if any(raw_field.target in h for h in headers.values()):
+            fields_by_target.setdefault(raw_field.target, raw_field)
+    frame = mapped[0] if len(mapped) == 1 else pl.concat(mapped, how="diagonal")
+    warnings: list[str] = []
+
+    blank = pl.all_horizontal(pl.col(t).is_null() for t in fields_by_target)
+    if frame.height and frame.select(blank.any()).item():   # e.g. the ",,,," lines a spreadsheet leaves
+        for name, rows in _rows_by_file(frame.filter(blank)):
+            warnings.append(f"{name}: {rows.len()} empty row(s) skipped (rows "
+                            f"{', '.join(map(str, rows.head(_MAX_LISTED_ROWS)))}"
+                            f"{' ...' if rows.len() > _MAX_LISTED_ROWS else ''})")
+        frame = frame.filter(~blank)
+
+    # Exports repeat dates, counts, codes and product names a lot: such a column is checked and converted
+    # once per distinct value, then looked up. Ids and customer names are mostly distinct: checked and
+    # converted row by row, every such check in one pass. A sample of rows tells the two apart.
+    sample = frame.head(_SAMPLE_ROWS)
+    repetitive = {t for t in fields_by_target if frame.height
+                  and sample.get_column(t).n_unique() * _DISTINCT_SHARE <= sample.height}
+    distinct = {t: frame.get_column(t).unique() for t in repetitive}
+    text_targets = [t for t, f in fields_by_target.items() if f.kind == "str"]
+    scanned = frame.select(pl.col(t).str.contains(_CONTROL_RE).any().alias(t)
+                           for t in text_targets if t not in repetitive).row(0, named=True) \
+        if frame.height and set(text_targets) - repetitive else {}
+    controlled = [t for t in text_targets if scanned.get(t)
+                  or (t in repetitive and distinct[t].str.contains(_CONTROL_RE).any())]
+    if controlled:
+        warnings.extend(_control_characters(frame, controlled, headers))
+    replacements: list[pl.Expr | pl.Series] = []
+    row_checks: list[tuple[pl.Expr, str, str, str]] = []   # (invalid-row predicate, target, problem, fix)
+    for target, raw_field in fields_by_target.items():
+        expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
+        if raw_field.required and not raw_field.allow_empty:
+            field_checks.append((pl.col(target).is_null(), "is empty",
+                                 f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
+        identity = expr.meta.eq(pl.col(target))   # text kept as it is
+        if target not in repetitive:
+            row_checks.extend((invalid, target, problem, fix) for invalid, problem, fix in field_checks)
+            if not identity:
+                replacements.append(expr.alias(target))
+            continue
+        values = distinct[target].to_frame()
+        failing = values.select(invalid.any().alias(str(i)) for i, (invalid, _, _) in enumerate(field_checks)).row(0) \
+            if field_checks else ()
+        for (invalid, problem, fix), failed in zip(field_checks, failing):
+            if failed:
+                problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
+        if not identity:   # one chunk: polars builds the lookup table per chunk (a batch has one per file)
+            converted = values.select(expr.alias("\x00value")).get_column("\x00value")
+            replacements.append(frame.get_column(target).rechunk().replace_strict(
+                distinct[target], converted, return_dtype=converted.dtype))
+    failing = frame.select(invalid.any().alias(str(i)) for i, (invalid, *_) in enumerate(row_checks)).row(0) \
+        if row_checks and frame.height else ()
+    for (invalid, target, problem, fix), failed in zip(row_checks, failing):
+        if failed:
+            problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
+    if problems:
+        raise InputFileError(problems)
+    columns = _COLUMNS_BY_KIND[kind.name]
+    if replacements:
+        frame = frame.with_columns(replacements)
+    optional_raw = {"workload_name": pl.String, "is_trial_raw": pl.Boolean}
+    frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in {**columns, **optional_raw}.items()
+                                if c not in frame.columns])
+
+    rules = _KIND_RULES.get(kind.name)
+    if rules is not None:
+        frame, kind_warnings = rules(frame, headers)
+        warnings.extend(kind_warnings)
+    return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]).rechunk(), warnings
+
+
+def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, dict[str, str]]:
+    """One file's columns under the kind's target names (as text), with its row numbers and its name in
+    `source_file`; and target -> header as written. Raises for a missing required column or a field spelled
+    twice."""
+    keyed = [header_key(c) for c in raw.columns]
+    repeated = sorted({c for c, k in zip(raw.columns, keyed) if k and keyed.count(k) > 1})
+    if repeated:   # JSON keys that differ only in case or spacing (a CSV header was checked when sniffed)
+        raise InputFileError.single(name, f"column(s) {', '.join(map(repr, repeated))} are one field spelled "
+                                          f"more than once, so its value is ambiguous",
+                                    "keep one of them (headers are matched ignoring case and spaces)")
+    by_key = {header_key(c): c for c in raw.columns}
+    problems: list[Problem] = []
+    selected: dict[str, pl.Expr] = {}
+    headers: dict[str, str] = {}
+    for raw_field in kind.fields:
+        source = next((by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases)) if k in by_key),
+                      None)
+        if raw_field.target in selected:
+            continue  # offerName and productName feed the same column: the first present wins
+        if source is None:
+            if raw_field.required:
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                                        f"add the '{raw_field.name}' column (headers are matched ignoring "
+                                        f"case and spaces)", column=raw_field.name))
+            continue
+        selected[raw_field.target] = pl.col(source)
+        headers[raw_field.target] = source
+    if kind is schema.SUBSCRIPTIONS and "customer_id" not in selected and "links" in by_key:
+        # The resource shape has no customer column; its self link carries the tenant id.
+        problems = [p for p in problems if p.column != "customerTenantId"]
+        selected["customer_id"] = pl.col(by_key["links"]).str.extract(r"/customers/([0-9a-fA-F-]{36})/", 1)
+        headers["customer_id"] = by_key["links"]
+    if problems:
+        raise InputFileError(problems)
+    frame = raw.with_row_index("_row", offset=1).select(
+        pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()],
+        pl.lit(name, dtype=pl.String).alias("source_file"))
+    return frame, headers
