@@ -7,6 +7,8 @@ from typing import Any
 import polars as pl
 
 from adoption_kit.analysis import Analysis, CustomerView
+from adoption_kit.compute.history import latest_period, segment_changes
+from adoption_kit.compute.worklist import SUPPORT_NEXT_STEP
 from adoption_kit.report.format import (
     _WARN_COLOURS, Fragment, _box, _fragment, _paragraph, _table, esc, format_date, format_int, format_money,
     format_pct, format_points, plural,
@@ -16,8 +18,6 @@ from adoption_kit.report.headline import _round
 
 def _latest_flags(history_workloads: pl.DataFrame) -> pl.DataFrame:
     """Flagged rows of each customer's newest period, strongest first."""
-    from adoption_kit.compute.history import latest_period
-
     return (latest_period(history_workloads).filter(pl.col("trend_flag").is_not_null())
             .sort([pl.col("robust_z").abs(), "customer_name", "product_name", "workload"],
                   descending=[True, False, False, False], nulls_last=True))
@@ -37,8 +37,6 @@ def trends_summary(analysis: Analysis, *, top_n: int) -> Fragment:
             f"{format_pct(last['usage_rate'])} ({format_points(_diff(last['usage_rate'], first['usage_rate']))}), "
             f"deployment {format_pct(first['deployment_rate'])} -> {format_pct(last['deployment_rate'])} "
             f"({format_points(_diff(last['deployment_rate'], first['deployment_rate']))}).")
-    from adoption_kit.compute.history import latest_period
-
     flags = _latest_flags(book.history_workloads)
     guarded = latest_period(book.history_workloads).filter(pl.col("guarded")).height
     method = (f"A change is flagged when its robust z-score against every customer's change on the same workload "
@@ -74,8 +72,6 @@ def _diff(now: float | None, before: float | None) -> float | None:
 
 def segment_changes_table(analysis: Analysis, *, top_n: int) -> Fragment:
     """Customers whose segment changed since their previous export: before, now, and the rates behind it."""
-    from adoption_kit.compute.history import segment_changes
-
     if analysis.book.history_portfolio.height < 2:
         return _paragraph("One snapshot only: no segment changes to show.")
     changes = segment_changes(analysis.book.history_customers)
@@ -188,8 +184,6 @@ def _unpriced(unpriced: pl.DataFrame) -> tuple[list[str], list[str]]:
 
 def support_signal(analysis: Analysis, *, top_n: int) -> Fragment:
     """Accounts with many how-to tickets per 100 active users, beside their adoption segment, with the next step."""
-    from adoption_kit.compute.worklist import SUPPORT_NEXT_STEP
-
     book = analysis.book
     if not book.settings.get("tickets_loaded"):
         return _paragraph("No support-ticket file was loaded: the support signal is off. Add a support-tickets.csv "
@@ -216,8 +210,6 @@ def support_signal(analysis: Analysis, *, top_n: int) -> Fragment:
 
 def book_figures(analysis: Analysis) -> dict[str, Any]:
     """Flat headline figures of the book over time and the work queue (portfolio report, index)."""
-    from adoption_kit.compute.history import segment_changes
-
     book = analysis.book
     flags = _latest_flags(book.history_workloads)
     queue = book.renewals.filter(pl.col("queued"))
@@ -254,8 +246,6 @@ def customer_trend_text(view: CustomerView) -> Fragment:
     items = [f"{r['trend_flag'].capitalize()} on {r['workload']} ({r['product_name']}): {format_pct(r['previous_usage_rate'])}"
              f" -> {format_pct(r['usage_rate'])} ({format_points(r['usage_change'])}, robust z {r['robust_z']:+.1f})"
              for r in flags.to_dicts()]
-    from adoption_kit.compute.history import latest_period
-
     guarded = latest_period(view.book.history_workloads).filter(pl.col("guarded")).height
     if guarded:
         items.append(f"{plural(guarded, 'workload row')} with fewer than "

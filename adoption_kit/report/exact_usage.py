@@ -6,6 +6,7 @@ from typing import Any
 import polars as pl
 
 from adoption_kit.analysis import Analysis, CustomerView
+from adoption_kit.compute.activity import EXACT_BASIS, LOWER_BOUND_BASIS, concealment_note
 from adoption_kit.report.format import Fragment, _fragment, _table, esc, format_int, format_pct, plural
 from adoption_kit.report.headline import _round
 
@@ -14,8 +15,6 @@ def exact_usage(view: CustomerView, analysis: Analysis | None = None) -> Fragmen
     """The customer's usage on both bases, side by side: exact (from user activity, when the customer's
     active-user detail report was loaded) and Partner Center's (a lower bound from its workload rows);
     per workload, the over-100% evidence, and what concealed names prevent. Counts only, never names."""
-    from adoption_kit.compute.activity import EXACT_BASIS, LOWER_BOUND_BASIS, concealment_note
-
     c = view.customer
     pc_line = (f"Partner Center: {format_pct(c['usage_rate'])} ({format_int(c['licenses_active'])} active of "
                f"{format_int(c['licenses_qualified'])} qualified), a {LOWER_BOUND_BASIS}.")
@@ -81,8 +80,6 @@ def exact_usage(view: CustomerView, analysis: Analysis | None = None) -> Fragmen
 
 def exact_usage_figures(view: CustomerView) -> dict[str, Any]:
     """Flat figures for the report index: the exact usage and its basis (None without user activity)."""
-    from adoption_kit.compute.activity import EXACT_BASIS, LOWER_BOUND_BASIS
-
     a = view.activity_customer
     return {
         "usage_basis": EXACT_BASIS if a else LOWER_BOUND_BASIS,

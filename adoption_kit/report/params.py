@@ -24,6 +24,7 @@ TEMPLATES: Mapping[str, Path] = {
 # ---------------------------------------------------------------------------
 def template_parameters(notebook_path: str | Path) -> dict[str, dict]:
     """The parameters a template declares: name -> {name, inferred_type_name, default, help} (papermill's view)."""
+    # Lazy on purpose: papermill imports pyarrow, and every report kernel imports this module (check_whole_number).
     import papermill
 
     path = Path(notebook_path)
