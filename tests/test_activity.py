@@ -13,7 +13,7 @@ import pytest
 from adoption_kit import schema
 from adoption_kit.compute import activity, metrics
 from adoption_kit.inputs import activity as input_activity
-from adoption_kit.report import narrative
+from adoption_kit.report import exact_usage
 from adoption_kit.compute.activity import (EXACT_BASIS, LOWER_BOUND_BASIS, activity_customers, activity_products,
                                    activity_tables, activity_workloads, concealment_note)
 from adoption_kit.analysis import customer_view, prepare, read_bundle, write_bundle
@@ -448,16 +448,16 @@ def test_old_bundles_without_activity_tables_still_read(book, tmp_path):
 
 def test_exact_usage_narrative_shows_both_bases_escaped(book):
     analysis = prepare(book)
-    fragment = narrative.exact_usage(customer_view(analysis, TENANT), analysis)
+    fragment = exact_usage.exact_usage(customer_view(analysis, TENANT), analysis)
     assert "Exact usage: 71.4% (5 of 7 licensed users" in fragment.text
     assert EXACT_BASIS in fragment.text and LOWER_BOUND_BASIS in fragment.text
     assert "Partner Center: 114.3% (8 active of 7 qualified)" in fragment.text
     assert "the same period" in fragment.text
     assert "1 deleted user still active" in fragment.html and "2 users active without its licence" in fragment.html
     assert "alice" not in fragment.html.lower()
-    bare = narrative.exact_usage(customer_view(analysis, OTHER), analysis)
+    bare = exact_usage.exact_usage(customer_view(analysis, OTHER), analysis)
     assert f"Usage basis: {LOWER_BOUND_BASIS} only" in bare.text
-    assert narrative.exact_usage_figures(customer_view(analysis, OTHER))["usage_rate_exact"] is None
+    assert exact_usage.exact_usage_figures(customer_view(analysis, OTHER))["usage_rate_exact"] is None
 
 
 def test_exact_usage_narrative_escapes_markup(book):
@@ -465,7 +465,7 @@ def test_exact_usage_narrative_escapes_markup(book):
     view = customer_view(analysis, TENANT)
     hostile = view.activity_workloads.with_columns(pl.lit("<script>x</script>").alias("workload"))
     from dataclasses import replace
-    fragment = narrative.exact_usage(replace(view, activity_workloads=hostile), analysis)
+    fragment = exact_usage.exact_usage(replace(view, activity_workloads=hostile), analysis)
     assert "<script>" not in fragment.html and "&lt;script&gt;" in fragment.html
 
 

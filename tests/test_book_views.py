@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from adoption_kit import analysis
-from adoption_kit.report import charts, narrative, notebooks
+from adoption_kit.report import actions, book, charts
 from adoption_kit.render import run as render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError, UnknownCustomerError
@@ -130,40 +130,40 @@ def test_customer_trend_marks_the_flagged_points(sample):
 # Narrative
 # ---------------------------------------------------------------------------
 def test_narrative_shows_every_planted_case_escaped(sample):
-    trends = narrative.trends_summary(sample, top_n=25)
+    trends = book.trends_summary(sample, top_n=25)
     assert "2 sudden drops and 1 spike" in trends.text
     assert "| Teams      | spike | 50.0%        | 98.3%     | +48.3 pts | 59 -> 116 of 118" in trends.text
     assert "| SharePoint | drop  | 96.4%        | 71.4%     | -25.0 pts | 27 -> 20 of 28" in trends.text
-    changes = narrative.segment_changes_table(sample, top_n=25)
+    changes = book.segment_changes_table(sample, top_n=25)
     assert "| healthy        | adopt       | 95.0% -> 95.0%   | 70.2% -> 35.1%" in changes.text
-    queue = narrative.renewal_queue_table(sample, top_n=25)
+    queue = book.renewal_queue_table(sample, top_n=25)
     assert "| 2026-12-17       | 46      |" in queue.text
     assert "=HYPERLINK(&quot;http://example.invalid&quot;,&quot;x&quot;)" in queue.html
-    cost = narrative.idle_cost_summary(sample, top_n=25)
+    cost = book.idle_cost_summary(sample, top_n=25)
     assert "&lt;img src=x onerror=alert(1)&gt;" in cost.html and HOSTILE not in cost.html
     assert "USD 5,832.00" in cost.text and "DYNAMICS 365 FOR SALES PROFESSIONAL" in cost.text
-    support = narrative.support_signal(sample, top_n=25)
+    support = book.support_signal(sample, top_n=25)
     assert "Riverfield Print LLC | upsell           | 5              | 13           | 38.5" in support.text
     assert "training (in person or online) plus self-service options" in support.text
-    for fragment in (trends, changes, queue, cost, support, narrative.own_seats_summary(sample, top_n=25)):
+    for fragment in (trends, changes, queue, cost, support, book.own_seats_summary(sample, top_n=25)):
         assert "<script" not in fragment.html
 
 
 def test_book_headline_figures(sample):
-    figures = narrative.book_figures(sample)
+    figures = book.book_figures(sample)
     assert {k: figures[k] for k in ("snapshots", "trend_drops", "trend_spikes", "segment_changes", "unpriced_products",
                                     "support_heavy_accounts", "currency")} == {
         "snapshots": 3, "trend_drops": 2, "trend_spikes": 1, "segment_changes": 3, "unpriced_products": 1,
         "support_heavy_accounts": 1, "currency": "USD"}
     assert figures["idle_cost_per_month"] == pytest.approx(float(sample.book.idle_cost.get_column("idle_cost_per_month").sum()))
     view = analysis.customer_view(sample, SEGMENT_CHANGE_ID)
-    customer = narrative.customer_book_figures(view)
+    customer = book.customer_book_figures(view)
     # usage 40/57 -> 20/57: -35.09 points; idle 40 x 12.50 = 500.00; renewal in 46 days
     assert customer == {"segment_before": "healthy", "usage_change_points": -35.1, "trend_flags": 1,
                         "days_to_renewal": 46, "renewal_queue_rank": customer["renewal_queue_rank"],
                         "own_share": 1.0, "idle_cost_per_month": 500.0, "support_heavy": False}
     assert "Drop on Exchange (OFFICE 365 BUSINESS PREMIUM): 70.2% -> 35.1% (-35.1 pts" in \
-        narrative.customer_trend_text(view).text
+        book.customer_trend_text(view).text
 
 
 def test_index_figure_formats():
@@ -210,8 +210,8 @@ def test_bundle_keeps_the_book_and_its_day(run):
 
 
 def test_crm_list_from_the_run_bundle_has_the_new_columns(run, tmp_path):
-    # The real low-adoption template writes notebooks.action_list of the bundle it reads (the stand-in does not).
-    written = notebooks.write_action_list(analysis.read_bundle(run.run_dir / render.BUNDLE_DIR), str(tmp_path / "crm.csv"))
+    # The real low-adoption template writes actions.action_list of the bundle it reads (the stand-in does not).
+    written = actions.write_action_list(analysis.read_bundle(run.run_dir / render.BUNDLE_DIR), str(tmp_path / "crm.csv"))
     csv = pl.read_csv(written.path, infer_schema=False)
     row = csv.filter(pl.col("customer_id") == SEGMENT_CHANGE_ID).row(0, named=True)
     assert (row["days_to_renewal"], row["renewal_date"], row["idle_cost_per_month"], row["support_heavy"]) == (
@@ -227,5 +227,5 @@ def test_old_bundles_read_as_an_empty_book(tmp_path, sample):
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     old = analysis.read_bundle(folder)
     assert old.book.renewals.is_empty() and old.book.today is None and old.book.settings == {}
-    assert "No subscriptions export" in narrative.renewal_queue_table(old, top_n=5).text
-    assert narrative.book_figures(old)["snapshots"] == 1
+    assert "No subscriptions export" in book.renewal_queue_table(old, top_n=5).text
+    assert book.book_figures(old)["snapshots"] == 1

@@ -1,4 +1,4 @@
-"""Tests for adoption_kit.report.charts: chart specs inspected through to_dict(), plus the offline renderer."""
+"""Tests for adoption_kit.report.charts (the package): chart specs inspected through to_dict(), plus the offline renderer."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from adoption_kit.report import charts
+from adoption_kit.report.charts.offline import _png_size, _vl_version
 from adoption_kit.report.charts import (
     SEGMENT_COLORS,
     SEGMENT_ORDER,
@@ -288,7 +289,7 @@ def test_quadrant_svg_for_a_big_portfolio_is_small_enough():
     import vl_convert as vlc
 
     spec = adoption_quadrant(random_customers(20_000), max_points=4000).to_dict()
-    svg = vlc.vegalite_to_svg(spec, vl_version=charts._vl_version())
+    svg = vlc.vegalite_to_svg(spec, vl_version=_vl_version())
     assert len(svg) < 1_500_000
 
 
@@ -604,8 +605,8 @@ def test_renderer_png_is_the_chart_as_vega_lite_rasterises_it(offline):
     spec = chart.to_dict()
     for scale in (1.0, 2.0):
         bundle, metadata = charts.offline_renderer(spec, png_scale=scale)
-        assert bundle["image/png"] == vlc.vegalite_to_png(spec, vl_version=charts._vl_version(), scale=scale, ppi=72)
-        width, height = charts._png_size(bundle["image/png"])
+        assert bundle["image/png"] == vlc.vegalite_to_png(spec, vl_version=_vl_version(), scale=scale, ppi=72)
+        width, height = _png_size(bundle["image/png"])
         assert metadata["image/png"] == {"width": round(width / scale), "height": round(height / scale)}
 
 

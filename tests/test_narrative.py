@@ -1,4 +1,4 @@
-"""Report text (adoption_kit.report.narrative) and notebook glue (adoption_kit.report.notebooks): escaping, formats, headline, CRM list."""
+"""Report text (adoption_kit.report: format, tables, sources, portfolio, customer, low_adoption, headline) and notebook glue (params, paths, actions): escaping, formats, headline, CRM list."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +13,9 @@ import polars as pl
 import pytest
 
 from adoption_kit import analysis
-from adoption_kit.report import narrative, notebooks
+from adoption_kit.report import (
+    actions, customer, format, headline, low_adoption, params, paths, portfolio, sources, tables,
+)
 from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 
@@ -47,20 +49,20 @@ def hostile(sample) -> analysis.Analysis:
                    warnings=("/home/analyst/secret/data/usage-<i>1<i>.json: no records in this page",))
 
 
-def _all_fragments(result: analysis.Analysis) -> list[narrative.Fragment]:
+def _all_fragments(result: analysis.Analysis) -> list[format.Fragment]:
     t = result.thresholds
     fragments = [
-        narrative.data_summary(result, requested=Thresholds(0.5, 0.5, 0.5)),
-        narrative.staleness(result, now=datetime(2030, 1, 1, tzinfo=timezone.utc), stale_after_days=45),
-        narrative.portfolio_headline(result), narrative.portfolio_story(result),
-        narrative.over_100_table(result, top_n=50), narrative.segment_table(result),
-        narrative.ranking_summary(result, top_n=50), narrative.ranking_table(result, top_n=50),
+        sources.data_summary(result, requested=Thresholds(0.5, 0.5, 0.5)),
+        sources.staleness(result, now=datetime(2030, 1, 1, tzinfo=timezone.utc), stale_after_days=45),
+        portfolio.portfolio_headline(result), portfolio.portfolio_story(result),
+        portfolio.over_100_table(result, top_n=50), portfolio.segment_table(result),
+        low_adoption.ranking_summary(result, top_n=50), low_adoption.ranking_table(result, top_n=50),
     ]
-    for customer in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
-        view = analysis.customer_view(result, customer)
-        fragments += [narrative.customer_header(view, result), narrative.customer_products(view, t),
-                      narrative.customer_flags(view, t), narrative.customer_next_steps(view),
-                      narrative.no_usage_rows(view)]
+    for tenant in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
+        view = analysis.customer_view(result, tenant)
+        fragments += [customer.customer_header(view, result), customer.customer_products(view, t),
+                      customer.customer_flags(view, t), customer.customer_next_steps(view),
+                      customer.no_usage_rows(view)]
     return fragments
 
 
@@ -89,8 +91,8 @@ def test_hostile_product_workload_and_warning_text_appear_only_escaped(hostile):
 
 
 def test_styled_table_escapes_cells_and_caption_and_has_stable_ids(sample):
-    first = narrative.ranking_table(sample, top_n=25)
-    again = narrative.ranking_table(sample, top_n=25)
+    first = low_adoption.ranking_table(sample, top_n=25)
+    again = low_adoption.ranking_table(sample, top_n=25)
     assert first.html == again.html                              # same ids run to run (nbval compares it)
     assert 'id="T_low_adoption"' in first.html
     cells = re.findall(r"<td[^>]*>(.*?)</td>", first.html, re.S)
@@ -106,26 +108,26 @@ def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), i
     pdf = frame.to_pandas()
 
     def pct_text(v):
-        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else narrative.format_pct(v)
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format.format_pct(v)
 
     def int_text(v):
-        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else narrative.format_int(v)
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format.format_int(v)
 
     styler = (pdf.style.set_uuid(uuid).hide(axis="index")
               .format({**{c: pct_text for c in pct}, **{c: int_text for c in ints}}, escape="html", na_rep="n/a")
               .format_index(escape="html", axis=1)
-              .set_caption(narrative.esc(caption))
+              .set_caption(format.esc(caption))
               .set_table_styles([{"selector": "td, th", "props": "vertical-align: top"},
                                  {"selector": "caption", "props": "caption-side: top; text-align: left"}]))
     right = [c for c in (*pct, *ints) if c in pdf.columns]
     styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"}]
                                       for c in pdf.columns}, overwrite=False)
     if thresholds is not None:
-        for column, limit, css in (("Deployment", thresholds.deploy, narrative._LOW_DEPLOY_CSS),
-                                   ("Usage", thresholds.adopt, narrative._LOW_USAGE_CSS)):
+        for column, limit, css in (("Deployment", thresholds.deploy, tables._LOW_DEPLOY_CSS),
+                                   ("Usage", thresholds.adopt, tables._LOW_USAGE_CSS)):
             if column in pdf.columns:
-                styler = styler.map(lambda v, lim=limit, low=css: narrative._rate_css(v, lim, low), subset=[column])
-    return narrative._WRAPPER.format(styler.to_html())
+                styler = styler.map(lambda v, lim=limit, low=css: tables._rate_css(v, lim, low), subset=[column])
+    return format._WRAPPER.format(styler.to_html())
 
 
 def test_styled_table_writes_the_markup_pandas_styler_wrote(sample, hostile):
@@ -141,23 +143,23 @@ def test_styled_table_writes_the_markup_pandas_styler_wrote(sample, hostile):
              (tricky.head(0), dict(uuid="empty", caption="no rows", pct=["Deployment", "Usage"], ints=["Sold"])),
              (tricky.select("Customer", "Sold"), dict(uuid="plain", caption="", ints=["Sold"]))]
     for frame, options in cases:
-        assert narrative.styled_table(frame, **options).html == _styler_reference(frame, **options), options["uuid"]
+        assert tables.styled_table(frame, **options).html == _styler_reference(frame, **options), options["uuid"]
     # The report tables themselves, built through the same calls.
     seen = []
-    original = narrative.styled_table
+    original = tables.styled_table
 
     def spy(frame, **options):
         seen.append((frame, options))
         return original(frame, **options)
 
-    narrative.styled_table = spy
+    tables.styled_table = spy
     try:
-        fragments = [narrative.ranking_table(sample, top_n=25), narrative.ranking_table(hostile, top_n=50)]
+        fragments = [low_adoption.ranking_table(sample, top_n=25), low_adoption.ranking_table(hostile, top_n=50)]
         for result in (sample, hostile):
-            for customer in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
-                fragments.append(narrative.customer_products(analysis.customer_view(result, customer), t))
+            for tenant in (HOSTILE_ID, FORMULA_ID, TRIAL_ID, YAMMER_ID, UPSELL_ID):
+                fragments.append(customer.customer_products(analysis.customer_view(result, tenant), t))
     finally:
-        narrative.styled_table = original
+        tables.styled_table = original
     assert len(seen) == len(fragments) == 12
     for (frame, options), fragment in zip(seen, fragments):
         assert fragment.html == _styler_reference(frame, **options)
@@ -174,32 +176,32 @@ def _css(fragment_html: str) -> dict[str, str]:
 
 
 def test_styled_table_highlights_low_rates_and_over_100(sample):
-    rules = _css(narrative.ranking_table(sample, top_n=25).html)
+    rules = _css(low_adoption.ranking_table(sample, top_n=25).html)
     # Rank 3 (the hostile name): deployment 41.9% < 80% is highlighted, usage 91.2% >= 60% is not.
     assert "background-color" in rules["#T_low_adoption_row2_col3"]
     assert "font-weight: bold" in rules["#T_low_adoption_row2_col3"]       # not colour alone
     assert "background-color" not in rules.get("#T_low_adoption_row2_col4", "")
     view = analysis.customer_view(sample, TRIAL_ID)
-    rules = _css(narrative.customer_products(view, sample.thresholds).html)
+    rules = _css(customer.customer_products(view, sample.thresholds).html)
     assert "rgba(204, 121, 167" in rules["#T_customer_products_row0_col6"]  # 190% usage: data-check colour
 
 
 def test_fragment_is_wrapped_against_mathjax_and_has_a_plain_text_twin(sample):
-    fragment = narrative.portfolio_headline(sample)
+    fragment = portfolio.portfolio_headline(sample)
     assert fragment.html.startswith('<div class="adoption-kit tex2jax_ignore mathjax_ignore">')
     assert fragment._repr_html_() == fragment.html
     assert repr(fragment) == fragment.text and "Licenses sold" in fragment.text and "8,164" in fragment.text
 
 
 def test_esc_and_formats():
-    assert narrative.esc('<a href="x">&\'') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
-    assert narrative.esc(None) == "n/a"
-    assert narrative.format_pct(0.8137) == "81.4%"
-    assert narrative.format_pct(1.9) == "190.0%"
-    assert narrative.format_pct(0.8, 0) == "80%"
-    assert narrative.format_pct(None) == "n/a" and narrative.format_pct(float("nan")) == "n/a"
-    assert narrative.format_int(8145) == "8,145" and narrative.format_int(None) == "n/a"
-    assert narrative.plural(1, "account") == "1 account" and narrative.plural(2, "account") == "2 accounts"
+    assert format.esc('<a href="x">&\'') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+    assert format.esc(None) == "n/a"
+    assert format.format_pct(0.8137) == "81.4%"
+    assert format.format_pct(1.9) == "190.0%"
+    assert format.format_pct(0.8, 0) == "80%"
+    assert format.format_pct(None) == "n/a" and format.format_pct(float("nan")) == "n/a"
+    assert format.format_int(8145) == "8,145" and format.format_int(None) == "n/a"
+    assert format.plural(1, "account") == "1 account" and format.plural(2, "account") == "2 accounts"
 
 
 # ---------------------------------------------------------------------------
@@ -207,10 +209,10 @@ def test_esc_and_formats():
 # ---------------------------------------------------------------------------
 def test_portfolio_text_numbers_come_from_the_frames(sample):
     p = sample.portfolio
-    story = narrative.portfolio_story(sample).text
+    story = portfolio.portfolio_story(sample).text
     assert f"{p['licenses_sold']:,}" in story
-    assert narrative.format_pct(p["deployment_rate"]) in story and narrative.format_pct(p["usage_rate"]) in story
-    segments = narrative.segment_frame(sample)
+    assert format.format_pct(p["deployment_rate"]) in story and format.format_pct(p["usage_rate"]) in story
+    segments = portfolio.segment_frame(sample)
     deploy = segments.filter(pl.col("segment") == "deploy").row(0, named=True)
     assert f"{deploy['customers']} customers should assign licenses ({deploy['licenses_unassigned']:,} unassigned)" in story
     assert segments.get_column("segment").to_list() == ["data_check", "deploy", "adopt", "upsell", "healthy"]
@@ -218,33 +220,33 @@ def test_portfolio_text_numbers_come_from_the_frames(sample):
 
 
 def test_over_100_table_names_each_cause(sample):
-    frame = narrative.over_100_frame(sample)
+    frame = portfolio.over_100_frame(sample)
     causes = dict(zip(frame.get_column("customer_id").to_list(), frame.get_column("inflation_causes").to_list()))
     assert causes[TRIAL_ID] == "trial" and causes[YAMMER_ID] == "yammer"
-    text = narrative.over_100_table(sample, top_n=2).text
+    text = portfolio.over_100_table(sample, top_n=2).text
     assert "5 products with usage over 100%, the 2 with the most excess active users shown" in text
     assert "Why usage can exceed 100%" in text and "Viva Engage" in text
 
 
 def test_customer_flags_explain_the_cause(sample):
     t = sample.thresholds
-    trial = narrative.customer_flags(analysis.customer_view(sample, TRIAL_ID), t).text
+    trial = customer.customer_flags(analysis.customer_view(sample, TRIAL_ID), t).text
     assert "Usage over 100% on MICROSOFT 365 E3: 190.0% (38 active of 20 qualified); likely cause: open trial" in trial
     assert "trial seats are active but are not paid entitlements" in trial
-    yammer = narrative.customer_flags(analysis.customer_view(sample, YAMMER_ID), t).text
+    yammer = customer.customer_flags(analysis.customer_view(sample, YAMMER_ID), t).text
     assert "Yammer usage over 100%" in yammer and "not counted as over 100%" in yammer
-    upsell = narrative.customer_flags(analysis.customer_view(sample, UPSELL_ID), t).text
+    upsell = customer.customer_flags(analysis.customer_view(sample, UPSELL_ID), t).text
     assert upsell.startswith("No flags")
-    low = narrative.customer_flags(analysis.customer_view(sample, HOSTILE_ID), t).text
+    low = customer.customer_flags(analysis.customer_view(sample, HOSTILE_ID), t).text
     assert "under the 80% threshold: 38.0%" in low and "155 of 250 licenses are not assigned" in low
 
 
 def test_customer_header_places_the_customer(sample):
     view = analysis.customer_view(sample, HOSTILE_ID)
-    text = narrative.customer_header(view, sample).text
+    text = customer.customer_header(view, sample).text
     assert f"#{view.rank} of {sample.ranking.height} on the low-adoption list" in text
     assert f"percentile {view.usage_percentile:.0f}" in text
-    figures = narrative.customer_figures(view, sample)
+    figures = customer.customer_figures(view, sample)
     assert figures["customer_name"] == HOSTILE and figures["segment"] == "deploy"
     assert figures["low_adoption_rank"] == view.rank
 
@@ -258,18 +260,18 @@ def test_unknown_customer_names_close_matches(sample):
 
 def test_staleness_is_pinned_by_now(sample):
     processed = sample.processed_at_max
-    fresh = narrative.staleness(sample, now=processed + timedelta(days=10), stale_after_days=45)
+    fresh = sources.staleness(sample, now=processed + timedelta(days=10), stale_after_days=45)
     assert "10 days before" in fresh.text and "WARNING" not in fresh.text
-    stale = narrative.staleness(sample, now=processed + timedelta(days=46), stale_after_days=45)
+    stale = sources.staleness(sample, now=processed + timedelta(days=46), stale_after_days=45)
     assert stale.text.startswith("WARNING") and "46 days ago" in stale.text
-    before = narrative.staleness(sample, now=processed - timedelta(days=3), stale_after_days=45)
+    before = sources.staleness(sample, now=processed - timedelta(days=3), stale_after_days=45)
     assert "check the today parameter" in before.text
 
 
 def test_data_summary_says_when_bundle_thresholds_differ(sample):
-    same = narrative.data_summary(sample, requested=sample.thresholds).text
+    same = sources.data_summary(sample, requested=sample.thresholds).text
     assert "Thresholds: deploy 80%, adopt 60%, upsell 90%" in same and "bundle" not in same
-    other = narrative.data_summary(sample, requested=Thresholds(0.9, 0.7, 0.95)).text
+    other = sources.data_summary(sample, requested=Thresholds(0.9, 0.7, 0.95)).text
     assert "asked for deploy 90%, adopt 70%, upsell 95%" in other
     assert str(PROJECT_ROOT) not in other
 
@@ -278,57 +280,57 @@ def test_data_summary_says_when_bundle_thresholds_differ(sample):
 # Headline figures
 # ---------------------------------------------------------------------------
 def test_headline_bundle_is_flat_json(sample):
-    figures = narrative.portfolio_figures(sample)
-    bundle = narrative.headline_bundle(figures)
-    assert narrative.HEADLINE_MIME == "application/json"
-    assert set(bundle) == {narrative.HEADLINE_MIME, "text/plain"}
-    payload = bundle[narrative.HEADLINE_MIME]
+    figures = portfolio.portfolio_figures(sample)
+    bundle = headline.headline_bundle(figures)
+    assert headline.HEADLINE_MIME == "application/json"
+    assert set(bundle) == {headline.HEADLINE_MIME, "text/plain"}
+    payload = bundle[headline.HEADLINE_MIME]
     assert json.loads(json.dumps(payload)) == payload
     assert all(v is None or isinstance(v, (str, int, float, bool)) for v in payload.values())
     assert payload["customers"] == 50 and payload["deployment_rate"] == round(sample.portfolio["deployment_rate"], 4)
     assert payload["data_processed"] == "2026-11-01"
-    assert narrative.headline_bundle({"x": float("nan")})[narrative.HEADLINE_MIME] == {"x": None}
+    assert headline.headline_bundle({"x": float("nan")})[headline.HEADLINE_MIME] == {"x": None}
     with pytest.raises(ParameterError, match="nested"):
-        narrative.headline_bundle({"nested": {"a": 1}})
+        headline.headline_bundle({"nested": {"a": 1}})
     with pytest.raises(ParameterError):
-        narrative.headline_bundle({})
+        headline.headline_bundle({})
 
 
 # ---------------------------------------------------------------------------
 # notebooks: scalar parameters, paths, the CRM list
 # ---------------------------------------------------------------------------
 def test_parse_today_and_whole_numbers():
-    assert notebooks.parse_today("2026-12-31") == datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
-    assert notebooks.parse_today("").tzinfo is not None
+    assert params.parse_today("2026-12-31") == datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    assert params.parse_today("").tzinfo is not None
     with pytest.raises(ParameterError, match="today='31/12/2026' is not a date"):
-        notebooks.parse_today("31/12/2026")
-    assert notebooks.check_whole_number("top_n", 5, minimum=1) == 5
+        params.parse_today("31/12/2026")
+    assert params.check_whole_number("top_n", 5, minimum=1) == 5
     for bad in (0, -1, 2.5, True, "5"):
         with pytest.raises(ParameterError, match="top_n=.* must be a whole number of at least 1"):
-            notebooks.check_whole_number("top_n", bad, minimum=1)
+            params.check_whole_number("top_n", bad, minimum=1)
 
 
 def test_paths_shown_in_reports_are_never_absolute(tmp_path):
-    assert notebooks.shown_path("reports/low-adoption-accounts.csv") == "reports/low-adoption-accounts.csv"
-    assert notebooks.shown_path(tmp_path / "crm" / "list.csv") == "list.csv"
-    assert notebooks.strip_paths("/work/x/data/a.json: 2 row(s)") == "a.json: 2 row(s)"
-    assert notebooks.strip_paths(r"C:\Users\me\a.csv: bad") == "a.csv: bad"
-    assert notebooks.strip_paths("co-authoring files in SharePoint/OneDrive") == "co-authoring files in SharePoint/OneDrive"
+    assert paths.shown_path("reports/low-adoption-accounts.csv") == "reports/low-adoption-accounts.csv"
+    assert paths.shown_path(tmp_path / "crm" / "list.csv") == "list.csv"
+    assert paths.strip_paths("/work/x/data/a.json: 2 row(s)") == "a.json: 2 row(s)"
+    assert paths.strip_paths(r"C:\Users\me\a.csv: bad") == "a.csv: bad"
+    assert paths.strip_paths("co-authoring files in SharePoint/OneDrive") == "co-authoring files in SharePoint/OneDrive"
 
 
 def test_action_list_csv_is_formula_safe(sample, tmp_path):
-    written = notebooks.write_action_list(sample, str(tmp_path / "crm.csv"))
+    written = actions.write_action_list(sample, str(tmp_path / "crm.csv"))
     assert written is not None and written.rows == sample.ranking.height
     with (tmp_path / "crm.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert tuple(rows[0]) == notebooks.ACTION_COLUMNS
+    assert tuple(rows[0]) == actions.ACTION_COLUMNS
     cells = [cell for row in rows[1:] for cell in row]
     assert "'" + FORMULA in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
     first = dict(zip(rows[0], rows[1]))
     assert first["rank"] == "1" and first["deployment_pct"] == "61.2" and first["data_processed"] == "2026-11-01"
-    assert notebooks.write_action_list(sample, "") is None
-    assert narrative.written_note(None, "").text == "No CSV written (action_csv is empty)."
-    assert narrative.written_note(written, "crm.csv").text.startswith(f"Wrote {written.rows} accounts to crm.csv:")
+    assert actions.write_action_list(sample, "") is None
+    assert low_adoption.written_note(None, "").text == "No CSV written (action_csv is empty)."
+    assert low_adoption.written_note(written, "crm.csv").text.startswith(f"Wrote {written.rows} accounts to crm.csv:")
     with pytest.raises(ParameterError, match="must end in .csv"):
-        notebooks.write_action_list(sample, str(tmp_path / "crm.xlsx"))
+        actions.write_action_list(sample, str(tmp_path / "crm.xlsx"))

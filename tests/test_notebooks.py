@@ -19,7 +19,7 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from adoption_kit import analysis
-from adoption_kit.report import narrative, notebooks
+from adoption_kit.report import actions, customer, headline, low_adoption, params, portfolio
 from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.sample.generator import write_sample
@@ -67,8 +67,8 @@ VARIABLE_TEXT = re.compile(r"0x[0-9a-f]{6,}|\d{2}:\d{2}:\d{2}|/home/|/tmp/|/root
 # ---------------------------------------------------------------------------
 def run(template: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
     """Execute a template with papermill like the renderer: checked names, python3 kernel, absolute foreign cwd."""
-    path = notebooks.TEMPLATES[template]
-    notebooks.check_parameters(path, parameters)
+    path = params.TEMPLATES[template]
+    params.check_parameters(path, parameters)
     workdir = tmp_path / "cwd"          # empty: a path taken from the working directory would not be found
     workdir.mkdir(exist_ok=True)
     return pm.execute_notebook(str(path), str(tmp_path / f"{template}.ipynb"), parameters=parameters,
@@ -88,11 +88,11 @@ def text_of(c: nbformat.NotebookNode, mime: str = "text/plain") -> str:
 
 def headline_of(nb: nbformat.NotebookNode) -> dict:
     """The figures the renderer reads: the `headline`-tagged cell's display_data, HEADLINE_MIME."""
-    cells = [c for c in nb.cells if narrative.HEADLINE_TAG in c.metadata.get("tags", [])]
+    cells = [c for c in nb.cells if headline.HEADLINE_TAG in c.metadata.get("tags", [])]
     assert len(cells) == 1
-    outputs = [o for o in cells[0].outputs if narrative.HEADLINE_MIME in o.get("data", {})]
+    outputs = [o for o in cells[0].outputs if headline.HEADLINE_MIME in o.get("data", {})]
     assert len(outputs) == 1 and outputs[0].output_type == "display_data"
-    return outputs[0]["data"][narrative.HEADLINE_MIME]
+    return outputs[0]["data"][headline.HEADLINE_MIME]
 
 
 def output_json(nb: nbformat.NotebookNode) -> str:
@@ -100,7 +100,7 @@ def output_json(nb: nbformat.NotebookNode) -> str:
 
 
 def committed(template: str) -> nbformat.NotebookNode:
-    return nbformat.read(notebooks.TEMPLATES[template], as_version=4)
+    return nbformat.read(params.TEMPLATES[template], as_version=4)
 
 
 # ---------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def committed(template: str) -> nbformat.NotebookNode:
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("template", sorted(CONTRACT))
 def test_template_declares_the_renderer_parameters(template):
-    declared = notebooks.template_parameters(notebooks.TEMPLATES[template])
+    declared = params.template_parameters(params.TEMPLATES[template])
     assert {name: (p["inferred_type_name"], p["default"]) for name, p in declared.items()} == CONTRACT[template]
     assert all(p["help"] for p in declared.values())              # papermill --help-notebook explains each
 
@@ -125,7 +125,7 @@ def test_committed_template_is_executed_thin_and_clean(template):
     # One literal parameters cell first, then the derived values; the headline cell last.
     assert "parameters" in code[0].metadata.get("tags", []) and code[1].id == "derived"
     assert not code[0].outputs and not code[1].outputs
-    assert code[-1].id == "headline" and narrative.HEADLINE_TAG in code[-1].metadata.tags
+    assert code[-1].id == "headline" and headline.HEADLINE_TAG in code[-1].metadata.tags
     # Thin: no logic hiding failures, no working-directory paths, imports from the kit only.
     for c in code:
         assert not re.search(r"^\s*(try|except)\b", c.source, re.M), c.id
@@ -147,10 +147,10 @@ def test_committed_template_is_executed_thin_and_clean(template):
 
 def test_committed_headlines_match_the_kit():
     sample = analysis.prepare(SAMPLE_DIR)
-    assert headline_of(committed("portfolio-overview")) == narrative.portfolio_figures(sample)
+    assert headline_of(committed("portfolio-overview")) == portfolio.portfolio_figures(sample)
     view = analysis.customer_view(sample, UPSELL_ID)
-    assert headline_of(committed("customer-insights")) == narrative.customer_figures(view, sample)
-    assert headline_of(committed("low-adoption-accounts")) == narrative.low_adoption_figures(
+    assert headline_of(committed("customer-insights")) == customer.customer_figures(view, sample)
+    assert headline_of(committed("low-adoption-accounts")) == low_adoption.low_adoption_figures(
         sample, sample.ranking.height)
 
 
@@ -158,24 +158,24 @@ def test_committed_headlines_match_the_kit():
 # check_parameters (the renderer calls it before papermill, which would only warn)
 # ---------------------------------------------------------------------------
 def test_check_parameters_rejects_an_unknown_name_and_lists_the_valid_ones():
-    path = notebooks.TEMPLATES["portfolio-overview"]
+    path = params.TEMPLATES["portfolio-overview"]
     with pytest.raises(ParameterError) as error:
-        notebooks.check_parameters(path, {"deploy_treshold": 0.9, "top_n": 10})
+        params.check_parameters(path, {"deploy_treshold": 0.9, "top_n": 10})
     message = str(error.value)
     assert "unknown parameter 'deploy_treshold' (did you mean 'deploy_threshold'?)" in message
     assert "valid parameters: " + ", ".join(COMMON_PARAMETERS) in message
     with pytest.raises(ParameterError, match="unknown parameter 'customer_id'"):
-        notebooks.check_parameters(path, {"customer_id": UPSELL_ID})
+        params.check_parameters(path, {"customer_id": UPSELL_ID})
 
 
 def test_check_parameters_checks_types_and_accepts_good_values():
-    path = notebooks.TEMPLATES["customer-insights"]
+    path = params.TEMPLATES["customer-insights"]
     with pytest.raises(ParameterError, match=r"top_n='10' is not a int.*deploy_threshold=True is not a float"):
-        notebooks.check_parameters(path, {"top_n": "10", "deploy_threshold": True})
-    declared = notebooks.check_parameters(path, {"deploy_threshold": 1, "customer_id": TRIAL_ID, "top_n": 5})
+        params.check_parameters(path, {"top_n": "10", "deploy_threshold": True})
+    declared = params.check_parameters(path, {"deploy_threshold": 1, "customer_id": TRIAL_ID, "top_n": 5})
     assert set(declared) == set(CONTRACT["customer-insights"])
     with pytest.raises(ParameterError, match="no such notebook template"):
-        notebooks.check_parameters(path.with_name("99-missing.ipynb"), {})
+        params.check_parameters(path.with_name("99-missing.ipynb"), {})
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def test_portfolio_with_other_thresholds(tmp_path):
     figures = headline_of(nb)
     # `today` also sets the day of the renewal queue and the support window (the data's own day by default)
     expected = analysis.prepare(SAMPLE_DIR, thresholds=analysis.make_thresholds(0.9, 0.7, 0.95), today="2027-06-01")
-    assert figures == narrative.portfolio_figures(expected)
+    assert figures == portfolio.portfolio_figures(expected)
     assert figures["support_heavy_accounts"] == 0          # no ticket in the 90 days before 2027-06-01
     assert (figures["deploy_threshold"], figures["adopt_threshold"], figures["upsell_threshold"]) == (0.9, 0.7, 0.95)
     default = headline_of(committed("portfolio-overview"))
@@ -277,7 +277,7 @@ def test_low_adoption_with_other_thresholds_writes_a_formula_safe_csv(tmp_path):
     assert text_of(cell(nb, "csv")).startswith(f"Wrote {figures['accounts']} accounts to low-adoption.csv:")
     with target.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert tuple(rows[0]) == notebooks.ACTION_COLUMNS and len(rows) - 1 == figures["accounts"]
+    assert tuple(rows[0]) == actions.ACTION_COLUMNS and len(rows) - 1 == figures["accounts"]
     cells = [value for row in rows[1:] for value in row]
     assert '\'=HYPERLINK("http://example.invalid","x")' in cells     # neutralised, still readable
     assert not [value for value in cells if value[:1] in ("=", "+", "@", "\t", "\r")]

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from adoption_kit import analysis, schema
-from adoption_kit.report import narrative, notebooks
+from adoption_kit.report import actions, book
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.sample.generator import generate_sample
@@ -241,7 +241,7 @@ def test_planted_own_seats_partial(sample, planted):
     row = sample.book.own_seats.filter((pl.col("customer_id") == tenant.lower()) & (pl.col("product_id") == E3)).row(
         0, named=True)
     assert (row["licenses_sold"], row["own_quantity"], row["other_quantity"], row["own_share"]) == (250, 150, 100, 0.6)
-    shown = narrative.own_seats_summary(sample, top_n=10)
+    shown = book.own_seats_summary(sample, top_n=10)
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown.html and HOSTILE not in shown.html
     assert "150" in shown.text and "60.0%" in shown.text
 
@@ -262,7 +262,7 @@ def test_planted_unpriced_product_is_listed_not_valued(sample, planted):
         r["licensesQualified"] - r["licensesActive"] for r in usage)        # one (CRM) workload row each
     (row,) = sample.book.unpriced.to_dicts()
     assert (row["product_id"], row["customers"], row["licenses_idle"]) == (D365, len(deployment), idle)
-    text = narrative.idle_cost_summary(sample, top_n=5).text
+    text = book.idle_cost_summary(sample, top_n=5).text
     assert "DYNAMICS 365 FOR SALES PROFESSIONAL" in text and "never counted as zero" in text
 
 
@@ -282,7 +282,7 @@ def test_planted_support_heavy_account(sample, planted):
 
 
 def test_action_csv_carries_the_work_queue(sample, planted, tmp_path):
-    written = notebooks.write_action_list(sample, str(tmp_path / "crm.csv"))
+    written = actions.write_action_list(sample, str(tmp_path / "crm.csv"))
     with (tmp_path / "crm.csv").open(encoding="utf-8", newline="") as handle:
         rows = {r["customer_id"]: r for r in csv.DictReader(handle)}
     assert written.rows == len(rows) == sample.ranking.height
@@ -292,7 +292,7 @@ def test_action_csv_carries_the_work_queue(sample, planted, tmp_path):
     assert (row["days_to_renewal"], row["renewal_date"], row["idle_cost_per_month"], row["currency"],
             row["support_heavy"]) == ("46", "2026-12-17", "500.0", "USD", "false")
     assert row["customer_name"].startswith("'=HYPERLINK")                # still formula-safe
-    assert set(notebooks.ACTION_COLUMNS) >= {"days_to_renewal", "idle_cost_per_month", "support_heavy"}
+    assert set(actions.ACTION_COLUMNS) >= {"days_to_renewal", "idle_cost_per_month", "support_heavy"}
 
 
 def test_without_optional_inputs_the_book_says_so(tmp_path):
@@ -304,10 +304,10 @@ def test_without_optional_inputs_the_book_says_so(tmp_path):
     result = analysis.prepare(bare)
     assert result.book.renewals.is_empty() and result.book.idle_cost.is_empty() and result.book.support.is_empty()
     assert result.book.unpriced.is_empty()
-    assert "No subscriptions export" in narrative.renewal_queue_table(result, top_n=5).text
-    assert "No price list" in narrative.idle_cost_summary(result, top_n=5).text
-    assert "No support-ticket file" in narrative.support_signal(result, top_n=5).text
-    figures = narrative.book_figures(result)
+    assert "No subscriptions export" in book.renewal_queue_table(result, top_n=5).text
+    assert "No price list" in book.idle_cost_summary(result, top_n=5).text
+    assert "No support-ticket file" in book.support_signal(result, top_n=5).text
+    figures = book.book_figures(result)
     assert figures["idle_cost_per_month"] is None and figures["support_heavy_accounts"] == 0
-    crm = notebooks.action_list(result)
+    crm = actions.action_list(result)
     assert crm.get_column("days_to_renewal").null_count() == crm.height

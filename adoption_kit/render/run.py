@@ -518,7 +518,7 @@ def _passed(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict
 
 def _parameter_checker() -> Callable[[Path, Mapping[str, Any]], dict[str, dict]]:
     try:
-        from adoption_kit.report.notebooks import check_parameters
+        from adoption_kit.report.params import check_parameters
     except ImportError:  # pragma: no cover - the notebooks module provides it
         check_parameters = _check_parameters
     return check_parameters
@@ -556,7 +556,7 @@ def _effective(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> d
 
 def _write_action_csv(analysis: "Analysis", target: Path) -> None:
     try:
-        from adoption_kit.report.notebooks import action_list
+        from adoption_kit.report.actions import action_list
         frame = action_list(analysis)
     except ImportError:  # pragma: no cover - the notebooks module provides the CRM columns
         frame = analysis.ranking

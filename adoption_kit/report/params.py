@@ -1,0 +1,100 @@
+"""The report templates (where they are) and their parameters: papermill-side checks and the checks inside the notebooks."""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from adoption_kit.config import REPORT_TEMPLATES_DIR
+from adoption_kit.errors import ParameterError
+
+# The report templates (rendered by `adoption-kit report`, tested by nbval); keys are the report names.
+TEMPLATES: Mapping[str, Path] = {
+    "portfolio-overview": REPORT_TEMPLATES_DIR / "10-portfolio-overview.ipynb",
+    "customer-insights": REPORT_TEMPLATES_DIR / "20-customer-insights.ipynb",
+    "low-adoption-accounts": REPORT_TEMPLATES_DIR / "30-low-adoption-accounts.ipynb",
+}
+
+
+# ---------------------------------------------------------------------------
+# Template parameters (papermill)
+# ---------------------------------------------------------------------------
+def template_parameters(notebook_path: str | Path) -> dict[str, dict]:
+    """The parameters a template declares: name -> {name, inferred_type_name, default, help} (papermill's view)."""
+    # Lazy on purpose: papermill imports pyarrow, and every report kernel imports this module (check_whole_number).
+    import papermill
+
+    path = Path(notebook_path)
+    if not path.is_file():
+        raise ParameterError(f"{path.name}: no such notebook template (expected one of "
+                             f"{', '.join(p.name for p in TEMPLATES.values())})")
+    declared = papermill.inspect_notebook(str(path))
+    if not declared:
+        raise ParameterError(f"{path.name}: no cell tagged 'parameters', so it takes no parameters")
+    return declared
+
+
+def check_parameters(notebook_path: str | Path, params: Mapping[str, Any]) -> dict[str, dict]:
+    """Refuse parameters a template does not declare or whose type does not fit; returns the declared parameters.
+
+    papermill only warns about an unknown name and then runs on the default, so a typo such as
+    `deploy_treshold=0.9` would silently produce a report at 0.8: call this before executing.
+    Types follow the annotations of the parameters cell: str, int (not bool), float (int or float, finite).
+    """
+    path = Path(notebook_path)
+    declared = template_parameters(path)
+    unknown = [name for name in params if name not in declared]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ParameterError(f"{path.name}: unknown parameter{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(hints)}; valid parameters: {', '.join(declared)}")
+    problems = []
+    for name, value in params.items():
+        expected = declared[name]["inferred_type_name"]
+        if not _fits(value, expected):
+            problems.append(f"{name}={value!r} is not a {expected} (default {declared[name]['default']})")
+    if problems:
+        raise ParameterError(f"{path.name}: " + "; ".join(problems))
+    return declared
+
+
+def _fits(value: Any, expected: str) -> bool:
+    if expected == "str":
+        return isinstance(value, str)
+    if expected == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return True  # no annotation: papermill passes anything
+
+
+# ---------------------------------------------------------------------------
+# Scalar parameters checked inside the notebooks
+# ---------------------------------------------------------------------------
+def check_whole_number(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole-number parameter within [minimum, maximum], or a ParameterError saying what is expected."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum \
+        and (maximum is None or value <= maximum)
+    if not ok:
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ParameterError(f"{name}={value!r} must be a whole number of at least {minimum}{upper}")
+    return value
+
+
+def parse_today(today: str) -> datetime:
+    """The `today` parameter: "" = now (UTC); YYYY-MM-DD = the end of that day, UTC (pins the staleness check)."""
+    if not isinstance(today, str):
+        raise ParameterError(f"today={today!r} must be a text date YYYY-MM-DD, or empty for now")
+    if not today.strip():
+        return datetime.now(timezone.utc)
+    try:
+        day = datetime.strptime(today.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty for now") from None
+    return day.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)
