@@ -11,9 +11,10 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
-from adoption_kit.inputs.convert import _GUID_RE, FUTURE_TOLERANCE, _row_problems, _today
+from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today
 from adoption_kit.inputs.exports import LoadedFile
 from adoption_kit.schema import header_key
+from adoption_kit.values import GUID_PATTERN
 
 # Placeholders that cannot occur in a product name (ASCII unit/record separators).
 _SPACED_BEFORE = "\x1e"
@@ -45,7 +46,7 @@ _ACTIVITY_FOLDER_FIX = ("move it into a folder named after the customer's tenant
 def activity_customer_id(path: str | Path) -> str | None:
     """The tenant id an active-user detail file belongs to: the nearest enclosing folder named after a GUID."""
     for folder in Path(path).parents:
-        if re.fullmatch(_GUID_RE, folder.name):
+        if re.fullmatch(GUID_PATTERN, folder.name):
             return folder.name.strip("{}").lower()
     return None
 

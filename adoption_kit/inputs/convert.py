@@ -7,12 +7,12 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import Problem
+from adoption_kit.values import GUID_PATTERN
 
 MAX_COUNT = 10_000_000  # no single customer x product holds more seats; larger means a broken export
 MAX_TEXT = 1_000        # characters in a name or code; longer means merged fields (a stray quote) or junk
 _CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]+"
 FUTURE_TOLERANCE = timedelta(days=1)   # time zones: a naive UTC timestamp may be "tomorrow" somewhere
-_GUID_RE = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 _WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
 _MAX_LISTED_ROWS = 5
 
@@ -81,7 +81,7 @@ def _conversion(raw_field: schema.RawField, target: str, *,
                        "write the three-letter code of the currency the prices are in")]
     if raw_field.kind == "guid":
         return value.str.strip_chars("{}").str.to_lowercase(), [
-            (present & ~value.str.contains(_GUID_RE), "is not a GUID (expected 8-4-4-4-12 hexadecimal digits)",
+            (present & ~value.str.contains(GUID_PATTERN), "is not a GUID (expected 8-4-4-4-12 hexadecimal digits)",
              "use the tenant/product id exactly as Partner Center exports it")]
     if raw_field.kind == "datetime":
         parsed = parse_utc_datetime(value)
@@ -169,5 +169,3 @@ def _row_problems(frame: pl.DataFrame, predicate: pl.Expr, name: str, column: st
                           f"first: {shown})", fix, column=column)]
 
 
-def _name_key(expr: pl.Expr) -> pl.Expr:
-    return expr.str.to_uppercase().str.replace_all(r"\s+", " ").str.strip_chars()

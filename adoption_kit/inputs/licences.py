@@ -4,7 +4,8 @@ from __future__ import annotations
 import polars as pl
 
 from adoption_kit import schema
-from adoption_kit.inputs.convert import _by_file, _future_dates, _name_key
+from adoption_kit.inputs.convert import _by_file, _future_dates
+from adoption_kit.values import product_name_key
 
 
 def _canonical_workload() -> pl.Expr:
@@ -24,8 +25,8 @@ def deployment_rules(frame: pl.DataFrame, headers: dict[str, dict[str, str]]) ->
         warnings.append(f"{name}: {part.height} row(s) without productId; products are matched by "
                         f"productName instead (names change over time, ids do not)")
     if missing.height:
-        product_name_key = pl.lit("name:") + _name_key(pl.col("product_name"))
-        frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), product_name_key))
+        name_key_id = pl.lit("name:") + product_name_key(pl.col("product_name"))
+        frame = frame.with_columns(product_id=pl.coalesce(pl.col("product_id"), name_key_id))
     return frame, warnings
 
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
+from adoption_kit.values import file_sha256
 from adoption_kit.inputs import activity as activity_reports, json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
@@ -187,7 +188,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
     name = str(path)
     digest: Future | None = None
     if path.suffix.lower() != ".json":   # an active-user report is a CSV; JSON never takes this path
-        digest = helper.submit(_sha256, path)
+        digest = helper.submit(file_sha256, path)
         # very large activity reports: typed by polars while reading
         typed = activity_reports._read_activity_typed(path, name)
         if typed is not None:
@@ -235,11 +236,3 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
 def _file_warnings(name: str, warnings: list[str]) -> list[str]:
     """The warnings of a batch that are about file `name` (each starts with its name)."""
     return [w for w in warnings if w.startswith((name + ":", name + ","))]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from adoption_kit.inputs.convert import _by_file, _name_key
+from adoption_kit.inputs.convert import _by_file
+from adoption_kit.values import product_name_key
 
 _STATUS_VOCABULARY = {
     "active": "active",
@@ -24,7 +25,7 @@ def _normalise_subscriptions(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         status=status_key.replace_strict(_STATUS_VOCABULARY, default="unknown"),
         is_trial=pl.coalesce(is_trial_raw, pl.lit(False)) | trial_by_dates,
-        product_key=_name_key(pl.col("product_name")),
+        product_key=product_name_key(pl.col("product_name")),
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from adoption_kit.config import REPORT_TEMPLATES_DIR
 from adoption_kit.errors import ParameterError
+from adoption_kit.values import check_whole_number, parse_today
+
+__all__ = ["TEMPLATES", "check_parameters", "check_whole_number", "parse_today", "template_parameters"]
 
 # The report templates (rendered by `adoption-kit report`, tested by nbval); keys are the report names.
 TEMPLATES: Mapping[str, Path] = {
@@ -77,24 +79,3 @@ def _fits(value: Any, expected: str) -> bool:
 # ---------------------------------------------------------------------------
 # Scalar parameters checked inside the notebooks
 # ---------------------------------------------------------------------------
-def check_whole_number(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """A whole-number parameter within [minimum, maximum], or a ParameterError saying what is expected."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum \
-        and (maximum is None or value <= maximum)
-    if not ok:
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ParameterError(f"{name}={value!r} must be a whole number of at least {minimum}{upper}")
-    return value
-
-
-def parse_today(today: str) -> datetime:
-    """The `today` parameter: "" = now (UTC); YYYY-MM-DD = the end of that day, UTC (pins the staleness check)."""
-    if not isinstance(today, str):
-        raise ParameterError(f"today={today!r} must be a text date YYYY-MM-DD, or empty for now")
-    if not today.strip():
-        return datetime.now(timezone.utc)
-    try:
-        day = datetime.strptime(today.strip(), "%Y-%m-%d")
-    except ValueError:
-        raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty for now") from None
-    return day.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)
