@@ -9,7 +9,6 @@ from adoption_kit.config import PACKAGE_DIR
 # ---------------------------------------------------------------------------
 # Names: templates in, files out (all relative to the run folder <out>/<as-of date>/)
 # ---------------------------------------------------------------------------
-KINDS = ("portfolio", "low_adoption", "customer")
 TEMPLATE_FILES: Mapping[str, str] = {
     "portfolio": "10-portfolio-overview.ipynb",
     "customer": "20-customer-insights.ipynb",

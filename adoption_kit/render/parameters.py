@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from adoption_kit.errors import ParameterError
 from adoption_kit.render.plan import ReportJob
+from adoption_kit.report.notebooks import check_parameters
 
 
 # Passed only to templates that declare them.
@@ -21,13 +21,12 @@ def _check_templates(jobs: Sequence[ReportJob]) -> dict[Path, dict[str, dict]]:
     """
     import papermill
 
-    check = _parameter_checker()
     declared: dict[Path, dict[str, dict]] = {}
     for job in jobs:
         if job.template not in declared:
             names = papermill.inspect_notebook(str(job.template))
             params = {k: v for k, v in job.parameters.items() if k in names or k not in OPTIONAL_PARAMETERS}
-            declared[job.template] = check(job.template, params)
+            declared[job.template] = check_parameters(job.template, params)
     return declared
 
 
@@ -35,26 +34,6 @@ def _passed(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict
     """The parameters papermill receives for `job`: the planned ones less optional names the template lacks."""
     names = declared.get(job.template, {})
     return {k: v for k, v in job.parameters.items() if k in names or k not in OPTIONAL_PARAMETERS}
-
-
-def _parameter_checker() -> Callable[[Path, Mapping[str, Any]], dict[str, dict]]:
-    try:
-        from adoption_kit.report.notebooks import check_parameters
-    except ImportError:  # pragma: no cover - the notebooks module provides it
-        check_parameters = _check_parameters
-    return check_parameters
-
-
-def _check_parameters(notebook_path: Path, params: Mapping[str, Any]) -> dict[str, dict]:
-    """Fallback: refuse names the template's `parameters` cell does not declare (papermill only warns)."""
-    import papermill
-
-    declared = papermill.inspect_notebook(str(notebook_path))
-    unknown = [name for name in params if name not in declared]
-    if unknown:
-        raise ParameterError(f"{Path(notebook_path).name}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-                             f"it declares {', '.join(declared) or 'none'}")
-    return declared
 
 
 def _effective(job: ReportJob, declared: Mapping[Path, Mapping[str, dict]]) -> dict[str, Any]:

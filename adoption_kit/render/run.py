@@ -21,6 +21,8 @@ from adoption_kit.render.progress import ProgressCallback, _progress_reporter
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.render.signals import sigterm_as_interrupt
 from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
+from adoption_kit.report.notebooks import action_list
+from adoption_kit.store import write_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -193,14 +195,7 @@ def _run_date(analysis: "Analysis") -> str:
 
 
 def _write_action_csv(analysis: "Analysis", target: Path) -> None:
-    try:
-        from adoption_kit.report.notebooks import action_list
-        frame = action_list(analysis)
-    except ImportError:  # pragma: no cover - the notebooks module provides the CRM columns
-        frame = analysis.ranking
-    from adoption_kit.store import write_table
-
-    write_table(frame, target)
+    write_table(action_list(analysis), target)
 
 
 @contextmanager
