@@ -1,9 +1,16 @@
-"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML, files are renamed into place."""
+"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML, files are renamed into place.
+
+papermill, nbclient, nbformat, nbconvert and jupyter_client are imported inside the functions on purpose: they
+take seconds to import, and only the worker processes need them (worker._worker_init pays that cost at start);
+the parent imports this module for `_failure` and stays light.
+"""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -13,6 +20,7 @@ from adoption_kit.render.html_safety import find_unsafe_html, sanitize_output_ht
 from adoption_kit.render.layout import FAILED_DIR, TEMPLATES_DIR
 from adoption_kit.render.results import _clip, _now_iso
 from adoption_kit.render.state import _state_path
+from adoption_kit.store import atomic_path
 
 
 HTML_TEMPLATE = "adoption_kit_report"     # nbconvert template: `lab` without CDN scripts
@@ -55,13 +63,9 @@ def _kernel_manager_class(sink: Any) -> type:
 
 def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Execute one template with papermill, export HTML, then rename both into place and record the state."""
-    import tempfile
-
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
-
-    from adoption_kit.store import atomic_path
 
     started = time.monotonic()
     run_dir = Path(spec["run_dir"])
@@ -160,8 +164,6 @@ def _dump_notebook(notebook: Any, target: Path) -> None:
 
 
 def _write_notebook(notebook: Any, target: Path) -> None:
-    from adoption_kit.store import atomic_path
-
     with atomic_path(target) as part:
         _dump_notebook(notebook, part)
 
@@ -176,8 +178,6 @@ def _for_html(notebook: Any) -> Any:
 
     The executed .ipynb keeps every output as it was; JupyterLab sanitizes untrusted HTML outputs the same way.
     """
-    import copy
-
     page = copy.deepcopy(notebook)
     for cell in page.cells:
         if cell.get("cell_type") != "code":

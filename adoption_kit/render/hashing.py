@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from adoption_kit.config import DEFAULT_EXCLUSIONS_FILE
+
 
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -16,8 +18,6 @@ def _file_sha256(path: Path) -> str:
 
 
 def _packaged_exclusions_sha256() -> str:
-    from adoption_kit.config import DEFAULT_EXCLUSIONS_FILE
-
     return _file_sha256(DEFAULT_EXCLUSIONS_FILE)
 
 

@@ -5,6 +5,9 @@ import re
 from html.parser import HTMLParser
 from typing import Mapping
 
+import bleach
+from bleach.css_sanitizer import CSSSanitizer
+
 
 _ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div",
@@ -57,9 +60,6 @@ def sanitize_output_html(markup: str) -> str:
     Data values should arrive escaped (the notebooks escape them); this is the second line of defence:
     a name like `<img src=x onerror=...>` that slipped through unescaped loses its handler here.
     """
-    import bleach
-    from bleach.css_sanitizer import CSSSanitizer
-
     class _KeepSafeCSS(CSSSanitizer):
         def sanitize_css(self, style: str) -> str:
             return style if _safe_css(style) else ""

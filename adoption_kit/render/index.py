@@ -6,9 +6,13 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
+import jinja2
+import polars as pl
+
 from adoption_kit import __version__
 from adoption_kit.render.layout import ACTION_CSV, MANIFEST, TEMPLATES_DIR
 from adoption_kit.render.results import RunResult, _error_line, _now_iso
+from adoption_kit.store import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -18,10 +22,6 @@ INDEX_TEMPLATE = "run-index.html.j2"
 
 
 def _write_index(result: RunResult, analysis: "Analysis") -> None:
-    import jinja2
-
-    from adoption_kit.store import atomic_path
-
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["figure"] = format_figure
@@ -63,8 +63,6 @@ QUEUE_ROWS = 15
 def _work_queue(analysis: "Analysis", links: Mapping[str, str]) -> dict[str, Any]:
     """This week's queue for the index: the first renewal-queue rows (low adoption, seats that can change
     soonest) with their idle cost, and the support-heavy accounts; links to rendered customer reports."""
-    import polars as pl
-
     book = analysis.book
     currency = book.settings.get("currency")
     costs = {(r["customer_id"], r["product_id"]): r["idle_cost_per_month"] for r in book.idle_cost.to_dicts()}

@@ -11,14 +11,13 @@ from adoption_kit.render.hashing import _file_sha256, _packaged_exclusions_sha25
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, INDEX
 from adoption_kit.render.plan import _check_segments
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
+from adoption_kit.store import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
 
 
 def _write_manifest(result: RunResult, analysis: "Analysis", **run: Any) -> None:
-    from adoption_kit.store import atomic_path
-
     exclusions = run["exclusions_path"]
     manifest = {
         "kit_version": __version__,

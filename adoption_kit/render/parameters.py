@@ -1,4 +1,8 @@
-"""The templates' declared parameters: refuse unknown names and wrong types, and the values each notebook runs with."""
+"""The templates' declared parameters: refuse unknown names and wrong types, and the values each notebook runs with.
+
+`_check_templates` runs in a worker (the pool's first call) except on a dry run; papermill is imported inside it
+so that the parent of a real run never pays its seconds of import time.
+"""
 from __future__ import annotations
 
 import ast

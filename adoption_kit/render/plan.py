@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from adoption_kit import __version__
+from adoption_kit.analysis import find_customer, staleness_warning, validate_customer_id
+from adoption_kit.compute.metrics import SEGMENTS
 from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.render.hashing import _file_sha256, _packaged_exclusions_sha256, _sha256_json, _tree_sha256
@@ -97,8 +99,6 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
     Customers are ordered by name, then id. `pseudonym` (the key id of a pseudonymized analysis) is part of
     every fingerprint. Raises ParameterError before anything runs.
     """
-    from adoption_kit.analysis import find_customer, staleness_warning, validate_customer_id
-
     run_dir = Path(run_dir).resolve()
     templates_dir = Path(templates_dir).resolve()
     templates = {kind: templates_dir / file for kind, file in TEMPLATE_FILES.items()}
@@ -176,8 +176,6 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
 def _check_segments(segments: Sequence[str] | None) -> set[str] | None:
     if not segments:
         return None
-    from adoption_kit.compute.metrics import SEGMENTS
-
     wanted = {part.strip() for value in segments for part in str(value).split(",") if part.strip()}
     unknown = sorted(wanted - set(SEGMENTS))
     if unknown:

@@ -1,8 +1,12 @@
 """The worker pool: a process pool that renders job specs; a failing job or a dying worker stops nothing else."""
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Mapping
 
 from adoption_kit.render.execute import _failure
@@ -29,16 +33,12 @@ class _WorkerPool:
     """A process pool (forkserver, else spawn) that renders specs; one job failing or a worker dying stops nothing else."""
 
     def __init__(self, workers: int) -> None:
-        import multiprocessing
-
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self.context = multiprocessing.get_context(method)
         self.workers = workers
         self.pool = self._new()
 
     def _new(self) -> Any:
-        from concurrent.futures import ProcessPoolExecutor
-
         # Ctrl-C reaches the whole process group, SIGTERM this process. An interrupt must neither kill a worker
         # half-started (a traceback each) nor come while one is being started (it would outlive the others):
         # the helper processes ignore SIGINT, so do the workers they fork until _worker_init, and here both
@@ -62,8 +62,6 @@ class _WorkerPool:
         return pool
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        from concurrent.futures.process import BrokenProcessPool
-
         try:
             return self.pool.submit(function, *args).result()
         except BrokenProcessPool:
@@ -72,10 +70,6 @@ class _WorkerPool:
 
     def run(self, specs: list[dict], jobs: Mapping[str, ReportJob], report: "_Progress | None") -> Iterator[ReportOutcome]:
         """Yield an outcome per spec as it finishes; a job in flight when a worker dies is retried twice."""
-        from collections import deque
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
         pending = deque(specs)
         attempts: dict[str, int] = {}
         running: dict[Any, dict] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from tqdm import tqdm
+
 from adoption_kit.render.results import ReportOutcome
 
 
@@ -23,8 +25,6 @@ class _Progress:
         print(f"rendering {todo} of {total} report(s) with {workers} worker(s)"
               + (f"; {current} already current" if current else ""), file=sys.stderr, flush=True)
         if self.bar_wanted:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=todo, unit="report", file=sys.stderr, dynamic_ncols=True)
 
     def update(self, outcome: ReportOutcome, done: int, total: int) -> None:

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from adoption_kit.analysis import prepare, validate_customer_id, write_bundle
 from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
+from adoption_kit.privacy import refuse_inside
 from adoption_kit.render.hashing import _file_sha256
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, LOCK, STATE_DIR
@@ -22,7 +24,7 @@ from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.render.signals import sigterm_as_interrupt
 from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
 from adoption_kit.report.notebooks import action_list
-from adoption_kit.store import write_table
+from adoption_kit.store import atomic_path, write_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -66,8 +68,6 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     names and pseudo ids instead of tenant ids (`customers` may be given as either). The key and its name
     lookup must lie outside `out_dir`; a run folder holds pseudonymized reports of one key or none.
     """
-    from adoption_kit.analysis import prepare
-
     started = time.monotonic()
     started_at = _now_iso()
     workers = _check_workers(workers)
@@ -81,15 +81,11 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     _parse_today(today)
     _check_segments(segments)
     if customers:
-        from adoption_kit.analysis import validate_customer_id
-
         for customer_id in customers:
             validate_customer_id(customer_id)       # before any file is read
     data_path = Path(data_path).expanduser().resolve()
     out_dir = Path(out_dir).expanduser().resolve()
     if pseudonym_key is not None:
-        from adoption_kit.privacy import refuse_inside
-
         refuse_inside(pseudonym_key, out_dir, "the reports folder")
 
     analysis = prepare(data_path, as_of=as_of, thresholds=thresholds,
@@ -144,8 +140,6 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                 _check_privacy_mode(run_dir, pseudonym, record=True)
                 _remove_partial_files(run_dir)
                 if pool:
-                    from adoption_kit.analysis import write_bundle
-
                     write_bundle(analysis, run_dir / BUNDLE_DIR)
                     copies = {sample.template: _template_copy(sample.template, run_dir) for sample in samples}
                     specs = [_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
@@ -228,8 +222,6 @@ def _remove_partial_files(run_dir: Path) -> None:
 
 def _template_copy(template: Path, run_dir: Path) -> Path:
     """The template without its stored outputs (papermill clears them anyway): much less JSON to read per report."""
-    from adoption_kit.store import atomic_path
-
     digest = _file_sha256(template)
     target = run_dir / STATE_DIR / "templates" / f"{digest[:16]}-{template.name}"
     if not target.is_file():

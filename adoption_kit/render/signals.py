@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
+from multiprocessing import forkserver, resource_tracker
 from typing import Any, Iterator
 
 
@@ -15,14 +16,10 @@ def _start_helpers(context: Any) -> None:
     terminal (this process stops the pool), and the forkserver's children start with it ignored too."""
     if not _maskable():   # pragma: no cover - Windows, or not the main thread
         return
-    from multiprocessing import resource_tracker
-
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         resource_tracker.ensure_running()
         if context.get_start_method() == "forkserver":
-            from multiprocessing import forkserver
-
             forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -9,6 +9,7 @@ from adoption_kit.errors import ParameterError
 from adoption_kit.render.layout import ACTION_CSV, CUSTOMERS_DIR, STATE_DIR
 from adoption_kit.render.plan import ReportJob
 from adoption_kit.render.results import ReportOutcome
+from adoption_kit.store import atomic_path
 
 
 PRIVACY_STATE = "privacy.json"
@@ -28,8 +29,6 @@ def _check_privacy_mode(run_dir: Path, pseudonym: str | None, *, record: bool = 
         raise ParameterError(f"{run_dir} holds reports {mode(existing)}; this run's would be {mode(pseudonym)}. "
                              f"Write them to another --out folder (e.g. reports-shared), or delete that folder")
     if record and existing != pseudonym:
-        from adoption_kit.store import atomic_path
-
         with atomic_path(marker) as part:
             part.write_text(json.dumps({"pseudonym": pseudonym}) + "\n", encoding="utf-8")
 
