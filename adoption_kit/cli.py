@@ -79,7 +79,7 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from adoption_kit.render.run import describe_run, render_reports
+    from adoption_kit.render import describe_run, render_reports
 
     key = _pseudonym_key(args)
     result = render_reports(

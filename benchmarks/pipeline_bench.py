@@ -69,7 +69,7 @@ ROWS = 0
     "report": """
 import tempfile
 from adoption_kit.inputs import load_exports
-from adoption_kit.render.run import render_reports
+from adoption_kit.render import render_reports
 first = load_exports(FOLDER).deployment.get_column("customer_id")[0]
 start = time.perf_counter()   # the report only, not the look-up of a customer id above
 outcome = render_reports(FOLDER, tempfile.mkdtemp(), customers=[first], workers=1)

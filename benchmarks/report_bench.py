@@ -40,7 +40,7 @@ def floor_seconds(repeat: int) -> tuple[list[float], list[float]]:
     path = OUT / "floor.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
-    from adoption_kit.render.run import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
+    from adoption_kit.render.execute import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
 
     times, cpu = [], []
     with open(os.devnull, "wb") as sink:
@@ -113,7 +113,7 @@ class _TreeCPU:
 
 
 def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool) -> dict:
-    from adoption_kit.render.run import render_reports
+    from adoption_kit.render import render_reports
 
     started = time.perf_counter()
     with _TreeCPU() as meter:

@@ -57,7 +57,7 @@ _REAL_RUN: dict = {}
 def real_run(tmp_path_factory):
     """One run of the real templates on the hostile sample (2 hostile-named customers), shared by this session."""
     if "result" not in _REAL_RUN:
-        from adoption_kit.render.run import render_reports
+        from adoption_kit.render import render_reports
 
         root = tmp_path_factory.mktemp("real-run")
         data = hostile_sample(root / "data")

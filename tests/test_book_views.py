@@ -8,7 +8,7 @@ import pytest
 
 from adoption_kit import analysis
 from adoption_kit.report import actions, book, charts
-from adoption_kit.render import run as render
+from adoption_kit import render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.compute.history import latest_period

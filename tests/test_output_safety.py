@@ -16,8 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import cli
-from adoption_kit.render import run as render
+from adoption_kit import cli, render
 from adoption_kit.analysis import prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from render_support import HOSTILE_ID, HOSTILE_NAME, SMITH_ID, stand_in_templates

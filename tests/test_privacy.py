@@ -11,8 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import cli, privacy
-from adoption_kit.render import run as render
+from adoption_kit import cli, privacy, render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.inputs import load_exports

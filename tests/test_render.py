@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adoption_kit import __version__, cli
-from adoption_kit.render import run as render
+from adoption_kit import __version__, cli, render
+from adoption_kit.render import plan as render_plan
 from adoption_kit.analysis import BOOK_TABLES, prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
@@ -58,7 +58,7 @@ def test_slugs_are_ascii_short_and_never_empty():
     assert render.slugify(None) == "customer"
     assert render.slugify("  --  ") == "customer"
     long = render.slugify("A" * 100 + " Ltd")
-    assert len(long) <= render.SLUG_MAX and not long.endswith("-")
+    assert len(long) <= render_plan.SLUG_MAX and not long.endswith("-")
     assert render.output_name("Acme", "0112a436-b14e-4888-967b-ca4bb2cf1234") == "customers/acme-0112a436"
 
 
@@ -86,7 +86,7 @@ def test_plan_names_every_sample_customer_once_safely_and_deterministically(samp
 def test_name_clashes_fall_back_to_the_whole_id():
     rows = [{"customer_id": "0112a436-b14e-4888-967b-ca4bb2cf1234", "customer_name": "Acme"},
             {"customer_id": "0112a436-0000-4888-967b-ca4bb2cf1234", "customer_name": "ACME!"}]
-    names = render._customer_names(rows)
+    names = render_plan._customer_names(rows)
     assert len(set(names.values())) == 2
     assert names[rows[0]["customer_id"]] == f"customers/acme-{rows[0]['customer_id']}"
 

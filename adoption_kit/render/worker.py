@@ -1,0 +1,47 @@
+"""What a worker process runs: its start-up, its signal handling, and one job (referenced by module path when pickled)."""
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any, Mapping
+
+from adoption_kit.render.execute import _exporter, _render_one
+from adoption_kit.render.signals import _STOP_SIGNALS
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+_IN_JOB = False
+
+
+def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+    """In a worker: SIGTERM/SIGINT during a report unwinds it (temporary files go), otherwise exit quietly."""
+    if _IN_JOB:
+        raise KeyboardInterrupt(f"signal {signum}")
+    os._exit(128 + signum)
+
+
+def _worker_init() -> None:
+    """Worker start: quiet signal handling; pay the one-time import and nbconvert template costs now."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    if hasattr(signal, "pthread_sigmask"):   # in case the start-up mask was inherited
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    import nbformat
+    import papermill  # noqa: F401
+
+    _exporter().from_notebook_node(nbformat.v4.new_notebook())
+
+
+def _execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One report in a worker; interrupted, the worker exits (its kernel follows its parent) after cleaning up."""
+    global _IN_JOB
+    _IN_JOB = True
+    try:
+        return _render_one(spec)
+    except KeyboardInterrupt:
+        os._exit(130)
+    finally:
+        _IN_JOB = False
