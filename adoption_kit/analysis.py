@@ -14,13 +14,29 @@ import polars as pl
 from adoption_kit import __version__, schema
 from adoption_kit.compute import worklist
 from adoption_kit.compute.activity import ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS
-from adoption_kit.compute.history import (HISTORY_CUSTOMER_COLUMNS, HISTORY_PORTFOLIO_COLUMNS,
-                                          HISTORY_WORKLOAD_COLUMNS, snapshot_history)
+from adoption_kit.compute.history import (
+    HISTORY_CUSTOMER_COLUMNS,
+    HISTORY_PORTFOLIO_COLUMNS,
+    HISTORY_WORKLOAD_COLUMNS,
+    snapshot_history,
+)
 from adoption_kit.compute.metrics import Metrics, compute, load_exclusions, low_adoption_ranking
-from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_COLUMNS, IDLE_COST_CUSTOMER_COLUMNS,
-                                           OWN_SEAT_COLUMNS, RENEWAL_COLUMNS, SUPPORT_COLUMNS, UNPRICED_COLUMNS,
-                                           customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
-                                           own_seats_by_customer, renewal_queue, support_load)
+from adoption_kit.compute.worklist import (
+    CUSTOMER_RENEWAL_COLUMNS,
+    IDLE_COST_COLUMNS,
+    IDLE_COST_CUSTOMER_COLUMNS,
+    OWN_SEAT_COLUMNS,
+    RENEWAL_COLUMNS,
+    SUPPORT_COLUMNS,
+    UNPRICED_COLUMNS,
+    customer_renewals,
+    idle_cost,
+    idle_cost_by_customer,
+    own_seats,
+    own_seats_by_customer,
+    renewal_queue,
+    support_load,
+)
 from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports

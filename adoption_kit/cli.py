@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from adoption_kit import __version__
 from adoption_kit.errors import AdoptionKitError
+from adoption_kit.interrupts import sigterm_as_interrupt
 
 EXAMPLES = """\
 examples:
@@ -210,29 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (cron, systemd, `timeout`) ends any command like Ctrl-C, at any point of it: exit code 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _let_pending_signals_run() -> None:
     """Python runs pending signal handlers when a Python function starts: this is one."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             parser = build_parser()
             args = parser.parse_args(argv)

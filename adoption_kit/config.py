@@ -1,8 +1,10 @@
 """Paths and defaults anchored to the installed package; it resolves locations and never reads or writes data."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 PACKAGE_DIR: Path = Path(__file__).resolve().parent
 PROJECT_ROOT: Path = PACKAGE_DIR.parent
@@ -12,6 +14,13 @@ SAMPLE_DIR: Path = DATA_DIR / "sample"
 REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 REPORT_TEMPLATES_DIR: Path = NOTEBOOKS_DIR / "reports"
+# The report templates in REPORT_TEMPLATES_DIR, by the kind of report each renders (one list for the notebooks'
+# parameter checks, nbval and `adoption-kit report`); a report's name is its file stem without the order prefix.
+TEMPLATE_FILES: Mapping[str, str] = MappingProxyType({
+    "portfolio": "10-portfolio-overview.ipynb",
+    "customer": "20-customer-insights.ipynb",
+    "low_adoption": "30-low-adoption-accounts.ipynb",
+})
 DEFAULT_EXCLUSIONS_FILE: Path = PACKAGE_DATA_DIR / "excluded_skus.csv"
 # Normalised rows of export files already read (inputs.ParsedCache); ADOPTION_KIT_CACHE=DIR or off overrides.
 PARSED_CACHE_DIR: Path = PROJECT_ROOT / ".cache" / "parsed"

@@ -43,7 +43,7 @@ class InputFileError(AdoptionKitError):
 
     @classmethod
     def single(cls, file: str | Path, problem: str, fix: str, *, row: int | None = None,
-               column: str | None = None) -> "InputFileError":
+               column: str | None = None) -> InputFileError:
         return cls([Problem(str(file), problem, fix, row, column)])
 
 

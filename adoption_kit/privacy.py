@@ -9,9 +9,10 @@ import os
 import re
 import secrets
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -121,7 +122,7 @@ class Pseudonyms:
     ids: Mapping[str, str]
 
     @classmethod
-    def for_ids(cls, key: PseudonymKey, customer_ids: Iterable[str]) -> "Pseudonyms":
+    def for_ids(cls, key: PseudonymKey, customer_ids: Iterable[str]) -> Pseudonyms:
         ids = sorted({normalise_guid(str(c)) for c in customer_ids if c})
         short = {c: key.token(c) for c in ids}
         counts = Counter(short.values())

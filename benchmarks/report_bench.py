@@ -40,7 +40,7 @@ def floor_seconds(repeat: int) -> tuple[list[float], list[float]]:
     path = OUT / "floor.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
-    from adoption_kit.render.execute import _kernel_manager_class   # the kernel's stderr (TCP warning) out of the way
+    from adoption_kit.render.execute import _kernel_manager_class  # the kernel's stderr (TCP warning) out of the way
 
     times, cpu = [], []
     with open(os.devnull, "wb") as sink:
@@ -69,7 +69,7 @@ class _TreeCPU:
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "_TreeCPU":
+    def __enter__(self) -> _TreeCPU:
         self.start = os.times()
         if Path("/proc/self/stat").exists():
             self.thread.start()

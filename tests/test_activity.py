@@ -11,15 +11,22 @@ import polars as pl
 import pytest
 
 from adoption_kit import schema
-from adoption_kit.compute import activity, metrics
-from adoption_kit.inputs import activity as input_activity
-from adoption_kit.report import exact_usage
-from adoption_kit.compute.activity import (EXACT_BASIS, LOWER_BOUND_BASIS, activity_customers, activity_products,
-                                   activity_tables, activity_workloads, concealment_note)
 from adoption_kit.analysis import customer_view, prepare, read_bundle, write_bundle
+from adoption_kit.compute import activity, metrics
+from adoption_kit.compute.activity import (
+    EXACT_BASIS,
+    LOWER_BOUND_BASIS,
+    activity_customers,
+    activity_products,
+    activity_tables,
+    activity_workloads,
+    concealment_note,
+)
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import InputFileError
+from adoption_kit.inputs import activity as input_activity
 from adoption_kit.inputs import load_exports, read_export_file, split_assigned_products
+from adoption_kit.report import exact_usage
 from adoption_kit.sample.generator import ACTIVITY_FIELDS, generate_sample
 
 TENANT = "0112A436-B14E-4888-967B-CA4BB2CF1234"

@@ -5,14 +5,13 @@ import json
 
 import polars as pl
 import pytest
+from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
 
-from adoption_kit import analysis
-from adoption_kit.report import actions, book, charts
-from adoption_kit import render
+from adoption_kit import analysis, render
+from adoption_kit.compute.history import latest_period
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from adoption_kit.compute.history import latest_period
-from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
+from adoption_kit.report import actions, book, charts
 
 SPIKE_ID = "00ca2d71-7224-4239-a117-2a633dbe2f22"      # Goldencrest Builders B.V. (trend_spike)
 SEGMENT_CHANGE_ID = "259535c5-5a5b-4929-808c-c3377092b296"

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from render_support import ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, TITLE_PAYLOAD, real_run
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -6,12 +6,12 @@ import random
 import re
 
 import altair as alt
-import pandas as pd
 import polars as pl
 import pytest
 
+from adoption_kit.config import Thresholds
+from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.report import charts
-from adoption_kit.report.charts.offline import _png_size, _vl_version
 from adoption_kit.report.charts import (
     SEGMENT_COLORS,
     SEGMENT_ORDER,
@@ -26,8 +26,7 @@ from adoption_kit.report.charts import (
     workload_heatmap,
     workload_usage_bars,
 )
-from adoption_kit.config import Thresholds
-from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.report.charts.offline import _png_size, _vl_version
 
 CUSTOM = Thresholds(deploy=0.7, adopt=0.45, upsell=0.85)
 XSS = "<img src=x onerror=alert(1)>"

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import polars as pl
 import pytest
+from raw_pages import raw_records
 
 from adoption_kit import analysis, schema
+from adoption_kit.compute.history import latest_period, robust_z, segment_changes, snapshot_history
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError
-from adoption_kit.compute.history import latest_period, robust_z, segment_changes, snapshot_history
 from adoption_kit.sample.generator import generate_sample
-from raw_pages import raw_records
 
 SEP = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -291,8 +291,8 @@ def test_thresholds_apply_to_every_snapshot():
 
 def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_customers_latest(monkeypatch):
     from adoption_kit.compute import history as history_module
-    from adoption_kit.inputs import load_exports
     from adoption_kit.compute.metrics import compute
+    from adoption_kit.inputs import load_exports
 
     exports = load_exports(SAMPLE_DIR)
     current = compute(exports.latest())

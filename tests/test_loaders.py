@@ -400,8 +400,8 @@ def test_read_export_file_reports_the_kind(tmp_path):
 # Large books: files of a kind are checked together, in batches; pages are scanned while polars parses
 # ---------------------------------------------------------------------------
 def test_batches_of_files_give_the_same_frames_as_one_file_at_a_time(monkeypatch):
-    from adoption_kit.inputs import load
     from adoption_kit.config import SAMPLE_DIR
+    from adoption_kit.inputs import load
 
     together = load_exports(SAMPLE_DIR)
     monkeypatch.setattr(load, "_BATCH_ROWS", 1)   # every file normalised on its own
@@ -455,8 +455,8 @@ def _exports_equal(a, b) -> None:
 
 
 def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_path, monkeypatch):
-    from adoption_kit.inputs import json_pages
     from adoption_kit.config import SAMPLE_DIR
+    from adoption_kit.inputs import json_pages
 
     monkeypatch.setenv("ADOPTION_KIT_CACHE", str(tmp_path / "cache"))
     first = load_exports(SAMPLE_DIR)

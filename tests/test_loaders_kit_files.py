@@ -35,7 +35,7 @@ def test_price_list_is_detected_and_normalised(folder):
     # Header in another case and order, a BOM, semicolons: detected by its unitPricePerMonth column.
     (folder / "my prices.csv").write_bytes("\ufeffCURRENCY;unit price per month;ProductId;productName\r\n"
                                            f"eur;12.50;{PRODUCT};Apps for business\r\n"
-                                           f"EUR;0;{{{E3}}};\r\n".encode("utf-8"))
+                                           f"EUR;0;{{{E3}}};\r\n".encode())
     exports = load_exports(folder)
     assert exports.prices.select("product_id", "product_name", "unit_price_per_month", "currency").rows() == [
         (PRODUCT.lower(), "Apps for business", 12.5, "EUR"), (E3.lower(), None, 0.0, "EUR")]

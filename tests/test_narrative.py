@@ -7,17 +7,25 @@ import json
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from adoption_kit import analysis
-from adoption_kit.report import (
-    actions, customer, format, headline, low_adoption, params, paths, portfolio, sources, tables,
-)
 from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.report import (
+    actions,
+    customer,
+    format,
+    headline,
+    low_adoption,
+    params,
+    paths,
+    portfolio,
+    sources,
+    tables,
+)
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_ID = "e0063480-4b98-4e30-990b-cee86e8083aa"

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
-import polars as pl
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from adoption_kit import analysis
-from adoption_kit.report import actions, customer, headline, low_adoption, params, portfolio
 from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR
 from adoption_kit.errors import ParameterError
+from adoption_kit.report import actions, customer, headline, low_adoption, params, portfolio
 from adoption_kit.sample.generator import write_sample
 
 TRIAL_ID = "f19782e8-6e78-46cc-a86b-5d8963b75840"

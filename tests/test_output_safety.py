@@ -15,11 +15,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from render_support import HOSTILE_ID, HOSTILE_NAME, SMITH_ID, stand_in_templates
 
 from adoption_kit import cli, render
 from adoption_kit.analysis import prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
-from render_support import HOSTILE_ID, HOSTILE_NAME, SMITH_ID, stand_in_templates
 
 FORMULA_ID = "259535c5-5a5b-4929-808c-c3377092b296"
 FORMULA_NAME = '=HYPERLINK("http://example.invalid","x")'

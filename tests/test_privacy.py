@@ -10,12 +10,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
 
 from adoption_kit import cli, privacy, render
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.inputs import load_exports
-from render_support import HOSTILE_ID, SMITH_ID, stand_in_templates
 
 RUN_DATE = "2026-11-01"
 FORMULA_ID = "259535c5-5a5b-4929-808c-c3377092b296"

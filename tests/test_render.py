@@ -16,14 +16,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from render_support import ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, SMITH_ID, TITLE_PAYLOAD, real_run, stand_in_templates
 
 from adoption_kit import __version__, cli, render
-from adoption_kit.render import plan as render_plan
 from adoption_kit.analysis import BOOK_TABLES, prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
-from render_support import (ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, SMITH_ID, TITLE_PAYLOAD, real_run,
-                            stand_in_templates)
+from adoption_kit.render import plan as render_plan
 
 RUN_DATE = "2026-11-01"          # newest processedDateTime of the sample
 SAFE_NAME = re.compile(r"^customers/[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{8}$")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from raw_pages import raw_records
 
 from adoption_kit import schema
 from adoption_kit.config import SAMPLE_DIR
@@ -26,7 +27,6 @@ from adoption_kit.sample.generator import (
     generate_sample,
     write_sample,
 )
-from raw_pages import raw_records
 
 GUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 ISO_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -297,7 +297,7 @@ def test_subscriptions_csv_round_trips_awkward_names(sample_dir, data):
                  '=HYPERLINK("http://example.invalid","x")'):
         assert name in names
     raw = (sample_dir / "subscriptions.csv").read_bytes()
-    assert '"""Best"" Widgets Ltd"'.encode() in raw and '"Smith, Jones & Partners"'.encode() in raw
+    assert b'"""Best"" Widgets Ltd"' in raw and b'"Smith, Jones & Partners"' in raw
     assert not raw.startswith(b"\xef\xbb\xbf")
 
 

@@ -7,15 +7,23 @@ from datetime import date, datetime, timezone
 
 import polars as pl
 import pytest
+from raw_pages import raw_records
 
 from adoption_kit import analysis, schema
-from adoption_kit.report import actions, book
+from adoption_kit.compute.worklist import (
+    SUPPORT_NEXT_STEP,
+    customer_renewals,
+    idle_cost,
+    idle_cost_by_customer,
+    own_seats,
+    own_seats_by_customer,
+    renewal_queue,
+    support_load,
+)
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.errors import ParameterError
+from adoption_kit.report import actions, book
 from adoption_kit.sample.generator import generate_sample
-from raw_pages import raw_records
-from adoption_kit.compute.worklist import (SUPPORT_NEXT_STEP, customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
-                                   own_seats_by_customer, renewal_queue, support_load)
 
 TODAY = date(2026, 11, 1)
 E3, D365 = "05e9a617-0261-4cee-bb44-138d3ef5d965", "be9f9771-1c64-4618-9907-244325141096"

@@ -1,8 +1,9 @@
 """Exact 28-day usage from Microsoft 365 active-user detail rows (counts only, never user names); pure polars, no I/O and no Partner Center figures."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Final, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 

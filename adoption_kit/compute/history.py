@@ -10,10 +10,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from polars._typing import PolarsDataType
 
 from adoption_kit import schema
-from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
-from adoption_kit.values import check_whole_number
-from adoption_kit.errors import ParameterError
 from adoption_kit.compute.metrics import SEGMENTS, compute_frames
+from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
+from adoption_kit.errors import ParameterError
+from adoption_kit.values import check_whole_number
 
 __all__ = [
     "HISTORY_CUSTOMER_COLUMNS", "HISTORY_PORTFOLIO_COLUMNS", "HISTORY_WORKLOAD_COLUMNS", "History",

@@ -3,24 +3,31 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Iterable, Mapping, Union
+from typing import TYPE_CHECKING, Any, Final, Union
 
 import polars as pl
 
 from adoption_kit import config, schema
-from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_WORKLOAD_COLUMNS, EXACT_BASIS,
-                                   LOWER_BOUND_BASIS, activity_evidence, activity_tables)
+from adoption_kit.compute.activity import (
+    ACTIVITY_CUSTOMER_COLUMNS,
+    ACTIVITY_WORKLOAD_COLUMNS,
+    EXACT_BASIS,
+    LOWER_BOUND_BASIS,
+    activity_evidence,
+    activity_tables,
+)
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
-from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import InputFileError, ParameterError, Problem
+from adoption_kit.values import check_whole_number, product_name_key
 
 if TYPE_CHECKING:
-    from polars._typing import PolarsDataType
-  # pragma: no cover - typing only
+    # pragma: no cover - typing only
     import pandas as pd
+    from polars._typing import PolarsDataType
 
     from adoption_kit.inputs import Exports
 

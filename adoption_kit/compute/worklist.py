@@ -10,8 +10,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from polars._typing import PolarsDataType
 
 from adoption_kit import schema
-from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import ParameterError
+from adoption_kit.values import check_whole_number, product_name_key
 
 __all__ = [
     "CUSTOMER_RENEWAL_COLUMNS", "IDLE_COST_COLUMNS", "IDLE_COST_CUSTOMER_COLUMNS", "OWN_SEAT_COLUMNS",

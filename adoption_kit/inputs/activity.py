@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import polars as pl
 

@@ -1,8 +1,8 @@
 """Which files to read (folders expanded, hidden ones skipped) and what export kind each is, from its header."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem

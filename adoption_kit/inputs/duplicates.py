@@ -6,7 +6,6 @@ import polars as pl
 from adoption_kit.errors import Problem
 from adoption_kit.inputs.convert import _MAX_LISTED_ROWS
 
-
 # ---------------------------------------------------------------------------
 # Cross-file checks
 # ---------------------------------------------------------------------------

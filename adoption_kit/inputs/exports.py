@@ -38,7 +38,7 @@ class Exports:
         values = pl.concat([self.deployment.select("processed_at"), self.usage.select("processed_at")])
         return values.unique().sort("processed_at").get_column("processed_at").to_list()
 
-    def latest(self) -> "Exports":
+    def latest(self) -> Exports:
         """Keep, per customer, only the newest processedDateTime of each license feed."""
 
         def newest(frame: pl.DataFrame) -> pl.DataFrame:

@@ -69,7 +69,7 @@ def _json_key_scan(data: bytes) -> tuple[int, int | None]:
     true/false literals right after one (None when whitespace runs make that count need the regex).
 
     A value-level literal always follows a key separator (arrays of them are refused before this count)."""
-    import numpy as np   # here, not at module level: report kernels that read a bundle never need it
+    import numpy as np  # here, not at module level: report kernels that read a bundle never need it
 
     whitespace = np.array([0x20, 0x09, 0x0A, 0x0D], dtype=np.uint8)
     octets = np.frombuffer(data, dtype=np.uint8)

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
-from adoption_kit.values import file_sha256
-from adoption_kit.inputs import activity as activity_reports, json_pages
+from adoption_kit.inputs import activity as activity_reports
+from adoption_kit.inputs import json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
 from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited
@@ -24,6 +24,7 @@ from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.normalise import normalise, normalise_files
 from adoption_kit.schema import ExportKind
+from adoption_kit.values import file_sha256
 
 _READERS, _READ_AHEAD = 2, 3   # files parsed at once; files read ahead of the one being checked
 _BATCH_ROWS = 1_000_000  # rows of one kind checked and converted together (bounds the raw text held at once)
@@ -182,7 +183,7 @@ class _ReadFile:
     cached: bool = False
 
 
-def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache | None" = None) -> _ReadFile:
+def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache | None = None) -> _ReadFile:
     """One file as read, before its schema check, or its normalised rows from `cache`. `helper` hashes an
     active-user report, and scans a JSON page, while polars parses it (both release the GIL)."""
     name = str(path)

@@ -1,15 +1,21 @@
 """Headers mapped to the documented fields, every value checked and converted: a batch of files of one kind."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.inputs.activity import _normalise_activity
-from adoption_kit.inputs.convert import (_CONTROL_RE, _MAX_LISTED_ROWS, _control_characters, _conversion,
-                                         _row_problems_by_file, _rows_by_file)
+from adoption_kit.inputs.convert import (
+    _CONTROL_RE,
+    _MAX_LISTED_ROWS,
+    _control_characters,
+    _conversion,
+    _row_problems_by_file,
+    _rows_by_file,
+)
 from adoption_kit.inputs.kit_files import price_list_rules, ticket_rules
 from adoption_kit.inputs.licences import deployment_rules, usage_rules
 from adoption_kit.inputs.subscriptions import subscription_rules

@@ -12,20 +12,19 @@ import math
 import re
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from adoption_kit import __version__
 from adoption_kit.render.html_safety import find_unsafe_html, sanitize_output_html
 from adoption_kit.render.layout import FAILED_DIR, TEMPLATES_DIR
 from adoption_kit.render.results import _clip, _now_iso
 from adoption_kit.render.state import _state_path
+from adoption_kit.report.headline import HEADLINE_MIME, HEADLINE_TAG
 from adoption_kit.store import atomic_path
 
-
 HTML_TEMPLATE = "adoption_kit_report"     # nbconvert template: `lab` without CDN scripts
-HEADLINE_TAG = "headline"
-HEADLINE_MIME = "application/json"
 KERNEL_START_TIMEOUT = 60
 # ipykernel 7.4 writes these at every kernel start/stop; they say nothing about the report.
 HARMLESS_KERNEL_LINES = ("Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel")

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from html.parser import HTMLParser
-from typing import Mapping
 
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
-
 
 _ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div",

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import polars as pl
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 INDEX_TEMPLATE = "run-index.html.j2"
 
 
-def _write_index(result: RunResult, analysis: "Analysis") -> None:
+def _write_index(result: RunResult, analysis: Analysis) -> None:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["figure"] = format_figure
@@ -60,7 +61,7 @@ def _label(key: str) -> str:
 QUEUE_ROWS = 15
 
 
-def _work_queue(analysis: "Analysis", links: Mapping[str, str]) -> dict[str, Any]:
+def _work_queue(analysis: Analysis, links: Mapping[str, str]) -> dict[str, Any]:
     """This week's queue for the index: the first renewal-queue rows (low adoption, seats that can change
     soonest) with their idle cost, and the support-heavy accounts; links to rendered customer reports."""
     book = analysis.book

@@ -1,19 +1,13 @@
 """The run folder's names: which template renders which report, and the files a run writes (all relative to <out>/<as-of date>/)."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from adoption_kit.config import PACKAGE_DIR
-
 
 # ---------------------------------------------------------------------------
 # Names: templates in, files out (all relative to the run folder <out>/<as-of date>/)
 # ---------------------------------------------------------------------------
-TEMPLATE_FILES: Mapping[str, str] = {
-    "portfolio": "10-portfolio-overview.ipynb",
-    "customer": "20-customer-insights.ipynb",
-    "low_adoption": "30-low-adoption-accounts.ipynb",
-}
 TITLES: Mapping[str, str] = {"portfolio": "Portfolio overview", "low_adoption": "Low-adoption accounts"}
 PORTFOLIO_NAME = "portfolio-overview"
 LOW_ADOPTION_NAME = "low-adoption-accounts"

@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adoption_kit import __version__
-from adoption_kit.render.hashing import _file_sha256, _packaged_exclusions_sha256
+from adoption_kit.render.hashing import _packaged_exclusions_sha256
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, INDEX
 from adoption_kit.render.plan import _check_segments
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.store import atomic_path
+from adoption_kit.values import file_sha256, iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
 
 
-def _write_manifest(result: RunResult, analysis: "Analysis", **run: Any) -> None:
+def _write_manifest(result: RunResult, analysis: Analysis, **run: Any) -> None:
     exclusions = run["exclusions_path"]
     manifest = {
         "kit_version": __version__,
@@ -37,8 +37,8 @@ def _write_manifest(result: RunResult, analysis: "Analysis", **run: Any) -> None
                        "upsell": analysis.thresholds.upsell},
         "inputs": [dict(source) for source in analysis.sources],
         "exclusions": {"path": str(Path(exclusions).resolve()) if exclusions else "packaged",
-                       "sha256": _file_sha256(Path(exclusions)) if exclusions else _packaged_exclusions_sha256()},
-        "processed_at": {"min": _iso(analysis.processed_at_min), "max": _iso(analysis.processed_at_max)},
+                       "sha256": file_sha256(exclusions) if exclusions else _packaged_exclusions_sha256()},
+        "processed_at": {"min": iso(analysis.processed_at_min), "max": iso(analysis.processed_at_max)},
         "pseudonymized": ({"key_id": run["pseudonym"], "names": "Customer-<first 8 hex digits of "
                            "HMAC-SHA256(key, tenant id)>", "tenant_ids": "the first 32 hex digits of the same "
                            "HMAC, as a GUID"} if run["pseudonym"] else False),
@@ -63,7 +63,3 @@ def _report_entry(r: ReportOutcome) -> dict[str, Any]:
         "rendered_at": r.rendered_at, "fingerprint": r.job.fingerprint,
         "parameters": r.parameters, "headline": r.headline, "error": r.error,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -6,12 +6,12 @@ so that the parent of a real run never pays its seconds of import time.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from adoption_kit.render.plan import ReportJob
 from adoption_kit.report.params import check_parameters
-
 
 # Passed only to templates that declare them.
 OPTIONAL_PARAMETERS = ("action_csv",)

@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from adoption_kit import __version__
 from adoption_kit.analysis import find_customer, staleness_warning, validate_customer_id
 from adoption_kit.compute.metrics import SEGMENTS
-from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
+from adoption_kit.config import REPORT_TEMPLATES_DIR, TEMPLATE_FILES, Thresholds
 from adoption_kit.errors import ParameterError
-from adoption_kit.render.hashing import _file_sha256, _packaged_exclusions_sha256, _sha256_json, _tree_sha256
-from adoption_kit.render.layout import (ACTION_CSV, BUNDLE_DIR, CUSTOMERS_DIR, LOW_ADOPTION_NAME, PORTFOLIO_NAME,
-                                        TEMPLATE_FILES, TEMPLATES_DIR, TITLES)
+from adoption_kit.render.hashing import _packaged_exclusions_sha256, _tree_sha256
+from adoption_kit.render.layout import (
+    ACTION_CSV,
+    BUNDLE_DIR,
+    CUSTOMERS_DIR,
+    LOW_ADOPTION_NAME,
+    PORTFOLIO_NAME,
+    TEMPLATES_DIR,
+    TITLES,
+)
+from adoption_kit.values import file_sha256, json_sha256, parse_today
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -85,7 +93,7 @@ def _customer_names(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 # ---------------------------------------------------------------------------
 # Planning
 # ---------------------------------------------------------------------------
-def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | Path,
+def plan_reports(analysis: Analysis, run_dir: str | Path, *, data_path: str | Path,
                  customers: Sequence[str] | None = None, segments: Sequence[str] | None = None,
                  thresholds: Thresholds = Thresholds(), as_of: str = "latest",
                  exclusions_path: str | Path | None = None, top_n: int | None = None,
@@ -139,22 +147,22 @@ def plan_reports(analysis: "Analysis", run_dir: str | Path, *, data_path: str | 
         common["stale_after_days"] = stale_after_days
 
     # A report also changes when the data crosses the staleness limit (its warning appears).
-    now = _parse_today(today)
+    now = parse_today(today)
     stale = staleness_warning(analysis.processed_at_max, now=now,
                               stale_after_days=45 if stale_after_days is None else stale_after_days) is not None
     basis = {
         "kit_version": __version__,
         "html_template": _tree_sha256(TEMPLATES_DIR),
         "inputs": sorted(source["sha256"] for source in analysis.sources),
-        "exclusions": _file_sha256(exclusions) if exclusions else "packaged:" + _packaged_exclusions_sha256(),
+        "exclusions": file_sha256(exclusions) if exclusions else "packaged:" + _packaged_exclusions_sha256(),
         "stale": stale,
         "pseudonym": pseudonym,
     }
-    template_hashes = {kind: _file_sha256(path) for kind, path in templates.items()}
+    template_hashes = {kind: file_sha256(path) for kind, path in templates.items()}
 
     def job(kind: str, name: str, title: str, extra: Mapping[str, Any], row: Mapping[str, Any] | None = None):
         parameters = {**common, **extra}
-        fingerprint = _sha256_json({**basis, "kind": kind, "template": template_hashes[kind],
+        fingerprint = json_sha256({**basis, "kind": kind, "template": template_hashes[kind],
                                     "parameters": {k: v for k, v in parameters.items()
                                                    if k not in _LOCATION_PARAMETERS}})
         return ReportJob(kind=kind, name=name, title=title, template=templates[kind], parameters=parameters,
@@ -182,13 +190,3 @@ def _check_segments(segments: Sequence[str] | None) -> set[str] | None:
         raise ParameterError(f"unknown segment(s) {', '.join(map(repr, unknown))}; "
                              f"choose from {', '.join(SEGMENTS)}")
     return wanted or None
-
-
-def _parse_today(today: str) -> datetime:
-    if not today:
-        return datetime.now(timezone.utc)
-    try:
-        day = datetime.strptime(today.strip(), "%Y-%m-%d")
-    except ValueError:
-        raise ParameterError(f"today={today!r} is not a date; write YYYY-MM-DD, or leave it empty for now") from None
-    return day.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc)

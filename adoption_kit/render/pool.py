@@ -5,9 +5,11 @@ import multiprocessing
 import signal
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 from adoption_kit.render.execute import _failure
 from adoption_kit.render.plan import ReportJob
@@ -68,7 +70,7 @@ class _WorkerPool:
             raise RuntimeError("the report worker processes could not start (see the error above); a script "
                                "that calls render_reports must do so under `if __name__ == '__main__':`") from None
 
-    def run(self, specs: list[dict], jobs: Mapping[str, ReportJob], report: "_Progress | None") -> Iterator[ReportOutcome]:
+    def run(self, specs: list[dict], jobs: Mapping[str, ReportJob], report: _Progress | None) -> Iterator[ReportOutcome]:
         """Yield an outcome per spec as it finishes; a job in flight when a worker dies is retried twice."""
         pending = deque(specs)
         attempts: dict[str, int] = {}

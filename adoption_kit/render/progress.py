@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from tqdm import tqdm
 
 from adoption_kit.render.results import ReportOutcome
-
 
 ProgressCallback = Callable[[ReportOutcome, int, int], None]
 

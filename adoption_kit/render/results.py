@@ -1,10 +1,11 @@
 """What a run did: the outcome of each report, the run's result, and a failure described in one line."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from adoption_kit.render.layout import INDEX, MANIFEST
 from adoption_kit.render.plan import ReportJob

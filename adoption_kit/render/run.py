@@ -4,27 +4,28 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from adoption_kit.analysis import prepare, validate_customer_id, write_bundle
 from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
+from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
-from adoption_kit.render.hashing import _file_sha256
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
-from adoption_kit.render.plan import _check_segments, _parse_today, plan_reports
+from adoption_kit.render.plan import _check_segments, plan_reports
 from adoption_kit.render.pool import _job_spec, _WorkerPool
 from adoption_kit.render.progress import ProgressCallback, _progress_reporter
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
-from adoption_kit.render.signals import sigterm_as_interrupt
 from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
 from adoption_kit.report.actions import action_list
 from adoption_kit.store import atomic_path, write_table
+from adoption_kit.values import file_sha256, parse_today
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -78,7 +79,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     if stale_after_days is not None and (isinstance(stale_after_days, bool)
                                          or not isinstance(stale_after_days, int) or stale_after_days < 0):
         raise ParameterError(f"stale_after_days={stale_after_days!r} must be a whole number of days (0 or more)")
-    _parse_today(today)
+    parse_today(today)
     _check_segments(segments)
     if customers:
         for customer_id in customers:
@@ -183,12 +184,12 @@ def _check_workers(workers: int | None) -> int:
     return workers
 
 
-def _run_date(analysis: "Analysis") -> str:
+def _run_date(analysis: Analysis) -> str:
     newest = analysis.processed_at_max
     return f"{newest:%Y-%m-%d}" if newest is not None else "undated"
 
 
-def _write_action_csv(analysis: "Analysis", target: Path) -> None:
+def _write_action_csv(analysis: Analysis, target: Path) -> None:
     write_table(action_list(analysis), target)
 
 
@@ -222,7 +223,7 @@ def _remove_partial_files(run_dir: Path) -> None:
 
 def _template_copy(template: Path, run_dir: Path) -> Path:
     """The template without its stored outputs (papermill clears them anyway): much less JSON to read per report."""
-    digest = _file_sha256(template)
+    digest = file_sha256(template)
     target = run_dir / STATE_DIR / "templates" / f"{digest[:16]}-{template.name}"
     if not target.is_file():
         notebook = json.loads(template.read_text(encoding="utf-8"))

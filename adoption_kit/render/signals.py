@@ -1,12 +1,11 @@
-"""Signals in the parent: SIGTERM as Ctrl-C, and the multiprocessing helpers started with SIGINT ignored."""
+"""Signals in the parent: the multiprocessing helpers started with SIGINT ignored (SIGTERM as Ctrl-C is
+adoption_kit.interrupts, shared with the CLI)."""
 from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
 from multiprocessing import forkserver, resource_tracker
-from typing import Any, Iterator
-
+from typing import Any
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
@@ -28,20 +27,3 @@ def _start_helpers(context: Any) -> None:
 def _maskable() -> bool:
     """Signal masks exist (POSIX) and this is the main thread (the only one that may change handlers)."""
     return hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler stopping the run) ends the run like Ctrl-C: workers stop, temporary files go."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from adoption_kit.errors import ParameterError
 from adoption_kit.render.layout import ACTION_CSV, CUSTOMERS_DIR, STATE_DIR
 from adoption_kit.render.plan import ReportJob
 from adoption_kit.render.results import ReportOutcome
 from adoption_kit.store import atomic_path
-
 
 PRIVACY_STATE = "privacy.json"
 

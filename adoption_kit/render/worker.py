@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from adoption_kit.render.execute import _exporter, _render_one
 from adoption_kit.render.signals import _STOP_SIGNALS

@@ -10,8 +10,19 @@ from adoption_kit.analysis import Analysis, CustomerView
 from adoption_kit.compute.history import latest_period, segment_changes
 from adoption_kit.compute.worklist import SUPPORT_NEXT_STEP
 from adoption_kit.report.format import (
-    _WARN_COLOURS, Fragment, _box, _fragment, _paragraph, _table, esc, format_date, format_int, format_money,
-    format_pct, format_points, plural,
+    _WARN_COLOURS,
+    Fragment,
+    _box,
+    _fragment,
+    _paragraph,
+    _table,
+    esc,
+    format_date,
+    format_int,
+    format_money,
+    format_pct,
+    format_points,
+    plural,
 )
 from adoption_kit.report.headline import _round
 
@@ -58,7 +69,7 @@ def trends_summary(analysis: Analysis, *, top_n: int) -> Fragment:
                 for r in flags.head(top_n).to_dicts()]
         markup, table_text = _table(["Customer", "Product", "Workload", "Flag", "Usage before", "Usage now", "Change",
                                      "Active users", "Robust z"], rows, numeric=[4, 5, 6, 8],
-                                    caption=f"Sudden changes since each customer's previous export"
+                                    caption="Sudden changes since each customer's previous export"
                                             + (f" (the {format_int(top_n)} strongest of {format_int(flags.height)})"
                                                if flags.height > top_n else ""))
         parts.append(markup)

@@ -6,14 +6,14 @@ from typing import Any
 import polars as pl
 
 from adoption_kit.analysis import Analysis, CustomerView
-from adoption_kit.config import Thresholds
 from adoption_kit.compute.metrics import NEXT_STEPS
-from adoption_kit.report.format import Fragment, _fill, _fragment, esc, format_int, format_pct, plural
-from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
-from adoption_kit.report.headline import _common_figures, _round
-from adoption_kit.report.exact_usage import exact_usage_figures
-from adoption_kit.report.book import customer_book_figures
+from adoption_kit.config import Thresholds
 from adoption_kit.report import tables
+from adoption_kit.report.book import customer_book_figures
+from adoption_kit.report.exact_usage import exact_usage_figures
+from adoption_kit.report.format import Fragment, _fill, _fragment, esc, format_int, format_pct, plural
+from adoption_kit.report.headline import _common_figures, _round
+from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
 
 
 def customer_header(view: CustomerView, analysis: Analysis) -> Fragment:

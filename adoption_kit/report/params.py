@@ -7,18 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adoption_kit.config import REPORT_TEMPLATES_DIR
+from adoption_kit.config import REPORT_TEMPLATES_DIR, TEMPLATE_FILES
 from adoption_kit.errors import ParameterError
 from adoption_kit.values import check_whole_number, parse_today
 
 __all__ = ["TEMPLATES", "check_parameters", "check_whole_number", "parse_today", "template_parameters"]
 
 # The report templates (rendered by `adoption-kit report`, tested by nbval); keys are the report names.
-TEMPLATES: Mapping[str, Path] = {
-    "portfolio-overview": REPORT_TEMPLATES_DIR / "10-portfolio-overview.ipynb",
-    "customer-insights": REPORT_TEMPLATES_DIR / "20-customer-insights.ipynb",
-    "low-adoption-accounts": REPORT_TEMPLATES_DIR / "30-low-adoption-accounts.ipynb",
-}
+TEMPLATES: Mapping[str, Path] = {file.split("-", 1)[1].removesuffix(".ipynb"): REPORT_TEMPLATES_DIR / file
+                                  for file in TEMPLATE_FILES.values()}
 
 
 # ---------------------------------------------------------------------------

@@ -8,12 +8,21 @@ import polars as pl
 
 from adoption_kit.analysis import Analysis
 from adoption_kit.compute.metrics import CAUSES, NEXT_STEPS, SEGMENTS
-from adoption_kit.report.format import (
-    Fragment, _fill, _fragment, _table, esc, format_date, format_int, format_pct, plural, threshold_text,
-)
-from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
-from adoption_kit.report.headline import _common_figures, _round
 from adoption_kit.report.book import book_figures
+from adoption_kit.report.format import (
+    Fragment,
+    _fill,
+    _fragment,
+    _table,
+    esc,
+    format_date,
+    format_int,
+    format_pct,
+    plural,
+    threshold_text,
+)
+from adoption_kit.report.headline import _common_figures, _round
+from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
 
 
 def portfolio_headline(analysis: Analysis) -> Fragment:

@@ -6,7 +6,15 @@ from datetime import datetime
 from adoption_kit.analysis import Analysis, staleness_warning
 from adoption_kit.config import Thresholds
 from adoption_kit.report.format import (
-    _INFO_COLOURS, _WARN_COLOURS, Fragment, _box, _fragment, esc, format_date, plural, threshold_text,
+    _INFO_COLOURS,
+    _WARN_COLOURS,
+    Fragment,
+    _box,
+    _fragment,
+    esc,
+    format_date,
+    plural,
+    threshold_text,
 )
 from adoption_kit.report.paths import strip_paths
 

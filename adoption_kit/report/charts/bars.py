@@ -8,10 +8,31 @@ import polars as pl
 
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.report.charts.common import (
-    HUNDRED_COLOR, INT_TIP, PCT_TIP, SEGMENT_COLORS, SEGMENT_ORDER, STATUS_ABOVE_100, STATUS_BELOW_ADOPT,
-    STATUS_BELOW_DEPLOY, STATUS_OK, USAGE_AXIS_TITLE, WORKLOAD_ORDER, _axis_max, _check_segments,
-    _check_thresholds, _customer_rows, _drop_excluded, _frame, _pct_axis, _pct_text, _plural, _rule_layer,
-    _segment_color, _status_color, _title, _unique_labels,
+    HUNDRED_COLOR,
+    INT_TIP,
+    PCT_TIP,
+    SEGMENT_COLORS,
+    SEGMENT_ORDER,
+    STATUS_ABOVE_100,
+    STATUS_BELOW_ADOPT,
+    STATUS_BELOW_DEPLOY,
+    STATUS_OK,
+    USAGE_AXIS_TITLE,
+    WORKLOAD_ORDER,
+    _axis_max,
+    _check_segments,
+    _check_thresholds,
+    _customer_rows,
+    _drop_excluded,
+    _frame,
+    _pct_axis,
+    _pct_text,
+    _plural,
+    _rule_layer,
+    _segment_color,
+    _status_color,
+    _title,
+    _unique_labels,
 )
 
 
@@ -113,7 +134,7 @@ def product_bars(products: Any, customer_id: str, thresholds: Thresholds = DEFAU
     )
     x_max = max(_axis_max(base.get_column("deployment_rate")), _axis_max(base.get_column("usage_rate")))
     status_domain = [STATUS_BELOW_DEPLOY, STATUS_BELOW_ADOPT, STATUS_OK, STATUS_ABOVE_100]
-    
+
     def panel(frame: pl.DataFrame, measure: str, num: tuple[str, str], den: tuple[str, str],
               threshold_name: str, threshold: float, show_y: bool) -> alt.LayerChart:
         x_enc = alt.X("rate:Q", title=f"{measure} (%)", scale=alt.Scale(domain=[0, x_max], nice=False),

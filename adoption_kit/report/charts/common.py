@@ -13,7 +13,6 @@ import polars as pl
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 
-
 # ---------------------------------------------------------------------------
 # Colours. Okabe-Ito (colour-blind safe); the segment -> colour mapping is fixed
 # so that a colour means the same thing in every chart of every report.

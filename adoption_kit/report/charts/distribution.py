@@ -10,8 +10,21 @@ import polars as pl
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import (
-    DEPLOYMENT_AXIS_TITLE, INT_TIP, NEUTRAL_COLOR, PCT_TIP, SEGMENT_COLORS, STATUS_ABOVE_100, STATUS_COLORS,
-    USAGE_AXIS_TITLE, _check_thresholds, _frame, _pct_axis, _pct_text, _plural, _rule_layer, _title,
+    DEPLOYMENT_AXIS_TITLE,
+    INT_TIP,
+    NEUTRAL_COLOR,
+    PCT_TIP,
+    SEGMENT_COLORS,
+    STATUS_ABOVE_100,
+    STATUS_COLORS,
+    USAGE_AXIS_TITLE,
+    _check_thresholds,
+    _frame,
+    _pct_axis,
+    _pct_text,
+    _plural,
+    _rule_layer,
+    _title,
 )
 
 _NICE_WIDTHS = tuple(m * 10.0 ** e for e in range(-2, 8) for m in (1, 2, 2.5, 5) if m * 10.0 ** e >= 0.05)

@@ -8,8 +8,19 @@ import polars as pl
 
 from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import (
-    HEATMAP_SCHEME, INT_TIP, NA_CELL_COLOR, PCT_AXIS, PCT_TIP, STATUS_ABOVE_100, STATUS_COLORS, WORKLOAD_ORDER,
-    _frame, _n, _plural, _title, _unique_labels,
+    HEATMAP_SCHEME,
+    INT_TIP,
+    NA_CELL_COLOR,
+    PCT_AXIS,
+    PCT_TIP,
+    STATUS_ABOVE_100,
+    STATUS_COLORS,
+    WORKLOAD_ORDER,
+    _frame,
+    _n,
+    _plural,
+    _title,
+    _unique_labels,
 )
 
 

@@ -11,9 +11,29 @@ import polars as pl
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import (
-    ALTAIR_MAX_ROWS, ARIA_MAX_POINTS, DEPLOYMENT_AXIS_TITLE, FLAGGED_SEGMENTS, HUNDRED_COLOR, INT_TIP, PCT_TIP,
-    RULE_COLOR, SEGMENT_COLORS, USAGE_AXIS_TITLE, _axis_max, _check_segments, _check_thresholds, _customer_rows,
-    _frame, _n, _normalise_id, _pct_axis, _pct_text, _plural, _rule_layer, _segment_color, _title,
+    ALTAIR_MAX_ROWS,
+    ARIA_MAX_POINTS,
+    DEPLOYMENT_AXIS_TITLE,
+    FLAGGED_SEGMENTS,
+    HUNDRED_COLOR,
+    INT_TIP,
+    PCT_TIP,
+    RULE_COLOR,
+    SEGMENT_COLORS,
+    USAGE_AXIS_TITLE,
+    _axis_max,
+    _check_segments,
+    _check_thresholds,
+    _customer_rows,
+    _frame,
+    _n,
+    _normalise_id,
+    _pct_axis,
+    _pct_text,
+    _plural,
+    _rule_layer,
+    _segment_color,
+    _title,
 )
 
 _QUADRANT_COLUMNS = ("customer_id", "customer_name", "deployment_rate", "usage_rate", "licenses_sold",

@@ -10,8 +10,20 @@ import polars as pl
 
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.report.charts.common import (
-    INT_TIP, PCT_TIP, SEGMENT_COLORS, _axis_max, _check_thresholds, _customer_rows, _drop_excluded, _frame,
-    _pct_axis, _pct_text, _plural, _rule_layer, _title, _unique_labels,
+    INT_TIP,
+    PCT_TIP,
+    SEGMENT_COLORS,
+    _axis_max,
+    _check_thresholds,
+    _customer_rows,
+    _drop_excluded,
+    _frame,
+    _pct_axis,
+    _pct_text,
+    _plural,
+    _rule_layer,
+    _title,
+    _unique_labels,
 )
 
 _FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"], "spike": SEGMENT_COLORS["upsell"]})
