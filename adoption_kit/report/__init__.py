@@ -23,5 +23,5 @@ One module per concern:
 
 Imports only the layers below it (config, errors, compute, analysis, store); never render or cli. No pandas or
 pyarrow at import time, directly or through what it imports: a customer report's kernel must import neither
-(tests/test_notebooks.py checks it).
+(tests/report/test_notebooks.py checks it).
 """

@@ -1,6 +1,6 @@
 """Write the malformed and hostile input corpus (one folder per case) deterministically: `python tests/corpus/make_corpus.py`.
 
-The expected outcome of each case is in cases.toml (hand-written, with the reason); tests/test_corpus.py runs
+The expected outcome of each case is in cases.toml (hand-written, with the reason); tests/inputs/test_corpus.py runs
 every case through the CLI and checks that this script still writes exactly the committed bytes.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 
 from adoption_kit.cli import main
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).parents[1] / "corpus"
 CASES: dict[str, dict] = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))
 LOADERS = {"deployment JSON", "deployment CSV", "usage JSON", "usage CSV", "subscriptions CSV", "subscriptions JSON",
            "activity CSV"}
