@@ -14,11 +14,6 @@ from adoption_kit.errors import ParameterError, UnknownCustomerError
 MULLER = "f19782e8-6e78-46cc-a86b-5d8963b75840"
 
 
-@pytest.fixture(scope="module")
-def sample_analysis():
-    return analysis.prepare("data/sample")
-
-
 def test_relative_paths_resolve_against_the_project_not_the_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert analysis.resolve_path("data/sample") == SAMPLE_DIR
@@ -26,16 +21,16 @@ def test_relative_paths_resolve_against_the_project_not_the_cwd(tmp_path, monkey
     assert analysis.prepare("data/sample").portfolio["customers"] == 50
 
 
-def test_bundle_round_trip_and_customer_slice(sample_analysis, tmp_path):
-    analysis.write_bundle(sample_analysis, tmp_path / "bundle")
+def test_bundle_round_trip_and_customer_slice(sample, tmp_path):
+    analysis.write_bundle(sample, tmp_path / "bundle")
     assert not list((tmp_path / "bundle").glob("*.part"))
     whole = analysis.read_bundle(tmp_path / "bundle")
     for name in ("workloads", "products", "customers", "portfolio"):
-        expected = getattr(sample_analysis.metrics, name).sort(pl.all())
+        expected = getattr(sample.metrics, name).sort(pl.all())
         assert getattr(whole.metrics, name).sort(pl.all()).equals(expected), name
-    assert whole.thresholds == sample_analysis.thresholds
+    assert whole.thresholds == sample.thresholds
     assert whole.processed_at_max == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert len(whole.sources) == len(sample_analysis.sources) and all(s["sha256"] for s in whole.sources)
+    assert len(whole.sources) == len(sample.sources) and all(s["sha256"] for s in whole.sources)
 
     one = analysis.prepare(metrics_bundle=str(tmp_path / "bundle"), customer_id=MULLER.upper())
     assert set(one.metrics.workloads["customer_id"]) == {MULLER}
@@ -61,13 +56,13 @@ def test_thresholds_reach_the_segments():
         analysis.make_thresholds(0.8, 1.5, 0.9)
 
 
-def test_customer_view(sample_analysis):
-    view = analysis.customer_view(sample_analysis, MULLER)
+def test_customer_view(sample):
+    view = analysis.customer_view(sample, MULLER)
     assert view.customer["customer_name"] == "Müller Bäckerei GmbH"
     assert view.products["product_name"].to_list() == ["MICROSOFT 365 E3"]
     assert set(view.workloads["workload"]) == {"Exchange", "SharePoint", "Skype For Business", "Teams", "Yammer"}
     assert view.usage_percentile == pytest.approx(
-        analysis.percentile_of(sample_analysis.customers, "usage_rate", 1.9))
+        analysis.percentile_of(sample.customers, "usage_rate", 1.9))
     assert view.rank is None  # data_check accounts are not in the low-adoption ranking
 
 
@@ -79,10 +74,10 @@ def test_percentile_counts_ties_half():
     assert analysis.percentile_of(customers, "usage_rate", None) is None
 
 
-def test_unknown_customer_names_close_matches(sample_analysis):
+def test_unknown_customer_names_close_matches(sample):
     near = MULLER[:-1] + "1"  # one digit off
     with pytest.raises(UnknownCustomerError, match=f"closest: {MULLER} \\(Müller Bäckerei GmbH\\)"):
-        analysis.customer_view(sample_analysis, near)
+        analysis.customer_view(sample, near)
 
 
 @pytest.mark.parametrize("bad", ["'; import os; os.system('x') #", "Müller", "", "1234"])

@@ -219,6 +219,7 @@ def test_pseudonymized_report_shows_tokens_and_records_the_key_id_only(pseudonym
     assert reports[key.pseudo_id(SMITH_ID)]["headline"].get("usage_rate_exact") is not None
 
 
+@pytest.mark.kernel
 def test_a_run_folder_never_mixes_named_and_pseudonymized_reports(tmp_path, capsys):
     templates = stand_in_templates(tmp_path / "templates")
     out = tmp_path / "reports"

@@ -163,11 +163,6 @@ def test_bad_settings_are_refused():
 # The sample's planted history, computed from its raw records by hand
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sample():
-    return analysis.prepare(SAMPLE_DIR)
-
-
-@pytest.fixture(scope="module")
 def planted():
     return generate_sample(50, 7).planted
 

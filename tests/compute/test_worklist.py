@@ -207,11 +207,6 @@ def test_support_load_window_rate_and_guards():
 # The sample's planted cases
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sample():
-    return analysis.prepare(SAMPLE_DIR)
-
-
-@pytest.fixture(scope="module")
 def planted():
     return generate_sample(50, 7).planted
 

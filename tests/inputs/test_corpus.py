@@ -123,6 +123,7 @@ def test_activity_user_names_never_reach_the_metrics(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.kernel
 def test_one_customer_portfolio_renders_end_to_end(tmp_path):
     """A 1-customer book through the real report templates: medians of one, one-point charts, a ranking of one."""
     from adoption_kit.render import find_unsafe_html, render_reports

@@ -14,9 +14,9 @@ import pytest
 from render_support import ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, TITLE_PAYLOAD, real_run
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does it): "
-                             "the offline/escaping browser test of the HTML reports cannot run")
+                             "the offline/escaping browser test of the HTML reports cannot run")]
 BROWSER_TIMEOUT = 90   # seconds per page; a hung browser fails the test instead of hanging CI
 
 # A test-only script appended to a *copy* of a report: after load it records each image's decoded size.

@@ -212,6 +212,7 @@ def test_every_papermill_parameter_is_a_checked_value(tmp_path):
                     "customer_id"}
 
 
+@pytest.mark.kernel
 def test_a_data_folder_whose_name_is_code_is_passed_as_text(tmp_path):
     """The data path is the one free text papermill receives: a folder named like code stays a string."""
     import shutil

@@ -29,11 +29,6 @@ SAFE_NAME = re.compile(r"^customers/[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{8}$")
 ESCAPED_HOSTILE = "&lt;img src=x onerror=alert(1)&gt;"
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return prepare(SAMPLE_DIR)
-
-
 def _files(run_dir: Path) -> set[str]:
     """Report files of a run folder (the user-visible outputs), relative POSIX paths."""
     return {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
@@ -292,6 +287,7 @@ def test_report_html_is_offline_and_escaped(stand_in_run):
     assert "onerror=alert(1)>" not in portfolio and "<img src=x" not in portfolio
 
 
+@pytest.mark.kernel
 def test_unchanged_rerun_skips_force_renders_and_a_new_threshold_rerenders(stand_in_run):
     root, templates, first = stand_in_run
     run_dir = first.run_dir
@@ -322,6 +318,7 @@ def test_unchanged_rerun_skips_force_renders_and_a_new_threshold_rerenders(stand
     assert again.count("current") == 5
 
 
+@pytest.mark.kernel
 def test_a_failing_and_a_hanging_customer_leave_the_others_rendered(tmp_path, capsys):
     templates = stand_in_templates(tmp_path / "templates", fail_ids=(ASHSTEAD_ID,), without_action_csv=True,
                                    sleep=f'60.0 if globals().get("customer_id") == "{SMITH_ID}" else 0.0')
@@ -363,6 +360,7 @@ def test_a_failing_and_a_hanging_customer_leave_the_others_rendered(tmp_path, ca
     assert (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8").startswith("rank,customer_id,")
 
 
+@pytest.mark.kernel
 def test_killed_run_leaves_complete_reports_and_a_rerun_completes_it(tmp_path):
     templates = stand_in_templates(tmp_path / "templates", sleep="1.0")
     out = tmp_path / "reports"
@@ -436,6 +434,7 @@ def _normalised_run(run_dir: Path, out_dir: Path) -> dict[str, object]:
     return files
 
 
+@pytest.mark.kernel
 def test_interrupted_at_random_points_then_resumed_equals_an_uninterrupted_run(tmp_path):
     """SIGINT/SIGTERM at three seeded random moments (loading, workers starting, notebooks running, index
     writing...), each time resuming the run; then a last run completes it. Nothing half-written is ever left
@@ -517,6 +516,7 @@ def test_interrupted_at_random_points_then_resumed_equals_an_uninterrupted_run(t
 # ---------------------------------------------------------------------------
 # The real templates, end to end (two hostile-named customers of the sample)
 # ---------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_real_templates_end_to_end(tmp_path_factory):
     result = real_run(tmp_path_factory)
     problems = [r.describe_error() for r in result.failures]

@@ -18,11 +18,6 @@ SEGMENT_CHANGE_ID = "259535c5-5a5b-4929-808c-c3377092b296"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return analysis.prepare(SAMPLE_DIR)
-
-
 def layers(chart) -> list[dict]:
     return chart.to_dict()["layer"]
 

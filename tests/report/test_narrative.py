@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from adoption_kit import analysis
-from adoption_kit.config import PROJECT_ROOT, SAMPLE_DIR, Thresholds
+from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.report import (
     actions,
@@ -36,11 +36,6 @@ UPSELL_ID = "00ca2d71-7224-4239-a117-2a633dbe2f22"
 YAMMER_ID = "ce7fc445-2608-405a-a82d-d712c7cb1cdf"
 # Markup that would be live if a value reached the HTML unescaped.
 LIVE_MARKUP = re.compile(r"<(img|script|svg|iframe)\b", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def sample() -> analysis.Analysis:
-    return analysis.prepare(SAMPLE_DIR)
 
 
 @pytest.fixture(scope="module")

@@ -180,6 +180,7 @@ def test_check_parameters_checks_types_and_accepts_good_values():
 # ---------------------------------------------------------------------------
 # papermill runs with other parameters
 # ---------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_portfolio_with_other_thresholds(tmp_path):
     nb = run("portfolio-overview", tmp_path, **OTHER_THRESHOLDS, top_n=10, today="2027-06-01",
              stale_after_days=30)
@@ -199,6 +200,7 @@ def test_portfolio_with_other_thresholds(tmp_path):
     assert str(tmp_path) not in output_json(nb)
 
 
+@pytest.mark.kernel
 def test_customer_insights_for_another_customer(tmp_path):
     # Upper case, as Partner Center writes tenant ids; the default (relative) data_path from a foreign cwd.
     nb = run("customer-insights", tmp_path, customer_id=TRIAL_ID.upper(), today="2026-11-15")
@@ -211,6 +213,7 @@ def test_customer_insights_for_another_customer(tmp_path):
     assert "Ringed: Müller Bäckerei GmbH." in text_of(cell(nb, "quadrant"), "image/svg+xml")
 
 
+@pytest.mark.kernel
 def test_customer_insights_shows_exact_usage_where_activity_exists(tmp_path):
     # Greenmont Studios' active-user detail report is in data/sample/activity/FE608F48-.../
     nb = run("customer-insights", tmp_path, customer_id="fe608f48-c399-4fdf-93f7-a3c8b0655e2d")
@@ -222,6 +225,7 @@ def test_customer_insights_shows_exact_usage_where_activity_exists(tmp_path):
     assert "Turnover" in shown or "turnover" in shown
 
 
+@pytest.mark.kernel
 def test_customer_insights_from_a_metrics_bundle_matches_the_committed_figures(tmp_path):
     bundle = analysis.write_bundle(analysis.prepare(SAMPLE_DIR), tmp_path / "bundle")
     nb = run("customer-insights", tmp_path, metrics_bundle=str(bundle))
@@ -229,6 +233,7 @@ def test_customer_insights_from_a_metrics_bundle_matches_the_committed_figures(t
     assert "metrics bundle" in text_of(cell(nb, "data-summary"))
 
 
+@pytest.mark.kernel
 def test_customer_report_kernel_does_not_import_pandas_or_pyarrow(tmp_path):
     """A customer report runs in a fresh kernel each time: pandas (~0.65 s) and pyarrow (~0.3 s) would be paid
     per report. The template as the renderer runs it (bundle slice) plus one cell listing what got imported."""
@@ -245,6 +250,7 @@ def test_customer_report_kernel_does_not_import_pandas_or_pyarrow(tmp_path):
     assert executed.cells[-1].outputs[0]["text"].strip() == "[]"
 
 
+@pytest.mark.kernel
 def test_unknown_customer_fails_naming_close_matches(tmp_path):
     typo = TRIAL_ID[:-2] + "99"
     with pytest.raises(PapermillExecutionError) as error:
@@ -254,6 +260,7 @@ def test_unknown_customer_fails_naming_close_matches(tmp_path):
     assert TRIAL_ID in error.value.evalue and "Müller Bäckerei GmbH" in error.value.evalue
 
 
+@pytest.mark.kernel
 def test_bad_threshold_fails_clearly(tmp_path):
     with pytest.raises(PapermillExecutionError) as error:
         run("portfolio-overview", tmp_path, deploy_threshold=1.5)
@@ -262,6 +269,7 @@ def test_bad_threshold_fails_clearly(tmp_path):
     assert error.value.source.startswith("# Derived values")       # fails before any output
 
 
+@pytest.mark.kernel
 def test_low_adoption_with_other_thresholds_writes_a_formula_safe_csv(tmp_path):
     target = tmp_path / "crm" / "low-adoption.csv"
     nb = run("low-adoption-accounts", tmp_path, **OTHER_THRESHOLDS, action_csv=str(target), top_n=5)
@@ -287,6 +295,7 @@ def test_low_adoption_with_other_thresholds_writes_a_formula_safe_csv(tmp_path):
 # ---------------------------------------------------------------------------
 # A 20,000-customer portfolio
 # ---------------------------------------------------------------------------
+@pytest.mark.kernel
 def test_portfolio_renders_a_20000_customer_book(tmp_path):
     book = tmp_path / "book"
     write_sample(book, customers=20000, seed=1, page_size=10000)
