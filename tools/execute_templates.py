@@ -9,8 +9,10 @@ case), run this, read the diff of the checked outputs (`git diff notebooks/repor
 the change. Never refresh only to make a failing test pass without understanding the difference.
 
 What it does: runs each notebook top to bottom with its default parameters (no papermill injection) in
-the `python3` kernel of the environment running this script, then writes it back with execution counts
-and outputs, without timing metadata. It refuses to run outside the pinned environment: stored outputs
+the `python3` kernel of the environment running this script, then writes it back with execution counts,
+without timing metadata, keeping the outputs of the cells that tests compare (tagged `nbval-check-output`
+or `headline`) and dropping the others (charts: megabytes of SVG and PNG that nothing compares), so the
+committed templates stay small and their diffs readable. Run a template in JupyterLab to see its charts. It refuses to run outside the pinned environment: stored outputs
 depend on library versions (pandas 3 changed reprs, altair/vl-convert change the SVG).
 """
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = ROOT / "notebooks" / "reports"
+# Cells whose committed outputs tests compare: nbval (--nbval-lax) and tests/report/test_notebooks.py (headline).
+KEPT_OUTPUT_TAGS = frozenset({"nbval-check-output", "headline"})
 PINNED = ("pandas", "polars", "altair", "vl-convert-python", "ipykernel", "nbformat", "nbclient", "pyarrow")
 
 
@@ -53,6 +57,19 @@ def check_environment() -> list[str]:
     return problems
 
 
+def strip_unchecked_outputs(nb) -> int:
+    """Drop the outputs of every code cell that no test compares; returns how many outputs were dropped.
+
+    Execution counts stay (nbval skips cells without one), so the notebook still reads as executed in order.
+    """
+    dropped = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not KEPT_OUTPUT_TAGS & set(cell.metadata.get("tags", [])):
+            dropped += len(cell.outputs)
+            cell.outputs = []
+    return dropped
+
+
 def execute(path: Path, *, timeout: int) -> float:
     """Execute one notebook in place; returns the seconds it took."""
     import nbformat
@@ -69,6 +86,7 @@ def execute(path: Path, *, timeout: int) -> float:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
+    strip_unchecked_outputs(nb)
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return elapsed
@@ -78,7 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("match", nargs="*", help="only templates whose file name contains one of these")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    parser.add_argument("--strip-only", action="store_true",
+                        help="only drop the unchecked outputs of the committed templates; execute nothing")
     args = parser.parse_args(argv)
+    if args.strip_only:
+        import nbformat
+
+        for path in sorted(TEMPLATES_DIR.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            dropped = strip_unchecked_outputs(nb)
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: {dropped} unchecked output(s) dropped, {path.stat().st_size / 1024:.0f} KB")
+        return 0
 
     problems = check_environment()
     if problems:

@@ -315,3 +315,19 @@ def test_portfolio_renders_a_20000_customer_book(tmp_path):
     # Bounded tables: the ranked and over-100% tables never grow with the book.
     assert text_of(cell(nb, "over-100"), "text/html").count("<tr>") <= 1 + 25
     assert str(tmp_path) not in output_json(nb)
+
+
+def test_committed_templates_keep_only_the_outputs_tests_compare():
+    # tools/execute_templates.py drops chart outputs (megabytes of SVG/PNG nothing compares); what nbval and the
+    # headline test compare stays, with every execution count.
+    sizes = {}
+    for template, path in params.TEMPLATES.items():
+        nb = nbformat.read(path, as_version=4)
+        for cell in (c for c in nb.cells if c.cell_type == "code"):
+            tags = set(cell.metadata.get("tags", []))
+            if not tags & {"nbval-check-output", "headline"}:
+                assert not cell.outputs, (template, cell.id)
+            assert cell.execution_count is not None, (template, cell.id)
+        assert any(c.outputs for c in nb.cells if c.cell_type == "code"), template
+        sizes[template] = path.stat().st_size
+    assert sum(sizes.values()) < 400_000, sizes
