@@ -29,7 +29,7 @@ class RawField:
 
 @dataclass(frozen=True)
 class ExportKind:
-    name: str                      # "deployment" | "usage" | "subscriptions"
+    name: str                      # the kind's key: one of the EXPORT_KINDS names ("deployment", "usage", ...)
     title: str                     # human name used in messages
     fields: tuple[RawField, ...]
     signature: frozenset[str] = field(default_factory=frozenset)  # header keys that identify the kind
