@@ -54,11 +54,14 @@ def is_whole_number(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_whole_number(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """`value` as an int within [minimum, maximum], or a ParameterError saying what is expected."""
+def check_whole_number(name: str, value: Any, *, minimum: int = 0, maximum: int | None = None,
+                       example: object = None) -> int:
+    """`value` as an int within [minimum, maximum], or a ParameterError saying what is expected (and, with
+    `example`, a value to write instead)."""
     if not is_whole_number(value) or value < minimum or (maximum is not None and value > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ParameterError(f"{name}={value!r} must be a whole number of at least {minimum}{upper}")
+        hint = f"; write e.g. {example}" if example is not None else ""
+        raise ParameterError(f"{name}={value!r} must be a whole number of at least {minimum}{upper}{hint}")
     return int(value)
 
 

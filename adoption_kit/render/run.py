@@ -25,7 +25,7 @@ from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
 from adoption_kit.report.actions import action_list
 from adoption_kit.store import atomic_path, write_table
-from adoption_kit.values import file_sha256, parse_today
+from adoption_kit.values import check_positive_number, check_whole_number, file_sha256, parse_today
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -72,13 +72,11 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     started = time.monotonic()
     started_at = _now_iso()
     workers = _check_workers(workers)
-    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
-        raise ParameterError(f"timeout={timeout!r} must be a positive number of seconds")
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-        raise ParameterError(f"top_n={top_n!r} must be a whole number of at least 1")
-    if stale_after_days is not None and (isinstance(stale_after_days, bool)
-                                         or not isinstance(stale_after_days, int) or stale_after_days < 0):
-        raise ParameterError(f"stale_after_days={stale_after_days!r} must be a whole number of days (0 or more)")
+    check_positive_number("timeout", timeout)
+    if top_n is not None:
+        check_whole_number("top_n", top_n, minimum=1)
+    if stale_after_days is not None:
+        check_whole_number("stale_after_days", stale_after_days)
     parse_today(today)
     _check_segments(segments)
     if customers:
@@ -179,9 +177,7 @@ def _check_workers(workers: int | None) -> int:
             return max(1, len(os.sched_getaffinity(0)))
         except (AttributeError, OSError):  # pragma: no cover - not Linux
             return max(1, os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers={workers!r} must be a whole number of at least 1")
-    return workers
+    return check_whole_number("workers", workers, minimum=1)
 
 
 def _run_date(analysis: Analysis) -> str:

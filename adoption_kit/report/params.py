@@ -9,7 +9,7 @@ from typing import Any
 
 from adoption_kit.config import REPORT_TEMPLATES_DIR, TEMPLATE_FILES
 from adoption_kit.errors import ParameterError
-from adoption_kit.values import check_whole_number, parse_today
+from adoption_kit.values import check_whole_number, is_whole_number, parse_today
 
 __all__ = ["TEMPLATES", "check_parameters", "check_whole_number", "parse_today", "template_parameters"]
 
@@ -67,7 +67,7 @@ def _fits(value: Any, expected: str) -> bool:
     if expected == "str":
         return isinstance(value, str)
     if expected == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_whole_number(value)
     if expected == "float":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return True  # no annotation: papermill passes anything

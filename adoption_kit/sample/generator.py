@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from adoption_kit.errors import ParameterError
+from adoption_kit.values import check_whole_number
 
 __all__ = [
     "ACTIVITY_DIR",
@@ -712,13 +713,9 @@ def generate_sample(customers: int = 50, seed: int = 7,
     of the license feeds end at processed_at (1: the newest only); the newest is the same whatever their
     number.
     """
-    if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)) or customers < 1:
-        raise ParameterError(f"customers={customers!r} is not a positive whole number; write e.g. 50")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r} is not a non-negative whole number; write e.g. 7")
-    if isinstance(snapshots, bool) or not isinstance(snapshots, (int, np.integer)) \
-            or not 1 <= snapshots <= MAX_SNAPSHOTS:
-        raise ParameterError(f"snapshots={snapshots!r} is not a whole number from 1 to {MAX_SNAPSHOTS}; write e.g. 3")
+    check_whole_number("customers", customers, minimum=1, example=50)
+    check_whole_number("seed", seed, example=7)
+    check_whole_number("snapshots", snapshots, minimum=1, maximum=MAX_SNAPSHOTS, example=3)
     if not isinstance(processed_at, datetime):
         raise ParameterError(f"processed_at={processed_at!r} is not a datetime; pass e.g. "
                              f"datetime(2026, 11, 1, tzinfo=timezone.utc)")
@@ -985,10 +982,7 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
     files, subscriptions.csv, prices.csv, support-tickets.csv and activity reports from an earlier run in
     out_dir are removed first so a folder never mixes two books; other files are left alone.
     """
-    if isinstance(page_size, bool) or not isinstance(page_size, (int, np.integer)) \
-            or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ParameterError(f"page_size={page_size!r} is not a whole number from 1 to {MAX_PAGE_SIZE} "
-                             f"(the API's maximum page); write e.g. 10000")
+    check_whole_number("page_size", page_size, minimum=1, maximum=MAX_PAGE_SIZE, example=10000)
     data = generate_sample(customers, seed, processed_at, snapshots)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -6,7 +6,6 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import (
     HEATMAP_SCHEME,
     INT_TIP,
@@ -22,6 +21,7 @@ from adoption_kit.report.charts.common import (
     _title,
     _unique_labels,
 )
+from adoption_kit.values import check_whole_number
 
 
 def workload_heatmap(workloads: Any, customers: Any, *, top_n: int = 25) -> alt.LayerChart:
@@ -32,8 +32,7 @@ def workload_heatmap(workloads: Any, customers: Any, *, top_n: int = 25) -> alt.
     colour and carry a '!'; a grey 'n/a' cell has no qualified users. Ties in licenses sold are broken
     by customer name, then id.
     """
-    if not isinstance(top_n, int) or isinstance(top_n, bool) or not 1 <= top_n <= 500:
-        raise ParameterError(f"top_n={top_n!r} must be a whole number between 1 and 500")
+    check_whole_number("top_n", top_n, minimum=1, maximum=500)
     wl = _frame(workloads, "workloads",
                 ("customer_id", "workload", "licenses_qualified", "licenses_active"))
     cu = _frame(customers, "customers", ("customer_id", "customer_name", "licenses_sold"))

@@ -35,6 +35,7 @@ from adoption_kit.report.charts.common import (
     _segment_color,
     _title,
 )
+from adoption_kit.values import check_whole_number, is_whole_number
 
 _QUADRANT_COLUMNS = ("customer_id", "customer_name", "deployment_rate", "usage_rate", "licenses_sold",
                      "licenses_assigned", "licenses_qualified", "licenses_active", "segment")
@@ -63,8 +64,7 @@ def select_for_display(
     flagged accounts up to the budget. Output is sorted by `size` descending, then customer_id.
     """
     df = _frame(frame, "customers", ("customer_id", "segment", size))
-    if not isinstance(max_points, int) or isinstance(max_points, bool) or max_points < 1:
-        raise ParameterError(f"max_points={max_points!r} must be a whole number of at least 1")
+    check_whole_number("max_points", max_points, minimum=1)
     if not 0 <= largest_share <= 1:
         raise ParameterError(f"largest_share={largest_share!r} must be between 0 and 1")
     order = dict(by=[size, "customer_id"], descending=[True, False], nulls_last=True)
@@ -125,7 +125,7 @@ def adoption_quadrant(
     a line from where the customer was at its previous snapshot to where it is now, with an arrowhead.
     """
     thresholds = _check_thresholds(thresholds)
-    if not isinstance(max_points, int) or isinstance(max_points, bool) or not 1 <= max_points <= ALTAIR_MAX_ROWS:
+    if not is_whole_number(max_points) or not 1 <= max_points <= ALTAIR_MAX_ROWS:
         raise ParameterError(
             f"max_points={max_points!r} must be between 1 and {_n(ALTAIR_MAX_ROWS)} "
             f"(altair refuses larger data sets and the SVG grows by ~250 KB per 1,000 points)"
@@ -271,8 +271,7 @@ def select_moves(movement: Any, shown: Any, *, max_moves: int = 30) -> pl.DataFr
     then by the distance moved (in rate units) descending, then customer_id; at most `max_moves` (1 to
     MAX_MOVES, keeping the chart's data small).
     """
-    if not isinstance(max_moves, int) or isinstance(max_moves, bool) or not 1 <= max_moves <= MAX_MOVES:
-        raise ParameterError(f"max_moves={max_moves!r} must be between 1 and {MAX_MOVES}")
+    check_whole_number("max_moves", max_moves, minimum=1, maximum=MAX_MOVES)
     moves = _frame(movement, "history_customers", ("customer_id", "previous_deployment_rate", "previous_usage_rate",
                                                    "segment_changed"))
     extra = [c for c in ("previous_segment", "previous_processed_at") if c in moves.columns]
