@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from adoption_kit import __version__
+from adoption_kit.config import DEFAULT_THRESHOLDS, REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import AdoptionKitError
 from adoption_kit.interrupts import sigterm_as_interrupt
 
@@ -21,6 +22,8 @@ examples:
 """
 
 
+# Each command imports its stage when it runs, not at module level: `--help` and a bad option answer at once,
+# and SIGTERM-as-Ctrl-C is in force before polars, papermill or altair start loading.
 def _command_validate(args: argparse.Namespace) -> int:
     from adoption_kit.inputs import load_exports
 
@@ -93,14 +96,11 @@ def _command_report(args: argparse.Namespace) -> int:
 
 
 def _thresholds(args: argparse.Namespace):
-    from adoption_kit.config import Thresholds
-
     return Thresholds(deploy=args.deploy_threshold, adopt=args.adopt_threshold, upsell=args.upsell_threshold)
 
 
 def _add_threshold_options(parser: argparse.ArgumentParser) -> None:
-    from adoption_kit.config import DEFAULT_THRESHOLDS as D
-
+    D = DEFAULT_THRESHOLDS
     group = parser.add_argument_group("segment thresholds (fractions: 0.8 = 80%)")
     group.add_argument("--deploy-threshold", type=float, default=D.deploy, metavar="F",
                        help=f"deployment rate below this is 'deploy' (default {D.deploy})")
@@ -157,8 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--page-size", type=int, default=200, metavar="N",
                         help="records per API JSON page (Partner Center's maximum is 10000; default 200)")
     sample.set_defaults(handler=_command_sample)
-
-    from adoption_kit.config import REPORT_TEMPLATES_DIR
 
     report = commands.add_parser(
         "report", help="render the portfolio, low-adoption and per-customer reports (HTML + notebooks)",
