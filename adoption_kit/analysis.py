@@ -1,4 +1,5 @@
-"""What the notebooks call: parameters to a computed analysis (from exports or a saved Parquet bundle) and its slices; no charts, no printing."""
+"""What the notebooks call: parameters to a computed analysis (from exports or a saved Parquet bundle) and its slices;
+no charts, no printing."""
 from __future__ import annotations
 
 import difflib
@@ -70,7 +71,8 @@ def _empty_book_table(name: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Book:
-    """The partner's book over time and this week's work queue (adoption_kit.compute.history, adoption_kit.compute.worklist).
+    """The partner's book over time and this week's work queue
+    (adoption_kit.compute.history, adoption_kit.compute.worklist).
 
     Frames are empty when their input is missing: one snapshot (history), no subscriptions export
     (renewals, own seats), no price list (idle cost; `unpriced` then lists nothing), no ticket file

@@ -1,4 +1,5 @@
-"""Pseudonymized outputs: customer names and tenant ids replaced by stable keyed tokens; the key and the name lookup stay in a local folder."""
+"""Pseudonymized outputs: customer names and tenant ids replaced by stable keyed tokens;
+the key and the name lookup stay in a local folder."""
 from __future__ import annotations
 
 import csv

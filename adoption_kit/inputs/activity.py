@@ -232,7 +232,8 @@ def _resolve_activity(frames: list[pl.DataFrame], loaded: list[LoadedFile], depl
     files = [f for f in loaded if f.kind == schema.ACTIVITY.name]
     if not files:
         return schema.empty_frame(schema.ACTIVITY_COLUMNS), warnings
-    names = (pl.concat([deployment.select("customer_id", "customer_name"), usage.select("customer_id", "customer_name")])
+    names = (pl.concat([deployment.select("customer_id", "customer_name"),
+                        usage.select("customer_id", "customer_name")])
              .drop_nulls("customer_id").group_by("customer_id").agg(pl.col("customer_name").drop_nulls().last()))
     known = dict(zip(names.get_column("customer_id").to_list(), names.get_column("customer_name").to_list()))
     reports: dict[str, list[tuple[object, LoadedFile, pl.DataFrame]]] = {}

@@ -1,4 +1,5 @@
-"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML, files are renamed into place.
+"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML,
+files are renamed into place.
 
 papermill, nbclient, nbformat, nbconvert and jupyter_client are imported inside the functions on purpose: they
 take seconds to import, and only the worker processes need them (worker._worker_init pays that cost at start);

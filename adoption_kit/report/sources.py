@@ -43,7 +43,8 @@ def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> 
         notes.insert(0, f"The metrics bundle was computed with thresholds {threshold_text(analysis.thresholds)}; "
                         f"the parameters asked for {threshold_text(requested)}. The bundle's thresholds are used "
                         f"throughout this report.")
-    rows = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in items)
+    rows = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>"
+                   for k, v in items)
     parts = [f"<table>{rows}</table>"]
     text = [f"{k}: {v}" for k, v in items]
     if notes:

@@ -1,4 +1,5 @@
-"""Deterministic synthetic partner portfolio written in the real Partner Center raw export shapes; it writes raw exports only and never loads, cleans or scores them."""
+"""Deterministic synthetic partner portfolio written in the real Partner Center raw export shapes;
+it writes raw exports only and never loads, cleans or scores them."""
 from __future__ import annotations
 
 import csv

@@ -308,7 +308,8 @@ def _movement_layers(moves: pl.DataFrame, x_scale: alt.Scale, y_scale: alt.Scale
         ("previous_deployment_rate:Q", "Deployment before"), ("deployment_rate:Q", "Deployment now"),
         ("previous_usage_rate:Q", "Usage before"), ("usage_rate:Q", "Usage now"))
         if c.split(":")[0] in frame.columns]
-    previous = dict(x=alt.X("previous_deployment_rate:Q", scale=x_scale), y=alt.Y("previous_usage_rate:Q", scale=y_scale))
+    previous = dict(x=alt.X("previous_deployment_rate:Q", scale=x_scale),
+                    y=alt.Y("previous_usage_rate:Q", scale=y_scale))
     trail = alt.Chart(frame).mark_rule(color=RULE_COLOR, strokeWidth=1.2, opacity=0.7).encode(
         **previous, x2="deployment_rate:Q", y2="usage_rate:Q",
         strokeDash=alt.StrokeDash("segment_changed:N", scale=alt.Scale(domain=[True, False], range=[[5, 3], [1, 0]]),

@@ -26,7 +26,8 @@ from adoption_kit.report.charts.common import (
     _unique_labels,
 )
 
-_FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"], "spike": SEGMENT_COLORS["upsell"]})
+_FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"],
+                                                    "spike": SEGMENT_COLORS["upsell"]})
 
 
 def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
@@ -42,8 +43,9 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                   axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=max(df.height, 1)))
     y_max = max(1.0, _axis_max(long.get_column("rate")))
     y_enc = alt.Y("rate:Q", title="Rate", scale=alt.Scale(domain=[0, y_max], nice=False), axis=_pct_axis())
-    color = alt.Color("measure:N", title="Measure", scale=alt.Scale(domain=list(names.values()),
-                                                                     range=[SEGMENT_COLORS["deploy"], SEGMENT_COLORS["upsell"]]),
+    color = alt.Color("measure:N", title="Measure",
+                      scale=alt.Scale(domain=list(names.values()),
+                                      range=[SEGMENT_COLORS["deploy"], SEGMENT_COLORS["upsell"]]),
                       legend=alt.Legend(orient="bottom"))
     tooltip = [alt.Tooltip("processed_at:T", title="Snapshot", format="%Y-%m-%d"),
                alt.Tooltip("measure:N", title="Measure"), alt.Tooltip("rate:Q", title="Rate", format=PCT_TIP),
@@ -62,7 +64,8 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                                                width=520, height=240)
 
 
-def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
+def customer_trend(history_workloads: Any, customer_id: str,
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
     """One customer: usage per product x workload at each snapshot; flagged drops and spikes marked."""
     thresholds = _check_thresholds(thresholds)
     df = _frame(history_workloads, "history_workloads", ("customer_id", "customer_name", "product_id", "product_name",
@@ -101,7 +104,8 @@ def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresho
         x=x_enc, y=y_enc, tooltip=tooltip,
         color=alt.Color("trend_flag:N", title="Flag", scale=alt.Scale(domain=list(_FLAG_COLORS),
                                                                         range=list(_FLAG_COLORS.values()))),
-        shape=alt.Shape("trend_flag:N", scale=alt.Scale(domain=list(_FLAG_COLORS), range=["triangle-down", "triangle-up"]),
+        shape=alt.Shape("trend_flag:N",
+                        scale=alt.Scale(domain=list(_FLAG_COLORS), range=["triangle-down", "triangle-up"]),
                         legend=None))
     a = thresholds.adopt
     rule = _rule_layer("usage_rate", "y", [{"usage_rate": a, "rule": f"adopt threshold {_pct_text(a)}"}])
