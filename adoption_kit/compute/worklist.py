@@ -204,10 +204,11 @@ def renewal_queue(products: pl.DataFrame, subscriptions: pl.DataFrame | None, *,
                 (pl.lit(day) + pl.duration(days=pl.col("days_to_change"))).alias("change_at"),
                 (pl.col("days_to_change") <= horizon_days).alias("in_horizon"),
                 pl.col("segment").is_in(list(QUEUED_SEGMENTS)).alias("queued")))
-    order = dict(by=["_not_queued", "days_to_change", "licenses_idle", "usage_rate", "customer_name", "customer_id",
-                     "product_name", "product_id"],
-                 descending=[False, False, True, False, False, False, False, False], nulls_last=True)
-    rows = rows.with_columns((~pl.col("queued")).alias("_not_queued")).sort(**order).with_columns(
+    order = ["_not_queued", "days_to_change", "licenses_idle", "usage_rate", "customer_name", "customer_id",
+             "product_name", "product_id"]
+    descending = [False, False, True, False, False, False, False, False]
+    rows = rows.with_columns((~pl.col("queued")).alias("_not_queued")).sort(
+        order, descending=descending, nulls_last=True).with_columns(
         pl.when(pl.col("queued")).then(pl.col("queued").cast(pl.Int64).cum_sum()).alias("queue_rank"))
     return rows.select([pl.col(c).cast(t) for c, t in RENEWAL_COLUMNS.items()])
 

@@ -127,6 +127,7 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
                 pass
         return _failure(spec, error, time.monotonic() - started)
 
+    assert notebook is not None   # papermill returned it: every failure above has returned already
     for cell in notebook.cells:   # papermill gives its cell a random id: the same run must give the same bytes
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell["id"] = "injected-parameters"

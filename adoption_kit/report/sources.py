@@ -63,6 +63,7 @@ def staleness(analysis: Analysis, *, now: datetime, stale_after_days: int) -> Fr
                    f"check the today parameter.")
     if warning:
         return _fragment([_box(f"<b>Stale data.</b> {esc(warning)}", _WARN_COLOURS)], [f"WARNING: {warning}"])
+    assert last is not None   # staleness_warning always has a sentence when processed_at_max is None
     age = (now - last).days
     line = (f"Data processed on {last:%Y-%m-%d}, {plural(age, 'day')} before {now:%Y-%m-%d} "
             f"(a warning shows after {stale_after_days}).")

@@ -16,8 +16,10 @@ from adoption_kit.report.charts.common import (
     _axis_max,
     _check_thresholds,
     _customer_rows,
+    _display_name,
     _drop_excluded,
     _frame,
+    _layer,
     _pct_axis,
     _pct_text,
     _plural,
@@ -60,7 +62,7 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                 f"Dashed: deploy {_pct_text(d)} and adopt {_pct_text(a)} thresholds."]
     if df.height < 2:
         subtitle.append("One snapshot only: add older exports (other processedDateTime values) for a trend.")
-    return alt.layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle),
+    return _layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle),
                                                width=520, height=240)
 
 
@@ -71,7 +73,7 @@ def customer_trend(history_workloads: Any, customer_id: str,
     df = _frame(history_workloads, "history_workloads", ("customer_id", "customer_name", "product_id", "product_name",
                                                          "workload", "processed_at", "usage_rate", "trend_flag"))
     rows = _customer_rows(df, customer_id, "history_workloads")
-    name = rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0]
+    name = _display_name(rows)
     rows, excluded_note = _drop_excluded(rows, "workload row")
     products = rows.select("product_id", "product_name").unique(maintain_order=True)
     labels = dict(zip(products.get_column("product_id").to_list(),
@@ -113,5 +115,5 @@ def customer_trend(history_workloads: Any, customer_id: str,
                 f"({_plural(flags.height, 'flag')}). Solid line: adopt threshold {_pct_text(a)}.", excluded_note]
     if frame.get_column("processed_at").n_unique() < 2:
         subtitle.append("One snapshot only: no trend yet.")
-    return alt.layer(lines, marks, rule).resolve_scale(color="independent").properties(
+    return _layer(lines, marks, rule).resolve_scale(color="independent").properties(
         title=_title(f"{name}: usage by product and workload over time", subtitle), width=460, height=260)
