@@ -1,4 +1,5 @@
-"""What the notebooks call: parameters to a computed analysis (from exports or a saved Parquet bundle) and its slices; no charts, no printing."""
+"""What the notebooks call: parameters to a computed analysis (from exports or a saved Parquet bundle) and its slices;
+no charts, no printing."""
 from __future__ import annotations
 
 import difflib
@@ -42,7 +43,15 @@ from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
 from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_inside, update_mapping
 from adoption_kit.store import Written, atomic_path, write_table
-from adoption_kit.values import GUID_PATTERN, end_of_day, iso, normalise_guid, parse_day
+from adoption_kit.values import (
+    GUID_PATTERN,
+    end_of_day,
+    iso,
+    max_datetime,
+    min_datetime,
+    normalise_guid,
+    parse_day,
+)
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
 # Exact figures from user activity (adoption_kit.compute.activity): always written, empty without activity; a bundle
@@ -70,7 +79,8 @@ def _empty_book_table(name: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Book:
-    """The partner's book over time and this week's work queue (adoption_kit.compute.history, adoption_kit.compute.worklist).
+    """The partner's book over time and this week's work queue
+    (adoption_kit.compute.history, adoption_kit.compute.worklist).
 
     Frames are empty when their input is missing: one snapshot (history), no subscriptions export
     (renewals, own seats), no price list (idle cost; `unpriced` then lists nothing), no ticket file
@@ -109,7 +119,7 @@ def build_book(exports: Exports, metrics: Metrics, *, thresholds: Thresholds = T
     `today` None: the newest processedDateTime of the metrics (so a report of old data stays the same).
     """
     if today is None:
-        newest = metrics.portfolio.get_column("processed_at_max").max() if metrics.portfolio.height else None
+        newest = max_datetime(metrics.portfolio.get_column("processed_at_max")) if metrics.portfolio.height else None
         today = newest.date() if newest is not None else datetime.now(timezone.utc).date()
     history = snapshot_history(exports, thresholds=thresholds, exclusions=exclusions, current=metrics)
     renewals = renewal_queue(metrics.products, exports.subscriptions, today=today)
@@ -266,8 +276,8 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
         metrics=metrics,
         ranking=low_adoption_ranking(metrics.customers),
         thresholds=thresholds,
-        processed_at_min=processed.get_column("processed_at").min(),
-        processed_at_max=processed.get_column("processed_at").max(),
+        processed_at_min=min_datetime(processed.get_column("processed_at")),
+        processed_at_max=max_datetime(processed.get_column("processed_at")),
         sources=tuple({"path": str(f.path), "kind": f.kind, "rows": f.rows, "sha256": f.sha256}
                       for f in exports.files),
         warnings=exports.warnings,
@@ -444,8 +454,8 @@ def percentile_of(customers: pl.DataFrame, column: str, value: float | None) -> 
     rates = customers.get_column(column).drop_nulls()
     if rates.is_empty():
         return None
-    below = (rates < value).sum()
-    ties = (rates == value).sum()
+    below = int((rates < value).sum())   # a boolean column's sum: a count
+    ties = int((rates == value).sum())
     return 100.0 * (below + 0.5 * ties) / rates.len()
 
 

@@ -1,4 +1,5 @@
-"""Pseudonymized outputs: customer names and tenant ids replaced by stable keyed tokens; the key and the name lookup stay in a local folder."""
+"""Pseudonymized outputs: customer names and tenant ids replaced by stable keyed tokens;
+the key and the name lookup stay in a local folder."""
 from __future__ import annotations
 
 import csv
@@ -197,7 +198,7 @@ def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None
             return frame
 
         warnings = tuple(_scrubbed(w, pseudonyms, names) for w in obj.warnings)
-        return replace(obj, **{name: source(frame) for name, frame in frames.items()},  # type: ignore
+        return replace(obj, **{name: source(frame) for name, frame in frames.items()},
                        files=files, warnings=warnings)
     raise TypeError(f"pseudonymize: cannot pseudonymize a {type(obj).__name__}")
 

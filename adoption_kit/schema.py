@@ -1,4 +1,5 @@
-"""Column contracts: the raw fields each export kind may carry and the normalised frames the loaders return; no parsing here."""
+"""Column contracts: the raw fields each export kind may carry and the normalised frames the loaders return;
+no parsing here."""
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,5 +1,5 @@
 """Value rules every stage shares: the tenant-id pattern, the product-name key, whole-number checks, "YYYY-MM-DD,
-end of that day UTC", ISO text and content hashes.
+end of that day UTC", ISO text, content hashes and typed column extremes.
 
 Base layer: imports only the standard library, polars and `adoption_kit.errors`, so that inputs, compute,
 report and render can all use one copy of each rule.
@@ -13,7 +13,7 @@ import numbers
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import polars as pl
 
@@ -101,6 +101,33 @@ def parse_today(today: str) -> datetime:
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 text of a datetime, None for None (JSON fields of the bundle and the manifest)."""
     return value.isoformat() if value is not None else None
+
+
+# Series.min()/max() are typed as any polars scalar; these name the column's dtype where the caller knows it
+# (an empty or all-null column gives None, as polars does).
+def min_datetime(series: pl.Series) -> datetime | None:
+    """The earliest value of a Datetime column."""
+    return cast("datetime | None", series.min())
+
+
+def max_datetime(series: pl.Series) -> datetime | None:
+    """The latest value of a Datetime column."""
+    return cast("datetime | None", series.max())
+
+
+def max_date(series: pl.Series) -> date | None:
+    """The latest value of a Date column."""
+    return cast("date | None", series.max())
+
+
+def max_int(series: pl.Series) -> int | None:
+    """The largest value of an integer column."""
+    return cast("int | None", series.max())
+
+
+def max_float(series: pl.Series) -> float | None:
+    """The largest value of a numeric column (an integer column's max is an int, which is a float to mypy)."""
+    return cast("float | None", series.max())
 
 
 def file_sha256(path: str | Path) -> str:

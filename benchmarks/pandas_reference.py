@@ -1,4 +1,5 @@
-"""The comparison an analyst would write by hand: the kit's core metrics in plain pandas (benchmark use only; not part of the kit)."""
+"""The comparison an analyst would write by hand: the kit's core metrics in plain pandas
+(benchmark use only; not part of the kit)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""Issue 8 benchmark: bare polars read vs the kit's whole pipeline vs a plain-pandas version, with peak memory, at three book sizes.
+"""Issue 8 benchmark: bare polars read vs the kit's whole pipeline vs a plain-pandas version, with peak memory,
+at three book sizes.
 
     .venv/bin/python benchmarks/pipeline_bench.py                 # 1,000 / 20,000 / 200,000 customers (~15 min)
     .venv/bin/python benchmarks/pipeline_bench.py --sizes 1000 20000 --no-pandas --no-notebook
@@ -132,7 +133,7 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000, 200000])
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
     parser.add_argument("--no-notebook", action="store_true",
@@ -161,7 +162,8 @@ def main(argv: list[str]) -> int:
 
 def write_section(rows: list[dict], args: argparse.Namespace) -> None:
     lines = [MARK_START, "## The whole pipeline at three book sizes (issue 8)", "",
-             "`make bench-pipeline` (= `" + f"{' '.join(['.venv/bin/python', 'benchmarks/pipeline_bench.py', *sys.argv[1:]])}"
+             "`make bench-pipeline` (= `"
+             + f"{' '.join(['.venv/bin/python', 'benchmarks/pipeline_bench.py', *sys.argv[1:]])}"
              + f"`), {date.today()}. Books from `adoption-kit sample --customers N "
              "--seed 1 --page-size 10000` (three monthly snapshots, API JSON pages of 10,000 records, subscriptions, "
              "prices, tickets, three activity reports). Each measurement is one run in a fresh process; peak = the "
@@ -210,7 +212,8 @@ def write_section(rows: list[dict], args: argparse.Namespace) -> None:
     if "notebook" in largest:
         lines += ["", f"On the {largest['customers']:,}-customer book (warm cache): the portfolio notebook "
                       f"(`notebooks/reports/10-portfolio-overview.ipynb`, papermill, kernel start to last cell) ran in "
-                      f"{largest['notebook']['seconds']:.1f} s with a peak of {largest['notebook']['peak_mib']:,.0f} MiB; "
+                      f"{largest['notebook']['seconds']:.1f} s with a peak of "
+                      f"{largest['notebook']['peak_mib']:,.0f} MiB; "
                       f"`render_reports` for the portfolio, the low-adoption list and one customer (1 worker, from "
                       f"loading to index.html) in {largest['report']['seconds']:.1f} s, peak "
                       f"{largest['report']['peak_mib']:,.0f} MiB."]

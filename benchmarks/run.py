@@ -1,4 +1,5 @@
-"""Run the project's benchmarks (`make bench`): each is a script in benchmarks/ that writes its section of BENCHMARKS.md.
+"""Run the project's benchmarks (`make bench`): each is a script in benchmarks/ that writes its section of
+BENCHMARKS.md.
 
     .venv/bin/python benchmarks/run.py            # every benchmark below, in order
     .venv/bin/python benchmarks/run.py report     # only the named ones; extra arguments after `--` go to each

@@ -1,4 +1,5 @@
-"""Shared by test_render.py and test_browser.py: stand-in templates, a hostile copy of the sample, one real-template run."""
+"""Shared by test_render.py and test_browser.py: stand-in templates, a hostile copy of the sample,
+one real-template run."""
 from __future__ import annotations
 
 import json

@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             nb = nbformat.read(path, as_version=4)
             dropped = strip_unchecked_outputs(nb)
             nbformat.write(nb, path)
-            print(f"{path.relative_to(ROOT)}: {dropped} unchecked output(s) dropped, {path.stat().st_size / 1024:.0f} KB")
+            size = path.stat().st_size / 1024
+            print(f"{path.relative_to(ROOT)}: {dropped} unchecked output(s) dropped, {size:.0f} KB")
         return 0
 
     problems = check_environment()

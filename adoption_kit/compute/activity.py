@@ -1,4 +1,5 @@
-"""Exact 28-day usage from Microsoft 365 active-user detail rows (counts only, never user names); pure polars, no I/O and no Partner Center figures."""
+"""Exact 28-day usage from Microsoft 365 active-user detail rows (counts only, never user names);
+pure polars, no I/O and no Partner Center figures."""
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,5 @@
-"""The book over time: per-snapshot metrics, change since the previous snapshot, robust drop/spike flags and segment changes; pure polars, no I/O."""
+"""The book over time: per-snapshot metrics, change since the previous snapshot, robust drop/spike flags and
+segment changes; pure polars, no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
-"""Adoption metrics from normalised export frames (polars or pandas in, polars out): pure functions; no I/O except load_exclusions, no printing, no plotting."""
+"""Adoption metrics from normalised export frames (polars or pandas in, polars out): pure functions;
+no I/O except load_exclusions, no printing, no plotting."""
 from __future__ import annotations
 
 import math
@@ -636,7 +637,8 @@ def _with_product_id(df: pl.DataFrame) -> pl.DataFrame:
     if not df.get_column("product_id").has_nulls():
         return df
     return df.with_columns(
-        pl.coalesce(pl.col("product_id"), pl.lit("name:") + product_name_key(pl.col("product_name"))).alias("product_id")
+        pl.coalesce(pl.col("product_id"), pl.lit("name:") + product_name_key(pl.col("product_name")))
+        .alias("product_id")
     )
 
 
@@ -772,7 +774,8 @@ def _exclusion_flags(products: pl.DataFrame, excl: pl.DataFrame) -> pl.DataFrame
     """products (product_id, product_name) + excluded, exclusion_reason."""
     by_id = (excl.filter(pl.col("product_id").is_not_null())
              .group_by("product_id").agg(pl.col("reason").min().alias("_r_id")))
-    named = excl.filter(pl.col("product_name").is_not_null()).with_columns(product_name_key(pl.col("product_name")).alias("_nk"))
+    named = (excl.filter(pl.col("product_name").is_not_null())
+             .with_columns(product_name_key(pl.col("product_name")).alias("_nk")))
     by_name = (named.filter(pl.col("product_id").is_null())
                .group_by("_nk").agg(pl.col("reason").min().alias("_r_name")))
     by_guid_name = (named.filter(pl.col("product_id").is_not_null())

@@ -1,4 +1,5 @@
-"""The partner's work queue from the current metrics: renewals, own seats, idle cost and support load; pure polars, no I/O."""
+"""The partner's work queue from the current metrics: renewals, own seats, idle cost and support load;
+pure polars, no I/O."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -203,10 +204,11 @@ def renewal_queue(products: pl.DataFrame, subscriptions: pl.DataFrame | None, *,
                 (pl.lit(day) + pl.duration(days=pl.col("days_to_change"))).alias("change_at"),
                 (pl.col("days_to_change") <= horizon_days).alias("in_horizon"),
                 pl.col("segment").is_in(list(QUEUED_SEGMENTS)).alias("queued")))
-    order = dict(by=["_not_queued", "days_to_change", "licenses_idle", "usage_rate", "customer_name", "customer_id",
-                     "product_name", "product_id"],
-                 descending=[False, False, True, False, False, False, False, False], nulls_last=True)
-    rows = rows.with_columns((~pl.col("queued")).alias("_not_queued")).sort(**order).with_columns(
+    order = ["_not_queued", "days_to_change", "licenses_idle", "usage_rate", "customer_name", "customer_id",
+             "product_name", "product_id"]
+    descending = [False, False, True, False, False, False, False, False]
+    rows = rows.with_columns((~pl.col("queued")).alias("_not_queued")).sort(
+        order, descending=descending, nulls_last=True).with_columns(
         pl.when(pl.col("queued")).then(pl.col("queued").cast(pl.Int64).cum_sum()).alias("queue_rank"))
     return rows.select([pl.col(c).cast(t) for c, t in RENEWAL_COLUMNS.items()])
 
@@ -262,7 +264,8 @@ def idle_cost_by_customer(products: pl.DataFrame, valued: pl.DataFrame) -> pl.Da
         pl.col("licenses_idle").sum().cast(pl.Int64).alias("priced_idle_licenses"))
     idle = _included(products).group_by("customer_id").agg(pl.col("licenses_idle").sum().cast(pl.Int64).alias("_all"))
     return (idle.join(totals, on="customer_id", how="left")
-            .with_columns((pl.col("_all") - pl.col("priced_idle_licenses").fill_null(0)).alias("unpriced_idle_licenses"),
+            .with_columns((pl.col("_all") - pl.col("priced_idle_licenses").fill_null(0))
+                          .alias("unpriced_idle_licenses"),
                           pl.col("priced_idle_licenses").fill_null(0))
             .select([pl.col(c).cast(t) for c, t in IDLE_COST_CUSTOMER_COLUMNS.items()]).sort("customer_id"))
 
@@ -292,7 +295,8 @@ def support_load(customers: pl.DataFrame, tickets: pl.DataFrame | None, *, today
               .agg(*[(pl.col("category") == c).sum().cast(pl.Int64).alias(f"{c.replace('-', '_')}_tickets")
                      for c in schema.TICKET_CATEGORIES]))
     per_100 = pl.when(pl.col("active_users") > 0).then(100.0 * pl.col("how_to_tickets") / pl.col("active_users"))
-    heavy = ((pl.col("how_to_per_100") >= threshold_per_100) & (pl.col("how_to_tickets") >= min_tickets)).fill_null(False)
+    heavy = ((pl.col("how_to_per_100") >= threshold_per_100)
+             & (pl.col("how_to_tickets") >= min_tickets)).fill_null(False)
     return (customers.select("customer_id", "customer_name", "segment", pl.col("licenses_active").alias("active_users"))
             .join(counts, on="customer_id", how="left")
             .with_columns(pl.col("how_to_tickets", "break_fix_tickets", "other_tickets").fill_null(0))

@@ -5,6 +5,7 @@ import csv
 import difflib
 import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,7 @@ from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today
 from adoption_kit.inputs.exports import LoadedFile
 from adoption_kit.schema import header_key
-from adoption_kit.values import GUID_PATTERN
+from adoption_kit.values import GUID_PATTERN, max_date
 
 # Placeholders that cannot occur in a product name (ASCII unit/record separators).
 _SPACED_BEFORE = "\x1e"
@@ -232,14 +233,15 @@ def _resolve_activity(frames: list[pl.DataFrame], loaded: list[LoadedFile], depl
     files = [f for f in loaded if f.kind == schema.ACTIVITY.name]
     if not files:
         return schema.empty_frame(schema.ACTIVITY_COLUMNS), warnings
-    names = (pl.concat([deployment.select("customer_id", "customer_name"), usage.select("customer_id", "customer_name")])
+    names = (pl.concat([deployment.select("customer_id", "customer_name"),
+                        usage.select("customer_id", "customer_name")])
              .drop_nulls("customer_id").group_by("customer_id").agg(pl.col("customer_name").drop_nulls().last()))
     known = dict(zip(names.get_column("customer_id").to_list(), names.get_column("customer_name").to_list()))
-    reports: dict[str, list[tuple[object, LoadedFile, pl.DataFrame]]] = {}
+    reports: dict[str, list[tuple[date | None, LoadedFile, pl.DataFrame]]] = {}
     for file, frame in zip(files, frames, strict=True):   # both in reading order
         source = str(file.path)
         customer_id = activity_customer_id(source)
-        if customer_id not in known:
+        if customer_id is None or customer_id not in known:   # None (no tenant-id folder) was refused on reading
             close = difflib.get_close_matches(customer_id, list(known), n=3, cutoff=0.8)
             hint = ("; closest: " + ", ".join(f"{c.upper()} ({known[c]})" for c in close)) if close else ""
             folder = next(p.name for p in Path(source).parents if p.name.strip("{}").lower() == customer_id)
@@ -249,7 +251,7 @@ def _resolve_activity(frames: list[pl.DataFrame], loaded: list[LoadedFile], depl
                                     "Partner Center exports"))
             continue
         if frame.height:   # a header-only report was warned about and has nothing to use
-            refresh = frame.get_column("report_refresh_date").max()
+            refresh = max_date(frame.get_column("report_refresh_date"))
             reports.setdefault(customer_id, []).append((refresh, file, frame))
     kept: list[pl.DataFrame] = []
     for customer_id, entries in sorted(reports.items()):

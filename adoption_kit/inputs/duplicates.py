@@ -1,17 +1,23 @@
 """Cross-file checks: identical repeats dropped with a warning, conflicting ones refused, names that differ."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from adoption_kit.errors import Problem
 from adoption_kit.inputs.convert import _MAX_LISTED_ROWS
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
 
 # ---------------------------------------------------------------------------
 # Cross-file checks
 # ---------------------------------------------------------------------------
 
 
-def _concat(frames: list[pl.DataFrame], columns: dict[str, pl.DataType]) -> pl.DataFrame:
+def _concat(frames: list[pl.DataFrame], columns: Mapping[str, PolarsDataType]) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema={"_row": pl.UInt32, **columns})
     return pl.concat(frames, how="vertical")

@@ -60,11 +60,11 @@ class Exports:
             lines.append(f"  activity (Microsoft 365 active-user detail): {len(activity_files)} file(s), "
                          f"{self.activity.height} user row(s) used, "
                          f"{self.activity.get_column('customer_id').n_unique()} customer(s)")
-        for kind, frame, what in ((schema.PRICE_LIST, self.prices, "price(s)"),
-                                  (schema.SUPPORT_TICKETS, self.tickets, "ticket(s)")):
-            kind_files = [f for f in self.files if f.kind == kind.name]
+        for export_kind, frame, what in ((schema.PRICE_LIST, self.prices, "price(s)"),
+                                         (schema.SUPPORT_TICKETS, self.tickets, "ticket(s)")):
+            kind_files = [f for f in self.files if f.kind == export_kind.name]
             if kind_files:
-                lines.append(f"  {kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
+                lines.append(f"  {export_kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"

@@ -99,7 +99,8 @@ def _resolve_tickets(frames: list[pl.DataFrame], deployment: pl.DataFrame, usage
     known = pl.concat([deployment.select("customer_id"), usage.select("customer_id")]).get_column("customer_id")
     unknown = distinct.filter(~pl.col("customer_id").is_in(known.unique().implode()))
     if unknown.height:
-        warnings.append(f"support tickets: {unknown.height} ticket(s) of {unknown.get_column('customer_id').n_unique()} "
+        warnings.append(f"support tickets: {unknown.height} ticket(s) of "
+                        f"{unknown.get_column('customer_id').n_unique()} "
                         f"tenant id(s) that are in no licenses export; they count for no customer (check the "
                         f"tenant ids, e.g. {unknown.get_column('customer_id')[0].upper()})")
     return distinct.select(list(schema.TICKET_COLUMNS)), warnings

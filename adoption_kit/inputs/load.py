@@ -50,7 +50,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
     problems: list[Problem] = []
     warnings: list[str] = []
-    read: list[tuple[Path, str, int | None, object]] = []   # path, kind, rows (None: counted below), digest
+    read: list[tuple[Path, str, int | None, Future]] = []   # path, kind, rows (None: counted below), digest
     raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
     cache = parsed_cache()
@@ -97,6 +97,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                 problems.extend(error.problems)
                 continue
             if got.cached:   # normalised on an earlier run (warnings included)
+                assert kind is not None   # the cache holds files of a known kind only
                 warnings.extend(file_warnings)
                 frames[kind.name].append(raw)
                 rows[str(path)] = raw.height

@@ -1,4 +1,5 @@
-"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML, files are renamed into place.
+"""Executing one report (inside a worker): papermill runs the template, nbconvert exports offline HTML,
+files are renamed into place.
 
 papermill, nbclient, nbformat, nbconvert and jupyter_client are imported inside the functions on purpose: they
 take seconds to import, and only the worker processes need them (worker._worker_init pays that cost at start);
@@ -126,6 +127,7 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
                 pass
         return _failure(spec, error, time.monotonic() - started)
 
+    assert notebook is not None   # papermill returned it: every failure above has returned already
     for cell in notebook.cells:   # papermill gives its cell a random id: the same run must give the same bytes
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             cell["id"] = "injected-parameters"

@@ -47,7 +47,8 @@ def _write_index(result: RunResult, analysis: Analysis) -> None:
         processed_min=_shown_time(analysis.processed_at_min), processed_max=_shown_time(analysis.processed_at_max),
         thresholds=analysis.thresholds, books=books, customers=customers, columns=columns, shared=shared,
         failures=result.failures, action_csv=ACTION_CSV if (result.run_dir / ACTION_CSV).is_file() else None,
-        queue=_work_queue(analysis, {r.job.customer_id: r.job.html for r in customers}),
+        queue=_work_queue(analysis, {r.job.customer_id: r.job.html for r in customers
+                                     if r.job.customer_id is not None}),   # a customer job always has one
         counts={k: result.count(k) for k in ("rendered", "current", "failed", "earlier")},
         error_line=_error_line, manifest=MANIFEST)
     with atomic_path(result.index_path) as part:

@@ -1,4 +1,5 @@
-"""The run folder's names: which template renders which report, and the files a run writes (all relative to <out>/<as-of date>/)."""
+"""The run folder's names: which template renders which report, and the files a run writes
+(all relative to <out>/<as-of date>/)."""
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -65,7 +65,8 @@ class ReportJob:
 # Output names
 # ---------------------------------------------------------------------------
 def slugify(name: Any, max_length: int = SLUG_MAX) -> str:
-    """An ASCII, lower-case, dash-separated file name part of at most `max_length` characters; 'customer' if none is left."""
+    """An ASCII, lower-case, dash-separated file name part of at most `max_length` characters;
+    'customer' if none is left."""
     folded = unicodedata.normalize("NFKD", "" if name is None else str(name))
     folded = folded.encode("ascii", "ignore").decode("ascii").lower()
     slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:max_length].rstrip("-")

@@ -32,7 +32,8 @@ def _job_spec(job: ReportJob, run_dir: Path, timeout: float, parameters: dict[st
 
 
 class _WorkerPool:
-    """A process pool (forkserver, else spawn) that renders specs; one job failing or a worker dying stops nothing else."""
+    """A process pool (forkserver, else spawn) that renders specs;
+    one job failing or a worker dying stops nothing else."""
 
     def __init__(self, workers: int) -> None:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -70,7 +71,8 @@ class _WorkerPool:
             raise RuntimeError("the report worker processes could not start (see the error above); a script "
                                "that calls render_reports must do so under `if __name__ == '__main__':`") from None
 
-    def run(self, specs: list[dict], jobs: Mapping[str, ReportJob], report: _Progress | None) -> Iterator[ReportOutcome]:
+    def run(self, specs: list[dict], jobs: Mapping[str, ReportJob],
+            report: _Progress | None) -> Iterator[ReportOutcome]:
         """Yield an outcome per spec as it finishes; a job in flight when a worker dies is retried twice."""
         pending = deque(specs)
         attempts: dict[str, int] = {}

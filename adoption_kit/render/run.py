@@ -1,4 +1,5 @@
-"""A run: check the arguments, prepare the analysis once, plan, render in the pool, then the CSV, manifest and index; describe it."""
+"""A run: check the arguments, prepare the analysis once, plan, render in the pool, then the CSV, manifest and index;
+describe it."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""Skip-when-current: each report's state file (fingerprint, headline, duration), the reports of earlier runs, the folder's privacy mode."""
+"""Skip-when-current: each report's state file (fingerprint, headline, duration), the reports of earlier runs,
+the folder's privacy mode."""
 from __future__ import annotations
 
 import json

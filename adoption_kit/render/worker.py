@@ -1,4 +1,5 @@
-"""What a worker process runs: its start-up, its signal handling, and one job (referenced by module path when pickled)."""
+"""What a worker process runs: its start-up, its signal handling, and one job
+(referenced by module path when pickled)."""
 from __future__ import annotations
 
 import os

@@ -52,7 +52,8 @@ def work_queue_columns(analysis: Analysis, customers: pl.DataFrame) -> pl.DataFr
     idle_cost_per_month, currency, support_heavy, how_to_per_100 and support_next_step from Analysis.book
     (null where the input is missing)."""
     book = analysis.book
-    renewals = book.customer_renewals.select("customer_id", "days_to_renewal", pl.col("change_at").alias("renewal_date"),
+    renewals = book.customer_renewals.select("customer_id", "days_to_renewal",
+                                             pl.col("change_at").alias("renewal_date"),
                                              pl.col("queue_rank").alias("renewal_queue_rank"))
     cost = book.idle_cost_customers.select("customer_id", "idle_cost_per_month", "currency")
     support = book.support.select("customer_id", "support_heavy", "how_to_per_100", "support_next_step")

@@ -104,7 +104,8 @@ def renewal_queue_table(analysis: Analysis, *, top_n: int) -> Fragment:
     book = analysis.book
     if not book.settings.get("subscriptions_loaded"):
         return _paragraph("No subscriptions export was loaded: renewal dates are unknown. Add the Partner Center "
-                          "subscriptions export (commitmentEndDate, autoRenewEnabled, termDuration) to the data folder.")
+                          "subscriptions export (commitmentEndDate, autoRenewEnabled, termDuration) "
+                          "to the data folder.")
     queue = book.renewals.filter(pl.col("queued")).sort("queue_rank")
     horizon = book.settings.get("horizon_days", 60)
     soon = queue.filter(pl.col("in_horizon")).height
@@ -140,7 +141,8 @@ def own_seats_summary(analysis: Analysis, *, top_n: int) -> Fragment:
             f"{format_int(sold)} licences sold are yours ({format_pct(mine / sold if sold else None)}); "
             f"{plural(unmatched.height, 'product')} {'has' if unmatched.height == 1 else 'have'} no subscription of "
             f"yours at all.")
-    partial = matched.filter(pl.col("own_share") < 1).sort(["other_quantity", "customer_name"], descending=[True, False])
+    partial = (matched.filter(pl.col("own_share") < 1)
+               .sort(["other_quantity", "customer_name"], descending=[True, False]))
     if partial.is_empty():
         return _paragraph(line)
     rows = [[r["customer_name"], r["product_name"], format_int(r["licenses_sold"]), format_int(r["own_quantity"]),
@@ -163,7 +165,8 @@ def idle_cost_summary(analysis: Analysis, *, top_n: int) -> Fragment:
     line = (f"{format_int(idle)} idle licences with a price (unassigned + assigned but inactive) cost "
             f"{format_money(month, currency)} per month, {format_money(month * 12, currency)} per year.")
     customers = (book.idle_cost_customers.filter(pl.col("idle_cost_per_month") > 0)
-                 .join(analysis.customers.select("customer_id", "customer_name", "segment"), on="customer_id", how="left")
+                 .join(analysis.customers.select("customer_id", "customer_name", "segment"),
+                       on="customer_id", how="left")
                  .sort(["idle_cost_per_month", "customer_name"], descending=[True, False]))
     parts, text = [f"<p>{esc(line)}</p>"], [line]
     if customers.height:
@@ -249,12 +252,14 @@ def customer_trend_text(view: CustomerView) -> Fragment:
     now = rows.row(rows.height - 1, named=True)
     moved = (f"segment {now['previous_segment']} -> {now['segment']}" if now["segment_changed"]
              else f"segment {now['segment']} (unchanged)")
-    line = (f"Since {format_date(now['previous_processed_at'])}: {moved}; usage {format_pct(now['previous_usage_rate'])}"
+    line = (f"Since {format_date(now['previous_processed_at'])}: {moved}; "
+            f"usage {format_pct(now['previous_usage_rate'])}"
             f" -> {format_pct(now['usage_rate'])} ({format_points(now['usage_change'])}), deployment "
             f"{format_pct(now['previous_deployment_rate'])} -> {format_pct(now['deployment_rate'])} "
             f"({format_points(now['deployment_change'])}); {plural(rows.height, 'snapshot')} in all.")
     flags = _latest_flags(view.book.history_workloads)
-    items = [f"{r['trend_flag'].capitalize()} on {r['workload']} ({r['product_name']}): {format_pct(r['previous_usage_rate'])}"
+    items = [f"{r['trend_flag'].capitalize()} on {r['workload']} ({r['product_name']}): "
+             f"{format_pct(r['previous_usage_rate'])}"
              f" -> {format_pct(r['usage_rate'])} ({format_points(r['usage_change'])}, robust z {r['robust_z']:+.1f})"
              for r in flags.to_dicts()]
     guarded = latest_period(view.book.history_workloads).filter(pl.col("guarded")).height
@@ -275,7 +280,8 @@ def customer_renewals(view: CustomerView) -> Fragment:
                           "unknown.")
     own = {r["product_id"]: r for r in book.own_seats.to_dicts()}
     renewals = {r["product_id"]: r for r in book.renewals.to_dicts()}
-    products = view.products.filter(~pl.col("excluded")).sort(["licenses_sold", "product_name"], descending=[True, False])
+    products = (view.products.filter(~pl.col("excluded"))
+                .sort(["licenses_sold", "product_name"], descending=[True, False]))
     rows = []
     for p in products.to_dicts():
         r, o = renewals.get(p["product_id"]), own.get(p["product_id"], {})
@@ -303,7 +309,8 @@ def customer_idle_cost(view: CustomerView) -> Fragment:
         if r is None:
             unpriced.append(p)
             continue
-        rows.append([p["product_name"], format_int(r["licenses_idle"]), format_money(r["unit_price_per_month"], currency),
+        rows.append([p["product_name"], format_int(r["licenses_idle"]),
+                     format_money(r["unit_price_per_month"], currency),
                      format_money(r["idle_cost_per_month"], currency), format_money(r["idle_cost_per_year"], currency)])
     total = book.customer("idle_cost_customers", view.customer["customer_id"]) or {}
     line = (f"Idle licences cost {format_money(total.get('idle_cost_per_month'), currency)} per month, "
@@ -333,7 +340,8 @@ def customer_support(view: CustomerView) -> Fragment:
             f"{format_int(s['other_tickets'])} other between {s['window_start']} and {s['window_end']}: {rate} how-to "
             f"tickets per 100 active users ({format_int(s['active_users'])} active); adoption segment {s['segment']}.")
     if s["support_heavy"]:
-        step = f"Support-heavy (threshold {book.settings.get('threshold_per_100', 10.0):g} per 100). {s['support_next_step']}"
+        step = (f"Support-heavy (threshold {book.settings.get('threshold_per_100', 10.0):g} per 100). "
+                f"{s['support_next_step']}")
         return _fragment([f"<p>{esc(line)}</p>", _box(f"<b>Next step.</b> {esc(step)}", _WARN_COLOURS)], [line, step])
     return _paragraph(line + " Below the support-heavy threshold.")
 
@@ -355,6 +363,7 @@ def customer_book_figures(view: CustomerView) -> dict[str, Any]:
         "days_to_renewal": renewal.get("days_to_renewal"),
         "renewal_queue_rank": renewal.get("queue_rank"),
         "own_share": _round(own.get("own_share")),
-        "idle_cost_per_month": round(cost["idle_cost_per_month"], 2) if cost.get("idle_cost_per_month") is not None else None,
+        "idle_cost_per_month": (round(cost["idle_cost_per_month"], 2)
+                                if cost.get("idle_cost_per_month") is not None else None),
         "support_heavy": support.get("support_heavy"),
     }

@@ -34,7 +34,8 @@ def customer_header(view: CustomerView, analysis: Analysis) -> Fragment:
         ("Idle licenses", format_int(c["licenses_idle"])),
         ("Low-adoption ranking", rank),
     ]
-    markup = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in rows)
+    markup = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th>"
+                     f"<td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in rows)
     return _fragment([f"<table>{markup}</table>"], [f"{k}: {v}" for k, v in rows])
 
 
@@ -72,7 +73,8 @@ def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
     for p in included.filter(pl.col("inflated").fill_null(False)).to_dicts():
         causes = (p["inflation_causes"] or "unexplained").split(";")
         flags.append((f"Usage over 100% on {p['product_name']}: {format_pct(p['usage_rate'])} "
-                      f"({format_int(p['licenses_active'])} active of {format_int(p['licenses_qualified'])} qualified); "
+                      f"({format_int(p['licenses_active'])} active of "
+                      f"{format_int(p['licenses_qualified'])} qualified); "
                       f"likely cause: {', '.join(CAUSE_LABELS.get(c, c) for c in causes)}",
                       " ".join(NEXT_STEPS.get(f"data_check:{c}", "") for c in causes)))
     product_inflated = {p["product_id"] for p in included.filter(pl.col("inflated").fill_null(False)).to_dicts()}
@@ -81,14 +83,16 @@ def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
     for w in quiet.sort("product_name", "workload").to_dicts():
         causes = (w["inflation_causes"] or "unexplained").split(";")
         flags.append((f"{w['workload']} usage over 100% on {w['product_name']}: {format_pct(w['usage_rate'])} "
-                      f"({format_int(w['licenses_active'])} active of {format_int(w['licenses_qualified'])} qualified); "
+                      f"({format_int(w['licenses_active'])} active of "
+                      f"{format_int(w['licenses_qualified'])} qualified); "
                       f"likely cause: {', '.join(CAUSE_LABELS.get(c, c) for c in causes)}",
                       " ".join(NEXT_STEPS.get(f"data_check:{c}", "") for c in causes)
                       + " The product's usage leaves this workload out, so it is not counted as over 100%."))
     for p in included.filter(pl.col("licenses_sold") == 0).to_dicts():
         flags.append((f"No licenses of {p['product_name']} sold through you",
                       _fill(NEXT_STEPS["data_check:no_sold"], p)))
-    for p in included.filter((pl.col("licenses_sold") > 0) & (pl.col("licenses_assigned") > pl.col("licenses_sold"))).to_dicts():
+    for p in included.filter((pl.col("licenses_sold") > 0)
+                             & (pl.col("licenses_assigned") > pl.col("licenses_sold"))).to_dicts():
         flags.append((f"More {p['product_name']} licenses assigned than sold through you "
                       f"({format_int(p['licenses_assigned'])} assigned, {format_int(p['licenses_sold'])} sold)",
                       _fill(NEXT_STEPS["data_check:over_assigned"], p)))
@@ -96,7 +100,8 @@ def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
         flags.append((f"Workload rows of {p['product_name']} disagree on qualified users",
                       "The usage export gives different qualified counts per workload; the largest is used. "
                       "Download a fresh usage export if this persists."))
-    for p in included.filter((pl.col("licenses_sold") > 0) & (pl.col("deployment_rate") < thresholds.deploy)).to_dicts():
+    for p in included.filter((pl.col("licenses_sold") > 0)
+                             & (pl.col("deployment_rate") < thresholds.deploy)).to_dicts():
         flags.append((f"Deployment of {p['product_name']} under the {format_pct(thresholds.deploy, 0)} threshold: "
                       f"{format_pct(p['deployment_rate'])}",
                       f"{format_int(p['licenses_unassigned'])} of {format_int(p['licenses_sold'])} licenses are not "
@@ -127,7 +132,8 @@ def customer_next_steps(view: CustomerView) -> Fragment:
     c = view.customer
     steps = [(f"{c['customer_name']} ({c['segment']})", c["next_step"])]
     seen = {c["next_step"]}
-    products = view.products.filter(~pl.col("excluded")).sort(["licenses_sold", "product_name"], descending=[True, False])
+    products = (view.products.filter(~pl.col("excluded"))
+                .sort(["licenses_sold", "product_name"], descending=[True, False]))
     for p in products.to_dicts():
         if p["next_step"] and p["next_step"] not in seen:
             steps.append((f"{p['product_name']} ({p['segment']})", p["next_step"]))

@@ -1,4 +1,5 @@
-"""Formatting for report text: escaping, numbers, dates, money and points, the Fragment display object, boxes and plain tables."""
+"""Formatting for report text: escaping, numbers, dates, money and points, the Fragment display object,
+boxes and plain tables."""
 from __future__ import annotations
 
 import html

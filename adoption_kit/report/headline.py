@@ -47,7 +47,8 @@ def headline_bundle(figures: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def headline(figures: Mapping[str, Any]) -> None:
-    """Display the headline figures as display_data (HEADLINE_MIME): the last cell of each template, tagged `headline`."""
+    """Display the headline figures as display_data (HEADLINE_MIME):
+    the last cell of each template, tagged `headline`."""
     # Lazy on purpose: a kernel has IPython loaded already, while the callers of headline_bundle outside one
     # (the index, the tests) would pay ~0.1 s for an import they never use.
     from IPython.display import display

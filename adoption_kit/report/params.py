@@ -1,4 +1,5 @@
-"""The report templates (where they are) and their parameters: papermill-side checks and the checks inside the notebooks."""
+"""The report templates (where they are) and their parameters:
+papermill-side checks and the checks inside the notebooks."""
 from __future__ import annotations
 
 import difflib

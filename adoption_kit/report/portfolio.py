@@ -82,7 +82,8 @@ def over_100_frame(analysis: Analysis) -> pl.DataFrame:
         .agg(pl.col("_workload").str.join(", ").alias("workloads_over_100"),
              pl.col("licenses_qualified").max(), pl.col("licenses_active").max(),
              pl.col("_excess").max().alias("excess_active"),
-             pl.col("inflation_causes").str.split(";").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().str.join(";")
+             pl.col("inflation_causes").str.split(";").list.explode(keep_nulls=False, empty_as_null=False)
+             .unique().sort().str.join(";")
              .alias("inflation_causes"))
         .join(products, on=["customer_id", "product_id"], how="left")
         .sort(["excess_active", "customer_name", "customer_id", "product_name", "product_id"],
@@ -108,11 +109,13 @@ def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
                      format_pct(r["product_usage_rate"]), format_int(r["licenses_active"]),
                      format_int(r["licenses_qualified"]), ", ".join(CAUSE_LABELS.get(c, c) for c in causes)])
     caption = (f"{plural(frame.height, 'product')} with usage over 100%"
-               + (f", the {format_int(shown.height)} with the most excess active users shown" if shown.height < frame.height else ""))
+               + (f", the {format_int(shown.height)} with the most excess active users shown"
+                  if shown.height < frame.height else ""))
     markup, text = _table(["Customer", "Product", "Workloads over 100%", "Product usage", "Active (max)",
                            "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5])
     explain = [(CAUSE_LABELS[c], by_cause[c], NEXT_STEPS[f"data_check:{c}"]) for c in CAUSES if c in by_cause]
-    items = "".join(f"<li><b>{esc(label)}</b> ({esc(plural(n, 'product'))}): {esc(why)}</li>" for label, n, why in explain)
+    items = "".join(f"<li><b>{esc(label)}</b> ({esc(plural(n, 'product'))}): {esc(why)}</li>"
+                    for label, n, why in explain)
     return _fragment([markup, f"<p><b>Why usage can exceed 100%</b></p><ul>{items}</ul>"],
                      text + ["Why usage can exceed 100%:"] + [f"- {label} ({plural(n, 'product')}): {why}"
                                                             for label, n, why in explain])

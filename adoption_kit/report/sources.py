@@ -43,7 +43,8 @@ def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> 
         notes.insert(0, f"The metrics bundle was computed with thresholds {threshold_text(analysis.thresholds)}; "
                         f"the parameters asked for {threshold_text(requested)}. The bundle's thresholds are used "
                         f"throughout this report.")
-    rows = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in items)
+    rows = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th><td style=\"text-align: left\">{esc(v)}</td></tr>"
+                   for k, v in items)
     parts = [f"<table>{rows}</table>"]
     text = [f"{k}: {v}" for k, v in items]
     if notes:
@@ -62,6 +63,7 @@ def staleness(analysis: Analysis, *, now: datetime, stale_after_days: int) -> Fr
                    f"check the today parameter.")
     if warning:
         return _fragment([_box(f"<b>Stale data.</b> {esc(warning)}", _WARN_COLOURS)], [f"WARNING: {warning}"])
+    assert last is not None   # staleness_warning always has a sentence when processed_at_max is None
     age = (now - last).days
     line = (f"Data processed on {last:%Y-%m-%d}, {plural(age, 'day')} before {now:%Y-%m-%d} "
             f"(a warning shows after {stale_after_days}).")

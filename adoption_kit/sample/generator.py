@@ -1,4 +1,5 @@
-"""Deterministic synthetic partner portfolio written in the real Partner Center raw export shapes; it writes raw exports only and never loads, cleans or scores them."""
+"""Deterministic synthetic partner portfolio written in the real Partner Center raw export shapes;
+it writes raw exports only and never loads, cleans or scores them."""
 from __future__ import annotations
 
 import csv
@@ -8,12 +9,16 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from adoption_kit.errors import ParameterError
 from adoption_kit.values import check_whole_number
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from polars._typing import PolarsDataType
 
 __all__ = [
     "ACTIVITY_DIR",
@@ -563,7 +568,7 @@ def _bulk_usage(products: pl.DataFrame, n: int, streams: list[np.random.Generato
     })
 
 
-_SUB_SCHEMA = {
+_SUB_SCHEMA: dict[str, PolarsDataType] = {
     "cust": pl.Int64, "seq": pl.Int64, "sub_no": pl.Int64, "prod": pl.Int64, "status": pl.String,
     "count": pl.Int64, "age_ms": pl.Int64, "term": pl.String, "auto_renew": pl.Boolean,
     "trial": pl.String, "deprov_days": pl.Int64, "id_row": pl.Int64, "id_col": pl.Int64,
@@ -618,7 +623,7 @@ def _bulk_subscriptions(products: pl.DataFrame, n: int, streams: list[np.random.
         "count": (1 + np.floor(cu[old, 4] * 20)).astype(np.int64),
         "trial": np.full(len(old), ""), "id_col": np.full(len(old), 12, dtype=np.int64),
     })
-    return pl.concat([f.select(list(_SUB_SCHEMA)).cast(_SUB_SCHEMA) for f in (main, second, churned)])
+    return pl.concat([f.select([pl.col(c).cast(t) for c, t in _SUB_SCHEMA.items()]) for f in (main, second, churned)])
 
 
 # ---------------------------------------------------------------------------
@@ -691,7 +696,7 @@ def _activity_frame(spec: _PlantedActivity, tenant_id: str, refresh: datetime) -
                 token("upn", serial) if spec.concealed else f"user{serial:03d}@customer{spec.index}.onmicrosoft.com",
                 token("name", serial) if spec.concealed else f"User {serial:03d}",
                 "True" if deleted else "False",
-                day(group.deleted_days_ago) if deleted else None,
+                day(group.deleted_days_ago) if group.deleted_days_ago is not None else None,
                 *[licence for _ in _REPORT_WORKLOADS],
                 *[last.get(w) for w in _REPORT_WORKLOADS],
                 *[assigned for _ in _REPORT_WORKLOADS],
@@ -725,8 +730,8 @@ def generate_sample(customers: int = 50, seed: int = 7,
 
     # Customers
     tenant_ids = _guids(streams[_S_TENANT].bit_generator.random_raw((n, 2)))
-    names, markets = _company_names(n, streams[_S_NAMES])
-    names, markets = names.to_list(), markets.to_list()
+    name_series, market_series = _company_names(n, streams[_S_NAMES])
+    names, markets = name_series.to_list(), market_series.to_list()
     for spec in _PLANTED:
         if spec.index < n and spec.name is not None:
             names[spec.index], markets[spec.index] = spec.name, spec.market
@@ -797,7 +802,8 @@ def generate_sample(customers: int = 50, seed: int = 7,
         "licensesQualified": usage["qualified"],
     }).with_columns(**constants)
     subscriptions = _subscription_rows(subs, customers_df, proc, partner_id)
-    planted = {case: [str(tenant_ids[s.index]) for s in (*_PLANTED, *_PLANTED_ACTIVITY)
+    specs: tuple[_Planted | _PlantedActivity, ...] = (*_PLANTED, *_PLANTED_ACTIVITY)
+    planted = {case: [str(tenant_ids[s.index]) for s in specs
                       if case in s.cases and s.index < n]
                for case in PLANTED_CASES}
     refresh = proc.replace(hour=0, minute=0, second=0, microsecond=0)  # Report Refresh Date = processed day
@@ -836,9 +842,8 @@ def _older_active(usage: pl.DataFrame, n: int, stream: np.random.Generator, snap
         return []
     cust, seq, wpos = (usage[c].to_numpy() for c in ("cust", "seq", "wpos"))
     qualified = usage["qualified"].to_numpy()
-    before = usage["before"]
-    planted = before.is_not_null().to_numpy()
-    before = before.fill_null(0).to_numpy()
+    planted = usage["before"].is_not_null().to_numpy()
+    before = usage["before"].fill_null(0).to_numpy()
     active = usage["active"].to_numpy()
     out = []
     for month in stream.spawn(snapshots - 1):
@@ -1009,6 +1014,7 @@ def write_sample(out_dir: Path | str, *, customers: int = 50, seed: int = 7,
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
             writer.writerow(fields)
+            assert frame is not None   # generate() always builds both tables
             writer.writerows(frame.iter_rows())
         written.append(path)
     subs_path = out / SUBSCRIPTIONS_FILE

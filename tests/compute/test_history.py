@@ -140,7 +140,8 @@ def test_segment_changes_and_customer_movement():
     assert (row["previous_usage_rate"], row["usage_rate"], row["usage_change"]) == pytest.approx((0.8, 0.4, -0.4))
     assert row["previous_deployment_rate"] == pytest.approx(0.95) and row["deployment_change"] == pytest.approx(0.0)
     latest = latest_period(history.customers)
-    assert latest.height == 3 and latest.filter(pl.col("customer_id") == cid(2)).get_column("previous_segment")[0] is None
+    assert latest.height == 3
+    assert latest.filter(pl.col("customer_id") == cid(2)).get_column("previous_segment")[0] is None
     assert history.portfolio.get_column("customers").to_list() == [2, 3]
 
 
@@ -217,7 +218,8 @@ def test_planted_drop(sample, planted):
     assert row["trend_flag"] == "drop"
     assert row["robust_z"] == pytest.approx(oracle_z("SPO", tenant)) and row["robust_z"] <= -3.5
     # Its segment does not move: the product's usage is its busiest non-Yammer workload, Exchange 26 of 28.
-    customer = latest_period(sample.book.history_customers).filter(pl.col("customer_id") == tenant.lower()).row(0, named=True)
+    customer = (latest_period(sample.book.history_customers)
+                .filter(pl.col("customer_id") == tenant.lower()).row(0, named=True))
     assert customer["segment_changed"] is False and customer["usage_rate"] == pytest.approx(26 / 28)
 
 
@@ -248,7 +250,8 @@ def test_planted_tiny_account_is_guarded(sample, planted):
 
 def test_the_sample_flags_exactly_the_planted_changes(sample, planted):
     flagged = sample.book.history_workloads.filter(pl.col("trend_flag").is_not_null())
-    expected = {(planted["trend_spike"][0].lower(), "Teams", "spike"), (planted["trend_drop"][0].lower(), "SharePoint", "drop"),
+    expected = {(planted["trend_spike"][0].lower(), "Teams", "spike"),
+                (planted["trend_drop"][0].lower(), "SharePoint", "drop"),
                 (planted["segment_change"][0].lower(), "Exchange", "drop")}
     assert set(flagged.select("customer_id", "workload", "trend_flag").iter_rows()) == expected
     assert set(flagged.get_column("processed_at")) == {NOV}
@@ -281,7 +284,8 @@ def test_as_of_limits_the_history(sample):
 def test_thresholds_apply_to_every_snapshot():
     strict = analysis.prepare(SAMPLE_DIR, thresholds=Thresholds(deploy=0.8, adopt=0.75, upsell=0.9))
     older = strict.book.history_customers.filter(pl.col("processed_at") == OCT)
-    assert older.filter(pl.col("usage_rate") < 0.75).get_column("segment").is_in(["adopt", "deploy", "data_check"]).all()
+    assert (older.filter(pl.col("usage_rate") < 0.75).get_column("segment")
+            .is_in(["adopt", "deploy", "data_check"]).all())
 
 
 def test_current_metrics_are_reused_only_when_the_newest_snapshot_is_every_customers_latest(monkeypatch):

@@ -285,7 +285,8 @@ def test_two_active_subscriptions_or_one_suspended_alone_are_not_duplicates():
     assert _inflated_product(both_active)["inflation_causes"] == "unexplained"
     single = subscriptions(sub("c1", "OFFICE 365 E3", "s1", status="suspended"))
     assert _inflated_product(single)["inflation_causes"] == "unexplained"
-    same_id_twice = subscriptions(sub("c1", "OFFICE 365 E3", "s1"), sub("c1", "OFFICE 365 E3", "s1", status="suspended"))
+    same_id_twice = subscriptions(sub("c1", "OFFICE 365 E3", "s1"),
+                                  sub("c1", "OFFICE 365 E3", "s1", status="suspended"))
     assert _inflated_product(same_id_twice)["inflation_causes"] == "unexplained"  # one subscription, two rows
 
 
@@ -312,7 +313,8 @@ def test_combined_causes_are_sorted_and_joined():
     assert row["inflation_causes"] == "duplicate_subscription;trial;yammer"
     assert "two or more subscriptions" in row["next_step"] and "trial" in row["next_step"]
     assert "Yammer" in row["next_step"]
-    w = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Yammer", 10, 12)), subs).workloads
+    w = metrics.compute_frames(deployment(dep("c1", E3, 10, 10)), usage(use("c1", E3, "Yammer", 10, 12)),
+                               subs).workloads
     assert one(w, workload="Yammer")["inflation_causes"] == "duplicate_subscription;trial;yammer"
 
 
@@ -514,7 +516,8 @@ def test_customer_with_only_excluded_products_is_not_ranked_or_summed():
 
 def test_name_only_exclusion_matches_case_insensitively():
     excl = exclusions((None, "office 365  business", "device SKU"))
-    p = metrics.compute_frames(deployment(dep("c1", BUSINESS, 1, 1), dep("c1", E3, 1, 1)), usage(), exclusions=excl).products
+    p = metrics.compute_frames(deployment(dep("c1", BUSINESS, 1, 1), dep("c1", E3, 1, 1)), usage(),
+                               exclusions=excl).products
     assert one(p, product_id=BUSINESS)["exclusion_reason"] == "device SKU"
     assert one(p, product_id=E3)["excluded"] is False
 
@@ -575,7 +578,8 @@ def _customers(*rows: tuple[str, str, str, int, int, int]) -> pl.DataFrame:
 
 # Wilson lower bound, z = 1.96, z² = 3.8416:  (p + z²/2n - z*sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)
 # tiny:  n = 2,    p = 2/2 = 1:      (1 + 0.9604 - 1.96*sqrt(0 + 0.2401)) / (1 + 1.9208)
-#                                     = (1.9604 - 1.96*0.49) / 2.9208 = 1 / 2.9208 = 0.342372;  score 2 * 0.342372 = 0.684744
+#                                     = (1.9604 - 1.96*0.49) / 2.9208 = 1 / 2.9208 = 0.342372;
+#                                     score 2 * 0.342372 = 0.684744
 # big:   n = 500,  p = 200/500 = 0.4: (0.4 + 0.0038416 - 1.96*sqrt(0.00048 + 0.0000038416)) / 1.0076832
 #                                     = (0.4038416 - 1.96*0.0219964) / 1.0076832 = 0.3607287 / 1.0076832 = 0.357978
 #                                     score 500 * 0.357978 = 178.989

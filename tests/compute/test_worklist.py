@@ -1,5 +1,6 @@
-"""The work queue (adoption_kit.compute.worklist): renewal ordering, own seats, idle cost, support load; hand-built frames
-and the sample's planted cases, pinned by hand-computed numbers (the arithmetic is in the comments)."""
+"""The work queue (adoption_kit.compute.worklist): renewal ordering, own seats, idle cost, support load;
+hand-built frames and the sample's planted cases, pinned by hand-computed numbers
+(the arithmetic is in the comments)."""
 from __future__ import annotations
 
 import csv
@@ -90,7 +91,8 @@ def test_renewal_queue_orders_by_when_seats_can_change():
     assert queue.get_column("customer_id").to_list() == ["i", "d", "h", "c", "j", "a", "b", "e"]
     assert queue.get_column("queue_rank").to_list() == [1, 2, 3, 4, 5, 6, 7, None]
     rows = {r["customer_id"]: r for r in queue.to_dicts()}
-    assert (rows["a"]["days_to_renewal"], rows["a"]["days_to_change"], str(rows["a"]["change_at"])) == (46, 46, "2026-12-17")
+    assert (rows["a"]["days_to_renewal"], rows["a"]["days_to_change"], str(rows["a"]["change_at"])) == \
+        (46, 46, "2026-12-17")
     assert rows["a"]["term"] == "annual" and "only at renewal" in rows["a"]["change_rule"]
     assert (rows["b"]["days_to_change"], rows["b"]["in_horizon"]) == (273, False)
     assert (rows["c"]["days_to_change"], rows["c"]["term"]) == (19, "monthly")
@@ -98,11 +100,13 @@ def test_renewal_queue_orders_by_when_seats_can_change():
     assert "any time" in rows["d"]["change_rule"] and rows["d"]["term"] == "unknown"
     assert (rows["h"]["days_to_change"], rows["h"]["term"], rows["h"]["subscriptions"], rows["h"]["own_quantity"]) == \
         (4, "monthly", 2, 510)
-    assert (rows["i"]["days_to_renewal"], rows["i"]["days_to_change"]) == (-12, 0) and "passed" in rows["i"]["change_rule"]
+    assert (rows["i"]["days_to_renewal"], rows["i"]["days_to_change"]) == (-12, 0)
+    assert "passed" in rows["i"]["change_rule"]
     assert rows["e"]["queued"] is False and rows["e"]["days_to_change"] == 9
     assert rows["j"]["auto_renew"] is False
     per_customer = customer_renewals(queue).filter(pl.col("customer_id") == "h").row(0, named=True)
-    assert (per_customer["queue_rank"], per_customer["days_to_renewal"], per_customer["renewal_product"]) == (3, 4, "P-H")
+    assert (per_customer["queue_rank"], per_customer["days_to_renewal"], per_customer["renewal_product"]) == \
+        (3, 4, "P-H")
 
 
 def test_renewal_queue_without_subscriptions_is_empty_and_checks_its_parameters():
@@ -258,7 +262,8 @@ def test_planted_unpriced_product_is_listed_not_valued(sample, planted):
     assert (cost["idle_cost_per_month"], cost["idle_cost_per_year"]) == (5832.0, 69984.0)
     assert (cost["priced_idle_licenses"], cost["unpriced_idle_licenses"], cost["currency"]) == (162, 5, "USD")
     assert sample.book.idle_cost.filter((pl.col("customer_id") == tenant) & (pl.col("product_id") == D365)).is_empty()
-    # Portfolio: every holder of the unpriced product, from the raw records: idle = sold - deployed + qualified - max active
+    # Portfolio: every holder of the unpriced product, from the raw records:
+    # idle = sold - deployed + qualified - max active
     deployment = [r for r in raw_records(SAMPLE_DIR, "deployment") if r["productId"].lower() == D365]
     usage = [r for r in raw_records(SAMPLE_DIR, "usage") if r["productId"].lower() == D365]
     idle = sum(d["licensesSold"] - d["licensesDeployed"] for d in deployment) + sum(

@@ -1,4 +1,5 @@
-"""The malformed and hostile input corpus (tests/corpus/): every case through `validate` and `metrics`, as cases.toml says.
+"""The malformed and hostile input corpus (tests/corpus/): every case through `validate` and `metrics`,
+as cases.toml says.
 
 Each case either loads with its documented warning(s) and figures, or fails with one line per problem naming
 the file, the row/column and the fix, exit code 2, no traceback and nothing written.

@@ -31,7 +31,7 @@ def test_a_change_to_any_input_module_is_a_new_cache_version(tmp_path, monkeypat
         copy.write_bytes(path.read_bytes() + b"\n# changed\n")
         changed = [*original[:index], (name, copy), *original[index + 1:]]
         with monkeypatch.context() as patch:
-            patch.setattr(cache, "_source_files", lambda: changed)
+            patch.setattr(cache, "_source_files", lambda changed=changed: changed)
             assert ParsedCache(tmp_path).version != before, name
     assert ParsedCache(tmp_path).version == before
 

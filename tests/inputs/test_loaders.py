@@ -451,7 +451,8 @@ def _exports_equal(a, b) -> None:
     for feed in ("deployment", "usage", "subscriptions", "prices", "tickets", "activity"):
         assert getattr(a, feed).equals(getattr(b, feed)), feed
     assert sorted(a.warnings) == sorted(b.warnings)
-    assert [(f.path, f.kind, f.rows, f.sha256) for f in a.files] == [(f.path, f.kind, f.rows, f.sha256) for f in b.files]
+    assert [(f.path, f.kind, f.rows, f.sha256) for f in a.files] == \
+        [(f.path, f.kind, f.rows, f.sha256) for f in b.files]
 
 
 def test_a_rerun_reads_the_cache_and_gives_exactly_the_first_runs_exports(tmp_path, monkeypatch):

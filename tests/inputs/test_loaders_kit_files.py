@@ -55,7 +55,8 @@ def test_price_list_problems_are_one_line_each(folder):
         in lines
     assert "prices.csv, row 2, column 'unitPricePerMonth': value '-1' is negative; a price never is; fix: write the " \
            "price per licence and month, 0 or more" in lines
-    assert any(line.startswith("prices.csv, row 3, column 'productId': value 'not-a-guid' is not a GUID") for line in lines)
+    assert any(line.startswith("prices.csv, row 3, column 'productId': value 'not-a-guid' is not a GUID")
+               for line in lines)
     assert len(lines) == 3
     (folder / "prices.csv").write_text(f"productId,unitPricePerMonth,currency\n{PRODUCT},$5,US\n", encoding="utf-8")
     lines = problems_of(folder)
@@ -78,7 +79,8 @@ def test_one_currency_per_price_list_and_per_run(folder):
 
 def test_a_product_priced_twice(folder):
     (folder / "a.csv").write_text(f"productId,unitPricePerMonth,currency\n{PRODUCT},8.25,USD\n", encoding="utf-8")
-    (folder / "b.csv").write_text(f"productId,unitPricePerMonth,currency\n{PRODUCT.lower()},8.25,USD\n", encoding="utf-8")
+    (folder / "b.csv").write_text(f"productId,unitPricePerMonth,currency\n{PRODUCT.lower()},8.25,USD\n",
+                                  encoding="utf-8")
     exports = load_exports(folder)
     assert exports.prices.height == 1
     assert any("1 repeated row(s) with the same productId and price ignored" in w for w in exports.warnings)

@@ -1,4 +1,5 @@
-"""`adoption-kit report`: planning, names, safety of the HTML, failure isolation, atomic writes, skip-when-current, manifest.
+"""`adoption-kit report`: planning, names, safety of the HTML, failure isolation, atomic writes, skip-when-current,
+manifest.
 
 Machinery tests use the fast stand-in templates in tests/fixtures/templates/; one end-to-end test runs the
 real templates on two hostile-named customers of the sample.

@@ -149,7 +149,8 @@ def test_book_headline_figures(sample):
                                     "support_heavy_accounts", "currency")} == {
         "snapshots": 3, "trend_drops": 2, "trend_spikes": 1, "segment_changes": 3, "unpriced_products": 1,
         "support_heavy_accounts": 1, "currency": "USD"}
-    assert figures["idle_cost_per_month"] == pytest.approx(float(sample.book.idle_cost.get_column("idle_cost_per_month").sum()))
+    assert figures["idle_cost_per_month"] == \
+        pytest.approx(float(sample.book.idle_cost.get_column("idle_cost_per_month").sum()))
     view = analysis.customer_view(sample, SEGMENT_CHANGE_ID)
     customer = book.customer_book_figures(view)
     # usage 40/57 -> 20/57: -35.09 points; idle 40 x 12.50 = 500.00; renewal in 46 days
@@ -205,7 +206,8 @@ def test_bundle_keeps_the_book_and_its_day(run):
 
 def test_crm_list_from_the_run_bundle_has_the_new_columns(run, tmp_path):
     # The real low-adoption template writes actions.action_list of the bundle it reads (the stand-in does not).
-    written = actions.write_action_list(analysis.read_bundle(run.run_dir / render.BUNDLE_DIR), str(tmp_path / "crm.csv"))
+    written = actions.write_action_list(analysis.read_bundle(run.run_dir / render.BUNDLE_DIR),
+                                        str(tmp_path / "crm.csv"))
     csv = pl.read_csv(written.path, infer_schema=False)
     row = csv.filter(pl.col("customer_id") == SEGMENT_CHANGE_ID).row(0, named=True)
     assert (row["days_to_renewal"], row["renewal_date"], row["idle_cost_per_month"], row["support_heavy"]) == (

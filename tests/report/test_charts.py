@@ -1,4 +1,5 @@
-"""Tests for adoption_kit.report.charts (the package): chart specs inspected through to_dict(), plus the offline renderer."""
+"""Tests for adoption_kit.report.charts (the package): chart specs inspected through to_dict(),
+plus the offline renderer."""
 from __future__ import annotations
 
 import json

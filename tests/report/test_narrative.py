@@ -1,4 +1,5 @@
-"""Report text (adoption_kit.report: format, tables, sources, portfolio, customer, low_adoption, headline) and notebook glue (params, paths, actions): escaping, formats, headline, CRM list."""
+"""Report text (adoption_kit.report: format, tables, sources, portfolio, customer, low_adoption, headline) and
+notebook glue (params, paths, actions): escaping, formats, headline, CRM list."""
 from __future__ import annotations
 
 import csv
@@ -217,7 +218,8 @@ def test_portfolio_text_numbers_come_from_the_frames(sample):
     assert format.format_pct(p["deployment_rate"]) in story and format.format_pct(p["usage_rate"]) in story
     segments = portfolio.segment_frame(sample)
     deploy = segments.filter(pl.col("segment") == "deploy").row(0, named=True)
-    assert f"{deploy['customers']} customers should assign licenses ({deploy['licenses_unassigned']:,} unassigned)" in story
+    assert (f"{deploy['customers']} customers should assign licenses "
+            f"({deploy['licenses_unassigned']:,} unassigned)") in story
     assert segments.get_column("segment").to_list() == ["data_check", "deploy", "adopt", "upsell", "healthy"]
     assert segments.get_column("customers").sum() == p["customers"]
 

@@ -1,4 +1,5 @@
-"""The report templates: their parameter contract, the committed executed copies, and papermill runs with other parameters.
+"""The report templates: their parameter contract, the committed executed copies, and papermill runs with
+other parameters.
 
 nbval (configured in pyproject.toml) re-runs the committed notebooks on the sample and compares the checked
 cells; these tests run the templates the way `adoption-kit report` does: papermill, another working

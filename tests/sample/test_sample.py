@@ -194,7 +194,8 @@ def test_fields_are_documented_raw_fields():
     def names(kind: schema.ExportKind) -> set[str]:
         return {schema.header_key(n) for f in kind.fields for n in (f.name, *f.aliases)}
 
-    assert {schema.header_key(f) for f in DEPLOYMENT_FIELDS} == {schema.header_key(f.name) for f in schema.DEPLOYMENT.fields}
+    assert {schema.header_key(f) for f in DEPLOYMENT_FIELDS} == \
+        {schema.header_key(f.name) for f in schema.DEPLOYMENT.fields}
     assert {schema.header_key(f) for f in USAGE_FIELDS} == {schema.header_key(f.name) for f in schema.USAGE.fields}
     assert {schema.header_key(f) for f in SUBSCRIPTION_FIELDS} <= names(schema.SUBSCRIPTIONS)
 
@@ -460,7 +461,8 @@ def test_twenty_thousand_customers(tmp_path):
     assert all(data.planted[case] for case in PLANTED_CASES)
     files = write_sample(tmp_path, customers=20_000, seed=11, page_size=10_000)
     assert len([f for f in files if f.name.startswith("license-usage-page-")]) == -(-data.usage.height // 10_000)
-    assert len([f for f in files if f.name.startswith("license-usage-2026-09-page-")]) == -(-data.usage.height // 10_000)
+    assert len([f for f in files if f.name.startswith("license-usage-2026-09-page-")]) == \
+        -(-data.usage.height // 10_000)
 
 
 @pytest.mark.parametrize("kwargs", [{"customers": 0}, {"customers": -3}, {"customers": 2.5},
@@ -501,8 +503,8 @@ def test_older_snapshots_are_the_same_rows_a_month_apart(sample_dir, feeds, mont
         assert [{**r, "processedDateTime": None} for r in feed["deployment"]] == \
             [{**r, "processedDateTime": None} for r in deployment]
         # Usage rows: the same keys and qualified counts; licensesActive moves, never below 0 or (bulk) above qualified.
-        assert [(r["customerTenantId"], r["productId"], r["workloadCode"], r["licensesQualified"]) for r in feed["usage"]] \
-            == [(r["customerTenantId"], r["productId"], r["workloadCode"], r["licensesQualified"]) for r in usage]
+        key = lambda r: (r["customerTenantId"], r["productId"], r["workloadCode"], r["licensesQualified"])
+        assert [key(r) for r in feed["usage"]] == [key(r) for r in usage]
         inflated = {i for case in INFLATED_CASES for i in data.planted[case]}
         for r in feed["usage"]:
             assert r["licensesActive"] >= 0
@@ -526,8 +528,10 @@ def test_trend_spike_drop_segment_change_and_guard_are_in_the_raw_rows(feeds, mo
     october = months["2026-10"]["usage"]
     september = months["2026-09"]["usage"]
     # (case, workload, active before, active now, qualified): the hand-planted values
-    for case, code, before, now, qualified in (("trend_spike", "TEAMS", 59, 116, 118), ("trend_drop", "SPO", 27, 20, 28),
-                                               ("segment_change", "EXO", 40, 20, 57), ("trend_guarded", "EXO", 2, 0, 2)):
+    for case, code, before, now, qualified in (("trend_spike", "TEAMS", 59, 116, 118),
+                                               ("trend_drop", "SPO", 27, 20, 28),
+                                               ("segment_change", "EXO", 40, 20, 57),
+                                               ("trend_guarded", "EXO", 2, 0, 2)):
         (tenant,) = data.planted[case]
         for month in (september, october):
             assert usage_row(month, tenant, code)["licensesActive"] == before, case
@@ -536,14 +540,16 @@ def test_trend_spike_drop_segment_change_and_guard_are_in_the_raw_rows(feeds, mo
     # segment_change: Exchange is the product's busiest workload in October (40 of 57 = 70.2%, healthy), and in
     # November (20 of 57 = 35.1%: adopt)
     (tenant,) = data.planted["segment_change"]
-    assert max(r["licensesActive"] for r in october if r["customerTenantId"] == tenant and r["workloadCode"] != "YAM") == 40
+    assert max(r["licensesActive"] for r in october
+               if r["customerTenantId"] == tenant and r["workloadCode"] != "YAM") == 40
 
 
 def test_renewal_soon_low_usage_subscription(feeds, data):
     deployment, usage, subs = feeds
     (tenant,) = data.planted["renewal_soon_low_usage"]
     (sub,) = [s for s in subs if s["customerTenantId"] == tenant]
-    assert (sub["status"], sub["commitmentEndDate"], sub["autoRenewEnabled"]) == ("ACTIVE", "2026-12-17T00:00:00", "true")
+    assert (sub["status"], sub["commitmentEndDate"], sub["autoRenewEnabled"]) == \
+        ("ACTIVE", "2026-12-17T00:00:00", "true")
     assert (datetime(2026, 12, 17) - datetime(2026, 11, 1)).days == 46 <= 60
     assert all(r["licensesActive"] / r["licensesQualified"] < 0.6 for r in by_customer(usage, tenant))
 

@@ -23,8 +23,10 @@ from adoption_kit.report.charts.common import (
     _check_segments,
     _check_thresholds,
     _customer_rows,
+    _display_name,
     _drop_excluded,
     _frame,
+    _layer,
     _pct_axis,
     _pct_text,
     _plural,
@@ -39,7 +41,7 @@ from adoption_kit.report.charts.common import (
 # ---------------------------------------------------------------------------
 # 4. Customers per segment
 # ---------------------------------------------------------------------------
-def segment_counts(customers: Any) -> alt.Chart:
+def segment_counts(customers: Any) -> alt.LayerChart:
     """Bar chart of customers per segment in SEGMENT_ORDER (empty segments shown as 0), licenses in tooltip."""
     df = _frame(customers, "customers", ("customer_id", "segment", "licenses_sold"))
     _check_segments(df)
@@ -79,7 +81,7 @@ def segment_counts(customers: Any) -> alt.Chart:
     )
     title = _title("Customers per segment", [f"{_plural(total, 'customer')}; the first matching rule wins, "
                                              f"from data_check to healthy."])
-    return alt.layer(bars, text).properties(title=title, width=420, height=260)
+    return _layer(bars, text).properties(title=title, width=420, height=260)
 
 
 # ---------------------------------------------------------------------------
@@ -110,7 +112,7 @@ def product_bars(products: Any, customer_id: str, thresholds: Thresholds = DEFAU
                                        "licenses_sold", "licenses_assigned", "licenses_qualified",
                                        "licenses_active", "deployment_rate", "usage_rate"))
     rows = _customer_rows(df, customer_id, "products")
-    name = rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0]
+    name = _display_name(rows)
     rows, excluded_note = _drop_excluded(rows, "product")
     rows = rows.sort(["licenses_sold", "product_name", "product_id"], descending=[True, False, False],
                      nulls_last=True)
@@ -163,7 +165,7 @@ def product_bars(products: Any, customer_id: str, thresholds: Thresholds = DEFAU
                               dash=(5, 3), color=SEGMENT_COLORS["upsell"]),
                   _rule_layer("rate", "x", [{"rate": 1.0, "rule": "100%"}], dash=(2, 2),
                               color=HUNDRED_COLOR, size=1)]
-        return alt.layer(*layers).properties(
+        return _layer(*layers).properties(
             title=alt.Title(f"{measure}: {_pct_text(threshold)} {threshold_name} threshold", anchor="start",
                             fontSize=12),
             width=260, height=alt.Step(26))
@@ -193,7 +195,7 @@ def workload_usage_bars(workloads: Any, customer_id: str,
     df = _frame(workloads, "workloads", ("customer_id", "customer_name", "product_id", "product_name",
                                          "workload", "licenses_qualified", "licenses_active", "usage_rate"))
     rows = _customer_rows(df, customer_id, "workloads")
-    name = rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0]
+    name = _display_name(rows)
     rows, excluded_note = _drop_excluded(rows, "workload row")
     a = thresholds.adopt
     present = set(rows.get_column("workload").drop_nulls().to_list())
@@ -255,4 +257,4 @@ def workload_usage_bars(workloads: Any, customer_id: str,
     if not frame.height:
         subtitle.append("No usage rows.")
     title = _title(f"{name}: usage by product and workload", subtitle)
-    return alt.layer(bars, text, *rules).properties(title=title, width=420, height=alt.Step(22))
+    return _layer(bars, text, *rules).properties(title=title, width=420, height=alt.Step(22))

@@ -5,13 +5,14 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final, cast
 
 import altair as alt
 import polars as pl
 
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.values import max_float
 
 # ---------------------------------------------------------------------------
 # Colours. Okabe-Ito (colour-blind safe); the segment -> colour mapping is fixed
@@ -42,7 +43,7 @@ NEUTRAL_COLOR = "#56B4E9"    # Okabe-Ito sky blue: not used by any segment
 RULE_COLOR = "#333333"
 HUNDRED_COLOR = "#777777"
 NA_CELL_COLOR = "#DDDDDD"
-HEATMAP_SCHEME = "blues"     # sequential, single hue: readable for every colour vision type
+HEATMAP_SCHEME: Final = "blues"     # sequential, single hue: readable for every colour vision type
 
 WORKLOAD_ORDER: tuple[str, ...] = ("Exchange", "SharePoint", "Teams", "Skype For Business", "Yammer")
 
@@ -121,7 +122,7 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 
 def _axis_max(values: pl.Series) -> float:
     """Top of a rate axis: 100 %, or beyond it (next 10 % step) when the data goes above 100 %."""
-    top = values.drop_nulls().max() if values.len() else None
+    top = max_float(values.drop_nulls()) if values.len() else None
     if top is None or not math.isfinite(top) or top <= 1.0:
         return 1.0
     return math.ceil(round(top * 10, 9) + 0.2) / 10
@@ -191,13 +192,24 @@ def _rule_layer(field: str, channel: str, rows: list[dict[str, Any]], *, dash: S
                 color: str = RULE_COLOR, size: float = 1.5) -> alt.Chart:
     """Threshold rules: own inline data (never the parent's thousands of rows), field named like the axis."""
     enc = alt.X if channel == "x" else alt.Y
-    mark = dict(color=color, size=size)
+    mark: dict[str, Any] = dict(color=color, size=size)
     if dash:
         mark["strokeDash"] = list(dash)
     return alt.Chart(alt.InlineData(values=rows)).mark_rule(**mark).encode(
         **{channel: enc(f"{field}:Q")},
         tooltip=[alt.Tooltip("rule:N", title="Line")],
     )
+
+
+def _layer(*charts: alt.Chart | alt.LayerChart) -> alt.LayerChart:
+    """alt.layer, typed: it returns a FacetChart only when every layer has a row/column/facet encoding,
+    and no chart of the kit has one."""
+    return cast(alt.LayerChart, alt.layer(*charts))
+
+
+def _display_name(rows: pl.DataFrame) -> str:
+    """The customer's name for a title (its tenant id when the export has no name); both are String columns."""
+    return cast(str, rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0])
 
 
 def _drop_excluded(rows: pl.DataFrame, what: str) -> tuple[pl.DataFrame, str]:

@@ -20,12 +20,14 @@ from adoption_kit.report.charts.common import (
     USAGE_AXIS_TITLE,
     _check_thresholds,
     _frame,
+    _layer,
     _pct_axis,
     _pct_text,
     _plural,
     _rule_layer,
     _title,
 )
+from adoption_kit.values import max_float, max_int
 
 _NICE_WIDTHS = tuple(m * 10.0 ** e for e in range(-2, 8) for m in (1, 2, 2.5, 5) if m * 10.0 ** e >= 0.05)
 
@@ -61,8 +63,8 @@ def rate_distribution(
     missing = values.filter(pl.col("rate").is_null()).height
     values = values.filter(pl.col("rate").is_not_null())
 
-    top = values.get_column("rate").max() if values.height else None
-    top = max(1.0, float(top)) if top is not None else 1.0
+    rate_max = max_float(values.get_column("rate")) if values.height else None
+    top = max(1.0, float(rate_max)) if rate_max is not None else 1.0
     width = _bin_width(top, max_bins)
     below_100 = round(1.0 / width) if width <= 1.0 else 1  # bins fully at or below 100 %
     idx = (pl.col("rate") / width + 1e-9).floor().cast(pl.Int64)
@@ -71,7 +73,7 @@ def rate_distribution(
     binned = values.with_columns(idx.alias("bin")).group_by("bin").agg(
         pl.len().alias("customers"), pl.col("licenses_sold").sum().alias("licenses_sold")
     )
-    n_bins = max(below_100, (binned.get_column("bin").max() or 0) + 1) if binned.height else below_100
+    n_bins = max(below_100, (max_int(binned.get_column("bin")) or 0) + 1) if binned.height else below_100
     total = values.height
     bins = (
         pl.DataFrame({"bin": pl.int_range(0, n_bins, eager=True).cast(pl.Int64)})
@@ -96,7 +98,9 @@ def rate_distribution(
     what = "Usage" if is_usage else "Deployment"
     axis_title = USAGE_AXIS_TITLE if is_usage else DEPLOYMENT_AXIS_TITLE
     thr_name, thr = ("adopt", thresholds.adopt) if is_usage else ("deploy", thresholds.deploy)
-    x_max = float(bins.get_column("bin_end").max())
+    bin_end = max_float(bins.get_column("bin_end"))
+    assert bin_end is not None   # n_bins >= below_100 >= 1: there is always a bin
+    x_max = float(bin_end)
     x_scale = alt.Scale(domain=[0, x_max], nice=False, zero=True)
 
     bars = alt.Chart(bins).mark_bar(stroke="white", strokeWidth=0.5).encode(
@@ -129,4 +133,4 @@ def rate_distribution(
         reason = "nothing sold" if not is_usage else "no qualified users"
         subtitle.append(f"{_plural(missing, 'customer')} without a {what.lower()} rate ({reason}) not counted.")
     title = _title(f"{what} rate across customers", subtitle)
-    return alt.layer(bars, *rules).properties(title=title, width=560, height=260)
+    return _layer(bars, *rules).properties(title=title, width=560, height=260)

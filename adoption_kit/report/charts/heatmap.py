@@ -16,6 +16,7 @@ from adoption_kit.report.charts.common import (
     STATUS_COLORS,
     WORKLOAD_ORDER,
     _frame,
+    _layer,
     _n,
     _plural,
     _title,
@@ -129,5 +130,5 @@ def workload_heatmap(workloads: Any, customers: Any, *, top_n: int = 25) -> alt.
     if empty:
         subtitle.append(f"No usage rows: {', '.join(empty)}.")
     title = _title("Workload usage by customer", subtitle)
-    return alt.layer(rated, unrated, outline, text).properties(
+    return _layer(rated, unrated, outline, text).properties(
         title=title, width=alt.Step(90), height=alt.Step(22))

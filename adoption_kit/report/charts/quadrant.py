@@ -26,6 +26,7 @@ from adoption_kit.report.charts.common import (
     _check_thresholds,
     _customer_rows,
     _frame,
+    _layer,
     _n,
     _normalise_id,
     _pct_axis,
@@ -35,7 +36,7 @@ from adoption_kit.report.charts.common import (
     _segment_color,
     _title,
 )
-from adoption_kit.values import check_whole_number, is_whole_number
+from adoption_kit.values import check_whole_number, is_whole_number, min_datetime
 
 _QUADRANT_COLUMNS = ("customer_id", "customer_name", "deployment_rate", "usage_rate", "licenses_sold",
                      "licenses_assigned", "licenses_qualified", "licenses_active", "segment")
@@ -67,7 +68,7 @@ def select_for_display(
     check_whole_number("max_points", max_points, minimum=1)
     if not 0 <= largest_share <= 1:
         raise ParameterError(f"largest_share={largest_share!r} must be between 0 and 1")
-    order = dict(by=[size, "customer_id"], descending=[True, False], nulls_last=True)
+    order: dict[str, Any] = dict(by=[size, "customer_id"], descending=[True, False], nulls_last=True)
     df = df.sort(**order)
     total = df.height
     if total <= max_points:
@@ -235,7 +236,7 @@ def adoption_quadrant(
         if moves.height:
             layers += _movement_layers(moves, x_scale, y_scale, x_max, y_max)
             changed = moves.filter(pl.col("segment_changed")).height
-            since = moves.get_column("previous_processed_at").min()
+            since = min_datetime(moves.get_column("previous_processed_at"))
             subtitle.append(f"Arrows: where {_plural(moves.height, 'customer')} moved since the previous export"
                             + (f" ({since:%Y-%m-%d})" if since is not None else "")
                             + f"; {_n(changed)} changed segment (dashed line: grey dot = previous position).")
@@ -256,7 +257,7 @@ def adoption_quadrant(
             subtitle.insert(0, f"{highlight_name} has no deployment or usage rate and cannot be placed.")
 
     title = _title(f"Deployment vs usage: {_plural(df.height, 'customer')}", subtitle)
-    return alt.layer(*layers).properties(title=title, width=560, height=420)
+    return _layer(*layers).properties(title=title, width=560, height=420)
 
 
 _QUADRANT_WIDTH, _QUADRANT_HEIGHT = 560, 420
@@ -302,12 +303,13 @@ def _movement_layers(moves: pl.DataFrame, x_scale: alt.Scale, y_scale: alt.Scale
     keep = ["customer_name", "segment", "previous_segment", "deployment_rate", "usage_rate",
             "previous_deployment_rate", "previous_usage_rate", "segment_changed", "angle"]
     frame = frame.select([c for c in keep if c in frame.columns])
-    tooltip = [alt.Tooltip(c, title=t, **({"format": PCT_TIP} if c.endswith("_rate:Q") else {})) for c, t in (
+    tooltip = [alt.Tooltip(c, title=t, format=PCT_TIP if c.endswith("_rate:Q") else alt.Undefined) for c, t in (
         ("customer_name:N", "Customer"), ("previous_segment:N", "Segment before"), ("segment:N", "Segment now"),
         ("previous_deployment_rate:Q", "Deployment before"), ("deployment_rate:Q", "Deployment now"),
         ("previous_usage_rate:Q", "Usage before"), ("usage_rate:Q", "Usage now"))
         if c.split(":")[0] in frame.columns]
-    previous = dict(x=alt.X("previous_deployment_rate:Q", scale=x_scale), y=alt.Y("previous_usage_rate:Q", scale=y_scale))
+    previous = dict(x=alt.X("previous_deployment_rate:Q", scale=x_scale),
+                    y=alt.Y("previous_usage_rate:Q", scale=y_scale))
     trail = alt.Chart(frame).mark_rule(color=RULE_COLOR, strokeWidth=1.2, opacity=0.7).encode(
         **previous, x2="deployment_rate:Q", y2="usage_rate:Q",
         strokeDash=alt.StrokeDash("segment_changed:N", scale=alt.Scale(domain=[True, False], range=[[5, 3], [1, 0]]),

@@ -16,8 +16,10 @@ from adoption_kit.report.charts.common import (
     _axis_max,
     _check_thresholds,
     _customer_rows,
+    _display_name,
     _drop_excluded,
     _frame,
+    _layer,
     _pct_axis,
     _pct_text,
     _plural,
@@ -26,7 +28,8 @@ from adoption_kit.report.charts.common import (
     _unique_labels,
 )
 
-_FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"], "spike": SEGMENT_COLORS["upsell"]})
+_FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"],
+                                                    "spike": SEGMENT_COLORS["upsell"]})
 
 
 def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
@@ -42,8 +45,9 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                   axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=max(df.height, 1)))
     y_max = max(1.0, _axis_max(long.get_column("rate")))
     y_enc = alt.Y("rate:Q", title="Rate", scale=alt.Scale(domain=[0, y_max], nice=False), axis=_pct_axis())
-    color = alt.Color("measure:N", title="Measure", scale=alt.Scale(domain=list(names.values()),
-                                                                     range=[SEGMENT_COLORS["deploy"], SEGMENT_COLORS["upsell"]]),
+    color = alt.Color("measure:N", title="Measure",
+                      scale=alt.Scale(domain=list(names.values()),
+                                      range=[SEGMENT_COLORS["deploy"], SEGMENT_COLORS["upsell"]]),
                       legend=alt.Legend(orient="bottom"))
     tooltip = [alt.Tooltip("processed_at:T", title="Snapshot", format="%Y-%m-%d"),
                alt.Tooltip("measure:N", title="Measure"), alt.Tooltip("rate:Q", title="Rate", format=PCT_TIP),
@@ -58,17 +62,18 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                 f"Dashed: deploy {_pct_text(d)} and adopt {_pct_text(a)} thresholds."]
     if df.height < 2:
         subtitle.append("One snapshot only: add older exports (other processedDateTime values) for a trend.")
-    return alt.layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle),
+    return _layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle),
                                                width=520, height=240)
 
 
-def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
+def customer_trend(history_workloads: Any, customer_id: str,
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> alt.LayerChart:
     """One customer: usage per product x workload at each snapshot; flagged drops and spikes marked."""
     thresholds = _check_thresholds(thresholds)
     df = _frame(history_workloads, "history_workloads", ("customer_id", "customer_name", "product_id", "product_name",
                                                          "workload", "processed_at", "usage_rate", "trend_flag"))
     rows = _customer_rows(df, customer_id, "history_workloads")
-    name = rows.get_column("customer_name").drop_nulls().first() or rows.get_column("customer_id")[0]
+    name = _display_name(rows)
     rows, excluded_note = _drop_excluded(rows, "workload row")
     products = rows.select("product_id", "product_name").unique(maintain_order=True)
     labels = dict(zip(products.get_column("product_id").to_list(),
@@ -101,7 +106,8 @@ def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresho
         x=x_enc, y=y_enc, tooltip=tooltip,
         color=alt.Color("trend_flag:N", title="Flag", scale=alt.Scale(domain=list(_FLAG_COLORS),
                                                                         range=list(_FLAG_COLORS.values()))),
-        shape=alt.Shape("trend_flag:N", scale=alt.Scale(domain=list(_FLAG_COLORS), range=["triangle-down", "triangle-up"]),
+        shape=alt.Shape("trend_flag:N",
+                        scale=alt.Scale(domain=list(_FLAG_COLORS), range=["triangle-down", "triangle-up"]),
                         legend=None))
     a = thresholds.adopt
     rule = _rule_layer("usage_rate", "y", [{"usage_rate": a, "rule": f"adopt threshold {_pct_text(a)}"}])
@@ -109,5 +115,5 @@ def customer_trend(history_workloads: Any, customer_id: str, thresholds: Thresho
                 f"({_plural(flags.height, 'flag')}). Solid line: adopt threshold {_pct_text(a)}.", excluded_note]
     if frame.get_column("processed_at").n_unique() < 2:
         subtitle.append("One snapshot only: no trend yet.")
-    return alt.layer(lines, marks, rule).resolve_scale(color="independent").properties(
+    return _layer(lines, marks, rule).resolve_scale(color="independent").properties(
         title=_title(f"{name}: usage by product and workload over time", subtitle), width=460, height=260)
