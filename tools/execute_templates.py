@@ -12,7 +12,8 @@ What it does: runs each notebook top to bottom with its default parameters (no p
 the `python3` kernel of the environment running this script, then writes it back with execution counts,
 without timing metadata, keeping the outputs of the cells that tests compare (tagged `nbval-check-output`
 or `headline`) and dropping the others (charts: megabytes of SVG and PNG that nothing compares), so the
-committed templates stay small and their diffs readable. Run a template in JupyterLab to see its charts. It refuses to run outside the pinned environment: stored outputs
+committed templates stay small and their diffs readable. Run a template in JupyterLab to see its charts.
+It refuses to run outside the pinned environment: stored outputs
 depend on library versions (pandas 3 changed reprs, altair/vl-convert change the SVG).
 """
 from __future__ import annotations
