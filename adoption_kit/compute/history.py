@@ -13,6 +13,7 @@ from adoption_kit import schema
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.values import check_whole_number
 from adoption_kit.errors import ParameterError
+from adoption_kit.compute.insights import with_insights_exclusions
 from adoption_kit.compute.metrics import SEGMENTS, compute_frames
 
 __all__ = [
@@ -123,6 +124,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
     if not stamps:
         return History(settings=settings)
     subscriptions = getattr(exports, "subscriptions", None)
+    exclusions = with_insights_exclusions(exclusions, exports)
     workloads, customers, portfolio = [], [], []
     for stamp in stamps:
         at_stamp = deployment.filter(pl.col("processed_at") == stamp), usage.filter(pl.col("processed_at") == stamp)
