@@ -134,9 +134,11 @@ def resolve_insights(office: pl.DataFrame | None, dynamics: pl.DataFrame | None,
         warnings.append(f"Insights Office 365 usage: {int(pga.sum())} row(s) marked IsDuplicateRowForPGA (the "
                         f"same tenant repeated for another location of a partner global account) counted once")
         office = office.filter(~pga)
-    office, more = _drop_duplicates(office, ["customer_id", "workload_name", "month"],
-                                    ["paid_available_units", "monthly_active_users"],
-                                    "Insights Office 365 usage", problems, fix=_OVERLAP_FIX)
+    office_key = ["customer_id", "workload_name", "month"]
+    more = []
+    if not _surely_unique(office, office_key):   # the usual download: no key repeats, told by one hash pass
+        office, more = _drop_duplicates(office, office_key, ["paid_available_units", "monthly_active_users"],
+                                        "Insights Office 365 usage", problems, fix=_OVERLAP_FIX)
     warnings += [w.replace("e.g. the same page saved twice", "e.g. downloads that overlap in months")
                  for w in more]
     dynamics, more = _drop_duplicates(dynamics, ["customer_id", "subscription_id", "sku_id", "month"],
@@ -206,18 +208,32 @@ def _select(frame: pl.DataFrame, columns: dict) -> pl.DataFrame:
                           for c, t in columns.items()])
 
 
+def _surely_unique(frame: pl.DataFrame, key: list[str]) -> bool:
+    """True when no key repeats (distinct 64-bit hashes prove it); False means: check properly."""
+    return frame.is_empty() or bool(frame.select(pl.struct(key).hash().is_unique().all()).item())
+
+
 def _office_usage(office: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    grouped = (office.group_by("customer_id", "month", "workload")
+    # Only canonical workloads that several WorkloadNames feed (OneDrive and SharePoint) need grouping.
+    names = office.select("workload_name", "workload").unique()
+    shared = names.filter(pl.len().over("workload") > 1).get_column("workload").unique().implode()
+    several = pl.col("workload").is_in(shared)
+    single = office.filter(~several).select(
+        "customer_id", "month", "workload", pl.col("paid_available_units").alias("licenses_qualified"),
+        pl.col("monthly_active_users").alias("licenses_active"), "customer_name", "source_file",
+        pl.lit(1, pl.UInt32).alias("_n"))
+    grouped = (office.filter(several).group_by("customer_id", "month", "workload", maintain_order=True)
                .agg(pl.col("paid_available_units").max().alias("licenses_qualified"),
                     pl.col("monthly_active_users").max().alias("licenses_active"),
-                    pl.col("customer_name").drop_nulls().last(), pl.col("source_file").min(),
+                    pl.col("customer_name").drop_nulls().first(), pl.col("source_file").first(),
                     pl.len().alias("_n")))
+    grouped = pl.concat([single, grouped.select(single.columns)], how="vertical")
     merged = int((grouped.get_column("_n") > 1).sum())
     frame = grouped.with_columns(
         pl.col("month").alias("processed_at"), pl.lit("o365").alias("service_code"),
         pl.lit("Microsoft Office 365").alias("service_name"), pl.lit(OFFICE_PRODUCT_ID).alias("product_id"),
         pl.lit(OFFICE_PRODUCT_NAME).alias("product_name"), pl.col("workload").alias("workload_code"),
-    ).sort("customer_id", "month", "workload")
+    )
     return _select(frame, schema.USAGE_COLUMNS), merged
 
 

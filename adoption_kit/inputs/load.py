@@ -129,20 +129,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     deployment = _concat(frames["deployment"], schema.DEPLOYMENT_COLUMNS)
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
     subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
-    insights = None
-    if any(frames[kind.name] for kind in schema.INSIGHTS_KINDS):
-        insights = resolve_insights(
-            *[_concat(frames[k.name], c) if frames[k.name] else None for k, c in
-              ((schema.INSIGHTS_OFFICE, schema.INSIGHTS_OFFICE_COLUMNS),
-               (schema.INSIGHTS_DYNAMICS, schema.INSIGHTS_DYNAMICS_COLUMNS),
-               (schema.INSIGHTS_SEATS, schema.INSIGHTS_SEATS_COLUMNS))],
-            rest=[deployment, usage], rest_subscriptions=subscriptions, problems=problems)
-        if problems:
-            raise InputFileError(problems)
-        deployment = pl.concat([deployment, insights.deployment], how="vertical")
-        usage = pl.concat([usage, insights.usage], how="vertical")
-        subscriptions = pl.concat([subscriptions, insights.subscriptions], how="vertical")
-    if deployment.is_empty() and usage.is_empty():
+    if deployment.is_empty() and usage.is_empty() and not any(frames[k.name] for k in schema.INSIGHTS_KINDS):
         raise InputFileError([Problem(", ".join(str(p) for p in paths),
                                       "no license deployment or usage rows found",
                                       "add the Partner Center licenses deployment and usage downloads")])
@@ -153,6 +140,24 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                  ["licenses_qualified", "licenses_active"], "usage", problems)
     subscriptions, w3 = _drop_duplicates(subscriptions, ["customer_id", "subscription_id"],
                                          ["quantity", "status", "product_key"], "subscriptions", problems)
+    insights = None
+    if any(frames[kind.name] for kind in schema.INSIGHTS_KINDS):
+        insights = resolve_insights(
+            *[_concat(frames[k.name], c) if frames[k.name] else None for k, c in
+              ((schema.INSIGHTS_OFFICE, schema.INSIGHTS_OFFICE_COLUMNS),
+               (schema.INSIGHTS_DYNAMICS, schema.INSIGHTS_DYNAMICS_COLUMNS),
+               (schema.INSIGHTS_SEATS, schema.INSIGHTS_SEATS_COLUMNS))],
+            rest=[deployment, usage], rest_subscriptions=subscriptions, problems=problems)
+        if problems:
+            raise InputFileError(problems)
+        if deployment.is_empty() and usage.is_empty() and insights.deployment.is_empty() \
+                and insights.usage.is_empty():
+            raise InputFileError([Problem(", ".join(str(p) for p in paths), "no license deployment or usage rows found",
+                                          "add the Partner Center licenses deployment and usage downloads, or the "
+                                          "Insights OfficeUsage or DynamicsUsage download")])
+        deployment = pl.concat([deployment, insights.deployment], how="vertical")
+        usage = pl.concat([usage, insights.usage], how="vertical")
+        subscriptions = pl.concat([subscriptions, insights.subscriptions], how="vertical")
     activity, w4 = _resolve_activity(frames["activity"], loaded, deployment, usage, problems)
     prices, w5 = _resolve_prices(frames[schema.PRICE_LIST.name], problems)
     tickets, w6 = _resolve_tickets(frames[schema.SUPPORT_TICKETS.name], deployment, usage, problems)
