@@ -42,7 +42,8 @@ def source_lines(kinds: set[str]) -> list[tuple[str, str]]:
     if office:
         lines.append(("Office 365 usage", f"Insights OfficeUsage download: {schema.INSIGHTS_BASIS}, "
                                           f"per tenant (largest non-Yammer workload, a lower bound)"))
-        lines.append(("Office 365 deployment", "Insights seats report (TotalAssignedSeats / TotalSoldSeats)"
+        lines.append(("Office 365 deployment", "Insights seats report (TotalAssignedSeats / TotalSoldSeats) for "
+                                               "the customers it lists; deployment unknown for the others"
                       if seats else "unknown: the OfficeUsage download has no deployment figure "
                                     "(add the Insights seats report)"))
     if dynamics:
