@@ -73,8 +73,12 @@ def _add_pseudonym_options(parser: argparse.ArgumentParser) -> None:
 
 def _command_sample(args: argparse.Namespace) -> int:
     from adoption_kit.sample.generator import write_sample
+    from adoption_kit.sample.insights import write_insights_sample
 
-    files = write_sample(args.out_dir, customers=args.customers, seed=args.seed, page_size=args.page_size)
+    if args.format == "insights":
+        files = write_insights_sample(args.out_dir, customers=args.customers, seed=args.seed)
+    else:
+        files = write_sample(args.out_dir, customers=args.customers, seed=args.seed, page_size=args.page_size)
     print(f"wrote {len(files)} file(s) for {args.customers} customer(s) to {args.out_dir}")
     return 0
 
@@ -156,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=7)
     sample.add_argument("--page-size", type=int, default=200, metavar="N",
                         help="records per API JSON page (Partner Center's maximum is 10000; default 200)")
+    sample.add_argument("--format", choices=("rest", "insights"), default="rest",
+                        help="rest: the analytics REST feeds (default); insights: 13 months of the Insights "
+                             "OfficeUsage, DynamicsUsage and seats downloads")
     sample.set_defaults(handler=_command_sample)
 
     report = commands.add_parser(

@@ -163,7 +163,73 @@ SUPPORT_TICKETS = ExportKind(
     signature=frozenset({"ticketid", "openeddate"}),
 )
 
-EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY, PRICE_LIST, SUPPORT_TICKETS)
+# Partner Center Insights downloads (exports.md section 1.6): monthly datasets, tab-separated from the portal,
+# CSV or TSV from the Insights API. `Month` is kind "month" (YYYY-MM, YYYY-MM-DD or a date-time: the calendar
+# month written). adoption_kit.inputs.insights maps their rows onto the licence frames below.
+_INSIGHTS_CUSTOMER_FIELDS = (
+    RawField("CustomerTenantId", "customer_id", "guid", required=True),
+    RawField("CustomerName", "customer_name", "str", required=True, allow_empty=True),
+    RawField("Month", "month", "month", required=True),
+)
+
+INSIGHTS_OFFICE = ExportKind(
+    name="insights_office",
+    title="Insights Office 365 licence usage (OfficeUsage)",
+    fields=_INSIGHTS_CUSTOMER_FIELDS + (
+        RawField("CustomerTpid", "customer_tpid", "str"),
+        RawField("WorkloadName", "workload_name", "str", required=True),
+        RawField("PaidAvailableUnits", "paid_available_units", "int", required=True),
+        RawField("MonthlyActiveUsers", "monthly_active_users", "int", required=True),
+        RawField("CustomerMarket", "customer_market", "str"),
+        RawField("CustomerSegment", "customer_segment", "str"),
+        RawField("MPNId", "mpn_id", "str"),
+        RawField("PartnerName", "partner_name", "str"),
+        RawField("PartnerLocation", "partner_location", "str"),
+        RawField("PartnerAttributionType", "partner_attribution_type", "str"),
+        RawField("IsDuplicateRowForPGA", "is_duplicate_row_for_pga", "bool"),
+    ),
+    signature=frozenset({"paidavailableunits", "monthlyactiveusers"}),
+)
+
+INSIGHTS_DYNAMICS = ExportKind(
+    name="insights_dynamics",
+    title="Insights Dynamics 365 licence usage (DynamicsUsage)",
+    fields=_INSIGHTS_CUSTOMER_FIELDS + (
+        RawField("SubscriptionId", "subscription_id", "str", required=True),
+        RawField("SubscriptionStartDate", "subscription_start_at", "datetime"),
+        RawField("SubscriptionEndDate", "subscription_end_at", "datetime"),
+        RawField("SubscriptionStatus", "subscription_status", "str", required=True),
+        RawField("SKU", "sku", "str", required=True),
+        RawField("SKUId", "sku_id", "str", required=True),
+        RawField("FreeVsPaidSKU", "free_vs_paid", "str", required=True, allow_empty=True),
+        RawField("CustomerTpid", "customer_tpid", "str"),
+        RawField("CustomerMarket", "customer_market", "str"),
+        RawField("CustomerSegment", "customer_segment", "str"),
+        RawField("AvailableSeats", "available_seats", "int", required=True),
+        RawField("AssignedSeats", "assigned_seats", "int", required=True),
+        RawField("ActiveSeats", "active_seats", "int", required=True),
+    ),
+    signature=frozenset({"availableseats", "activeseats"}),
+)
+
+INSIGHTS_SEATS = ExportKind(
+    name="insights_seats",
+    title="Insights seats and subscriptions (SeatsSubscriptionsAndRevenue)",
+    fields=_INSIGHTS_CUSTOMER_FIELDS + (
+        RawField("SubscriptionState", "subscription_state", "str", required=True),
+        RawField("IsAutoRenew", "is_auto_renew", "bool"),
+        RawField("SKU", "sku", "str", required=True),
+        RawField("ProductPartNumber", "product_part_number", "str"),
+        RawField("TotalSoldSeats", "total_sold_seats", "int", required=True),
+        RawField("TotalAssignedSeats", "total_assigned_seats", "int", required=True),
+    ),
+    signature=frozenset({"totalsoldseats", "totalassignedseats"}),
+)
+
+INSIGHTS_KINDS: tuple[ExportKind, ...] = (INSIGHTS_OFFICE, INSIGHTS_DYNAMICS, INSIGHTS_SEATS)
+
+EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY, PRICE_LIST, SUPPORT_TICKETS,
+                                        *INSIGHTS_KINDS)
 
 # ---------------------------------------------------------------------------
 # Normalised frames returned by adoption_kit.inputs.load_exports (column -> dtype).
@@ -276,6 +342,35 @@ TICKET_COLUMNS: dict[str, PolarsDataType] = {
     "category_raw": pl.String,           # as written (null when empty)
     "source_file": pl.String,
 }
+
+# Normalised Insights rows (adoption_kit.inputs.insights), kept in Exports.insights_* beside the licence frames
+# they are mapped onto. `month` is the first instant of the calendar month, UTC.
+INSIGHTS_OFFICE_COLUMNS: dict[str, PolarsDataType] = {
+    "customer_id": pl.String, "customer_name": pl.String, "month": UTC_DATETIME,
+    "workload_name": pl.String,       # as exported, e.g. "Exchange Online"
+    "workload": pl.String,            # canonical (CANONICAL_WORKLOADS), unknown names passed through
+    "paid_available_units": pl.Int64, "monthly_active_users": pl.Int64,
+    "is_duplicate_row_for_pga": pl.Boolean, "source_file": pl.String,
+}
+INSIGHTS_DYNAMICS_COLUMNS: dict[str, PolarsDataType] = {
+    "customer_id": pl.String, "customer_name": pl.String, "month": UTC_DATETIME,
+    "subscription_id": pl.String, "subscription_start_at": UTC_DATETIME, "subscription_end_at": UTC_DATETIME,
+    "subscription_status_raw": pl.String,
+    "subscription_status": pl.String,   # one of SUBSCRIPTION_STATUSES
+    "sku": pl.String, "sku_id": pl.String,   # sku_id lower-cased
+    "free": pl.Boolean,                 # FreeVsPaidSKU says free
+    "available_seats": pl.Int64, "assigned_seats": pl.Int64, "active_seats": pl.Int64, "source_file": pl.String,
+}
+INSIGHTS_SEATS_COLUMNS: dict[str, PolarsDataType] = {
+    "customer_id": pl.String, "customer_name": pl.String, "month": UTC_DATETIME,
+    "subscription_state_raw": pl.String,
+    "subscription_state": pl.String,    # one of SUBSCRIPTION_STATUSES (Churned: deprovisioned)
+    "sku": pl.String, "product_part_number": pl.String,
+    "total_sold_seats": pl.Int64, "total_assigned_seats": pl.Int64, "source_file": pl.String,
+}
+# Where the usage figures of a row come from (shown in every report's data section).
+INSIGHTS_BASIS = "monthly active users (calendar month)"
+REST_BASIS = "active in the last 28 days"
 
 CANONICAL_WORKLOADS: dict[str, str] = {
     # code or name (header_key form) -> canonical workload name

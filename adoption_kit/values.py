@@ -115,6 +115,11 @@ def max_datetime(series: pl.Series) -> datetime | None:
     return cast("datetime | None", series.max())
 
 
+def min_date(series: pl.Series) -> date | None:
+    """The earliest value of a Date column."""
+    return cast("date | None", series.min())
+
+
 def max_date(series: pl.Series) -> date | None:
     """The latest value of a Date column."""
     return cast("date | None", series.max())

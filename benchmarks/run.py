@@ -17,6 +17,7 @@ BENCHMARKS = {
     "report": HERE / "report_bench.py",   # adoption-kit report: per-report cost vs papermill floor, workers, rerun
     "activity": HERE / "activity_bench.py",   # 1,000,000-user activity report: kit load + exact metrics vs bare read
     "pipeline": HERE / "pipeline_bench.py",   # bare read vs kit pipeline vs pandas, peak memory, 1k/20k/200k customers
+    "insights": HERE / "insights_bench.py",   # 13-month, 20,000-customer OfficeUsage download: kit load vs bare read
 }
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from polars._typing import PolarsDataType
 
 from adoption_kit import schema
+from adoption_kit.compute.insights import with_insights_exclusions
 from adoption_kit.compute.metrics import SEGMENTS, compute_frames
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import ParameterError
@@ -124,6 +125,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
     if not stamps:
         return History(settings=settings)
     subscriptions = getattr(exports, "subscriptions", None)
+    exclusions = with_insights_exclusions(exclusions, exports)
     workloads, customers, portfolio = [], [], []
     for stamp in stamps:
         at_stamp = deployment.filter(pl.col("processed_at") == stamp), usage.filter(pl.col("processed_at") == stamp)

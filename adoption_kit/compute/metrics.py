@@ -21,6 +21,7 @@ from adoption_kit.compute.activity import (
     activity_evidence,
     activity_tables,
 )
+from adoption_kit.compute.insights import with_insights_exclusions
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, Problem
 from adoption_kit.values import check_whole_number, product_name_key
@@ -187,7 +188,7 @@ def compute(exports: Exports, *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
     activity=exports.activity, ...)``; see there for the rules.
     """
     return compute_frames(exports.deployment, exports.usage, exports.subscriptions, thresholds=thresholds,
-                          exclusions=exclusions, activity=exports.activity)
+                          exclusions=with_insights_exclusions(exclusions, exports), activity=exports.activity)
 
 
 def compute_frames(

@@ -89,6 +89,12 @@ def _conversion(raw_field: schema.RawField, target: str, *,
             (present & parsed.is_null() & ~_is_no_end(value),
              "is not a date-time (expected ISO 8601 such as 2026-11-01T00:00:00, optionally with +00:00)",
              "use the ISO 8601 timestamps Partner Center exports; do not let a spreadsheet reformat them")]
+    if raw_field.kind == "month":   # Insights' Month: its format is undocumented (see parse_month)
+        parsed = parse_month(value)
+        return parsed, [
+            (present & parsed.is_null(),
+             "is not a month (expected YYYY-MM, YYYY-MM-DD or an ISO 8601 date-time)",
+             "use the Month values as the Insights download gives them; do not let a spreadsheet reformat them")]
     if raw_field.kind == "bool":
         lowered = value.str.to_lowercase()
         parsed = (pl.when(lowered.is_in(["true", "1", "yes"])).then(True)
@@ -149,6 +155,20 @@ def parse_utc_datetime(value: pl.Expr) -> pl.Expr:
     ).dt.replace_time_zone("UTC")
     parsed = pl.when(with_offset).then(aware).otherwise(naive)
     return pl.when(_is_no_end(value)).then(None).otherwise(parsed)
+
+
+def parse_month(value: pl.Expr) -> pl.Expr:
+    """Insights' Month text to the first instant of that calendar month, UTC: `YYYY-MM`, `YYYY-MM-DD` or a
+    date-time (naive, `Z` or an offset). The month is the one written: a month label, not an instant, so an
+    offset never moves `2024-06-01T00:00:00+02:00` into May. Anything else (or an invalid date) is null."""
+    text = value.str.strip_chars()
+    month = text.str.extract(r"^(\d{4}-\d{2})(?:-\d{2}(?:[T ].+)?)?$", 1)
+    first = (month + "-01").str.to_date("%Y-%m-%d", strict=False)
+    day_ok = pl.when(text.str.len_chars() > 7).then(
+        text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()).otherwise(True)
+    time_ok = pl.when(text.str.len_chars() > 10).then(parse_utc_datetime(text).is_not_null()).otherwise(True)
+    return (pl.when(day_ok & time_ok).then(first).otherwise(None)
+            .cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
 
 
 def _row_problems(frame: pl.DataFrame, predicate: pl.Expr, name: str, column: str, target: str,

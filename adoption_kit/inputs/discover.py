@@ -10,6 +10,9 @@ from adoption_kit.schema import ExportKind, header_key
 
 DATA_SUFFIXES = frozenset({".json", ".csv", ".tsv", ".txt"})
 _KIND_BY_NAME = {kind.name: kind for kind in schema.EXPORT_KINDS}
+_INSIGHTS_DISTINCTIVE = ((schema.INSIGHTS_OFFICE, schema.INSIGHTS_OFFICE.signature),
+                         (schema.INSIGHTS_DYNAMICS, frozenset({"activeseats", "skuid"})),
+                         (schema.INSIGHTS_SEATS, schema.INSIGHTS_SEATS.signature))
 
 
 def find_export_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -34,19 +37,21 @@ def find_export_files(paths: Iterable[str | Path]) -> list[Path]:
 def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
     """Tell the export kind from its header keys, not from the file name."""
     keys = {header_key(c) for c in columns}
-    insights = {"paidavailableunits", "monthlyactiveusers"} <= keys
+    # Insights downloads first (OfficeUsage has WorkloadName too); one distinctive field picks the kind, so that a
+    # download missing the other is told what is missing rather than "not recognised".
+    for insights_kind, distinctive in _INSIGHTS_DISTINCTIVE:
+        if keys & distinctive:
+            return insights_kind
     # One distinctive field is enough to pick the kind; the schema check then names whatever else is missing.
     usage_hits = len(keys & {"workloadcode", "workloadname", "licensesqualified", "licensesactive",
                              "licenseactive"})
     deployment_hits = len(keys & schema.DEPLOYMENT.signature)
-    if (deployment_hits or usage_hits) and not insights:
+    if deployment_hits or usage_hits:
         return schema.USAGE if usage_hits > deployment_hits else schema.DEPLOYMENT
     has_id = bool(keys & {"id", "subscriptionid"})
     if "status" in keys and has_id and keys & {"quantity", "licensecount", "offername", "productname"}:
         return schema.SUBSCRIPTIONS
-    if insights:   # it has WorkloadName too: tell it apart before the usage feed
-        problem = "is an Insights Office 365 usage download, which this version does not read yet"
-    elif schema.ACTIVITY.signature <= keys:
+    if schema.ACTIVITY.signature <= keys:
         return schema.ACTIVITY
     elif schema.PRICE_LIST.signature <= keys:
         return schema.PRICE_LIST
@@ -56,5 +61,6 @@ def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
         shown = ", ".join(list(columns)[:8])
         problem = f"is not a recognised Partner Center export (columns: {shown})"
     raise InputFileError.single(name, problem,
-                                "give the licenses deployment, licenses usage or subscriptions export, "
-                                "or move this file out of the folder")
+                                "give the licenses deployment, licenses usage or subscriptions export, or an "
+                                "Insights OfficeUsage, DynamicsUsage or seats download, or move this file out "
+                                "of the folder")

@@ -24,7 +24,8 @@ def _concat(frames: list[pl.DataFrame], columns: Mapping[str, PolarsDataType]) -
 
 
 def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], feed: str,
-                     problems: list[Problem]) -> tuple[pl.DataFrame, list[str]]:
+                     problems: list[Problem], *,
+                     fix: str = "keep one export per processedDateTime") -> tuple[pl.DataFrame, list[str]]:
     """Identical repeated rows are dropped with a warning; rows that repeat a key with other counts are errors."""
     if frame.is_empty() or frame.select(pl.struct(key).is_unique().all()).item():
         return frame, []   # the common case, told in one hash pass: no key repeats at all
@@ -44,10 +45,10 @@ def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], fee
                                if len(set(group[v])) > 1)
             problems.append(Problem(group["where"][0].split(" row ")[0],
                                     f"{feed} rows conflict for {ids} ({counts}) at {', '.join(group['where'])}",
-                                    "keep one export per processedDateTime; remove the stale copy"))
+                                    f"{fix}; remove the stale copy"))
         if groups.height > _MAX_LISTED_ROWS:
             problems.append(Problem(feed, f"{groups.height - _MAX_LISTED_ROWS} more conflicting keys",
-                                    "keep one export per processedDateTime"))
+                                    fix))
     return distinct, warnings
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.values import max_date, min_date
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class Exports:
     # Kit-defined optional inputs (schema.PRICE_LIST, schema.SUPPORT_TICKETS); empty when not given.
     prices: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.PRICE_COLUMNS))
     tickets: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.TICKET_COLUMNS))
+    # Insights downloads as read (adoption_kit.inputs.insights), already mapped onto the frames above; and the
+    # products they put on the exclusion list (free Dynamics SKUs): compute() adds them to the exclusions given.
+    insights_office: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.INSIGHTS_OFFICE_COLUMNS))
+    insights_dynamics: pl.DataFrame = field(
+        default_factory=lambda: schema.empty_frame(schema.INSIGHTS_DYNAMICS_COLUMNS))
+    insights_seats: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.INSIGHTS_SEATS_COLUMNS))
+    insights_exclusions: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(
+        {"product_id": pl.String, "product_name": pl.String, "reason": pl.String}))
 
     @property
     def snapshots(self) -> list:
@@ -65,6 +74,18 @@ class Exports:
             kind_files = [f for f in self.files if f.kind == export_kind.name]
             if kind_files:
                 lines.append(f"  {export_kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
+        for insights_kind, frame in ((schema.INSIGHTS_OFFICE, self.insights_office),
+                            (schema.INSIGHTS_DYNAMICS, self.insights_dynamics),
+                            (schema.INSIGHTS_SEATS, self.insights_seats)):
+            kind_files = [f for f in self.files if f.kind == insights_kind.name]
+            if kind_files:
+                first, last = min_date(frame.get_column("month")), max_date(frame.get_column("month"))
+                span = f", months {first:%Y-%m} .. {last:%Y-%m}" if first and last else ""
+                lines.append(f"  {insights_kind.title}: {len(kind_files)} file(s), {frame.height} row(s), "
+                             f"{frame.get_column('customer_id').n_unique()} customer(s){span}; basis: "
+                             f"{schema.INSIGHTS_BASIS}" if insights_kind is not schema.INSIGHTS_SEATS else
+                             f"  {insights_kind.title}: {len(kind_files)} file(s), {frame.height} row(s), "
+                             f"{frame.get_column('customer_id').n_unique()} customer(s){span}")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"

@@ -20,6 +20,7 @@ from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_deli
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
+from adoption_kit.inputs.insights import resolve_insights
 from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.normalise import normalise, normalise_files
@@ -47,7 +48,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
         raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
                                       "point at the .json/.csv/.tsv files downloaded from Partner Center")])
     frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
-                                             schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
+                                             schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: [],
+                                             **{kind.name: [] for kind in schema.INSIGHTS_KINDS}}
     problems: list[Problem] = []
     warnings: list[str] = []
     read: list[tuple[Path, str, int | None, Future]] = []   # path, kind, rows (None: counted below), digest
@@ -129,7 +131,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     deployment = _concat(frames["deployment"], schema.DEPLOYMENT_COLUMNS)
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
     subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
-    if deployment.is_empty() and usage.is_empty():
+    if deployment.is_empty() and usage.is_empty() and not any(frames[k.name] for k in schema.INSIGHTS_KINDS):
         raise InputFileError([Problem(", ".join(str(p) for p in paths),
                                       "no license deployment or usage rows found",
                                       "add the Partner Center licenses deployment and usage downloads")])
@@ -140,18 +142,36 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                                  ["licenses_qualified", "licenses_active"], "usage", problems)
     subscriptions, w3 = _drop_duplicates(subscriptions, ["customer_id", "subscription_id"],
                                          ["quantity", "status", "product_key"], "subscriptions", problems)
+    insights = None
+    if any(frames[kind.name] for kind in schema.INSIGHTS_KINDS):
+        office, dynamics, seats = (_concat(frames[k.name], c) if frames[k.name] else None for k, c in
+                                   ((schema.INSIGHTS_OFFICE, schema.INSIGHTS_OFFICE_COLUMNS),
+                                    (schema.INSIGHTS_DYNAMICS, schema.INSIGHTS_DYNAMICS_COLUMNS),
+                                    (schema.INSIGHTS_SEATS, schema.INSIGHTS_SEATS_COLUMNS)))
+        insights = resolve_insights(office, dynamics, seats, rest=[deployment, usage],
+                                    rest_subscriptions=subscriptions, problems=problems)
+        if problems:
+            raise InputFileError(problems)
+        if deployment.is_empty() and usage.is_empty() and insights.deployment.is_empty() \
+                and insights.usage.is_empty():
+            raise InputFileError([Problem(", ".join(str(p) for p in paths), "no license deployment or usage rows found",
+                                          "add the Partner Center licenses deployment and usage downloads, or the "
+                                          "Insights OfficeUsage or DynamicsUsage download")])
+        deployment = pl.concat([deployment, insights.deployment], how="vertical")
+        usage = pl.concat([usage, insights.usage], how="vertical")
+        subscriptions = pl.concat([subscriptions, insights.subscriptions], how="vertical")
     activity, w4 = _resolve_activity(frames["activity"], loaded, deployment, usage, problems)
     prices, w5 = _resolve_prices(frames[schema.PRICE_LIST.name], problems)
     tickets, w6 = _resolve_tickets(frames[schema.SUPPORT_TICKETS.name], deployment, usage, problems)
     w4 = w4 + w5 + w6
     if problems:
         raise InputFileError(problems)
-    warnings.extend(w1 + w2 + w3 + w4)
+    warnings.extend(w1 + w2 + w3 + w4 + (list(insights.warnings) if insights is not None else []))
     warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
                                                usage.select("customer_id", "customer_name", "processed_at")])))
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
                    subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
-                   activity, prices, tickets)
+                   activity, prices, tickets, **(insights.exports_fields() if insights is not None else {}))
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:

@@ -16,6 +16,7 @@ from adoption_kit.inputs.convert import (
     _row_problems_by_file,
     _rows_by_file,
 )
+from adoption_kit.inputs.insights import dynamics_rules, office_rules, seats_rules
 from adoption_kit.inputs.kit_files import price_list_rules, ticket_rules
 from adoption_kit.inputs.licences import deployment_rules, usage_rules
 from adoption_kit.inputs.subscriptions import subscription_rules
@@ -23,7 +24,10 @@ from adoption_kit.schema import ExportKind, header_key
 
 _COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.USAGE.name: schema.USAGE_COLUMNS,
                     schema.SUBSCRIPTIONS.name: schema.SUBSCRIPTION_COLUMNS,
-                    schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS}
+                    schema.PRICE_LIST.name: schema.PRICE_COLUMNS, schema.SUPPORT_TICKETS.name: schema.TICKET_COLUMNS,
+                    schema.INSIGHTS_OFFICE.name: schema.INSIGHTS_OFFICE_COLUMNS,
+                    schema.INSIGHTS_DYNAMICS.name: schema.INSIGHTS_DYNAMICS_COLUMNS,
+                    schema.INSIGHTS_SEATS.name: schema.INSIGHTS_SEATS_COLUMNS}
 _DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
 _SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
@@ -32,6 +36,8 @@ _KIND_RULES: dict[str, Callable[[pl.DataFrame, dict[str, dict[str, str]]], tuple
     schema.DEPLOYMENT.name: deployment_rules, schema.USAGE.name: usage_rules,
     schema.SUBSCRIPTIONS.name: subscription_rules,
     schema.PRICE_LIST.name: price_list_rules, schema.SUPPORT_TICKETS.name: ticket_rules,
+    schema.INSIGHTS_OFFICE.name: office_rules, schema.INSIGHTS_DYNAMICS.name: dynamics_rules,
+    schema.INSIGHTS_SEATS.name: seats_rules,
 }
 
 

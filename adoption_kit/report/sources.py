@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from adoption_kit.analysis import Analysis, staleness_warning
+from adoption_kit.compute.insights import source_lines
 from adoption_kit.config import Thresholds
 from adoption_kit.report.format import (
     _INFO_COLOURS,
@@ -36,6 +37,8 @@ def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> 
         ("Thresholds", threshold_text(analysis.thresholds)),
         ("Excluded from the ratios", plural(excluded, "product row")),
     ]
+    # Insights downloads: which source and basis each figure has (nothing added for a REST-only book)
+    items += [(f"Source: {figure}", where) for figure, where in source_lines(set(kinds))]
     if bundle:
         items.append(("Computed", "once for this report run (metrics bundle)"))
     notes = [strip_paths(w) for w in analysis.warnings]

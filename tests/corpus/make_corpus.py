@@ -260,10 +260,91 @@ def unknown_file_kind():
 
 
 @case
-def insights_download_not_supported():
+def insights_office_beside_rest():
     text = table([{"CustomerTenantId": T1, "WorkloadName": "Exchange", "Month": "2026-10", "PaidAvailableUnits": 8,
                    "MonthlyActiveUsers": 6, "CustomerName": "Contoso Ltd"}], delimiter="\t")
     return {**valid_book(), "OfficeUsage.tsv": utf8(text)}
+
+
+# --- Insights downloads (exports.md 1.6) ------------------------------------------------------------
+OFFICE_FIELDS = ("CustomerTenantId", "CustomerTpid", "WorkloadName", "Month", "PaidAvailableUnits",
+                 "MonthlyActiveUsers", "CustomerName", "CustomerMarket", "CustomerSegment", "MPNId", "PartnerName",
+                 "PartnerLocation", "PartnerAttributionType", "IsDuplicateRowForPGA")
+DYNAMICS_FIELDS = ("SubscriptionId", "SubscriptionStartDate", "SubscriptionEndDate", "SubscriptionStatus", "Month",
+                   "RevSumDivisionName", "RevSumCategoryName", "SKU", "SKUId", "FreeVsPaidSKU", "SalesModel",
+                   "DetailedSalesModel", "CustomerName", "CustomerTenantId", "CustomerTpid", "CustomerSegment",
+                   "CustomerMarket", "MPNId", "PartnerName", "PartnerLocation", "PartnerAttachType", "AvailableSeats",
+                   "AssignedSeats", "ActiveSeats", "DeploymentOpportunity", "ActiveUsagePercent")
+SALES = "1E1A282C-9C54-43A2-9310-98EF728FAACE"   # a Dynamics SKUId (any id: the kit only groups by it)
+
+
+def office_row(workload: str, pau: int, mau: int, month: str = "2026-10", tenant: str = T1, **overrides) -> dict:
+    row = {"CustomerTenantId": tenant, "CustomerTpid": "1001", "WorkloadName": workload, "Month": month,
+           "PaidAvailableUnits": pau, "MonthlyActiveUsers": mau, "CustomerName": "Contoso Ltd",
+           "CustomerMarket": "GB", "CustomerSegment": "SMB", "MPNId": "1234567", "PartnerName": "Example Partner",
+           "PartnerLocation": "GB", "PartnerAttributionType": "Transacting", "IsDuplicateRowForPGA": "False"}
+    row.update(overrides)
+    return row
+
+
+def office_book() -> list[dict]:
+    # T1 in October: Exchange 6/8, SharePoint 3/8 and OneDrive 5/7 (one SharePoint row: 5/8), Yammer 12/8
+    return [office_row("Exchange Online", 8, 6), office_row("SharePoint", 8, 3), office_row("OneDrive", 7, 5),
+            office_row("Yammer", 8, 12)]
+
+
+def dynamics_row(subscription: str, status: str, available: int, assigned: int, active: int, **overrides) -> dict:
+    row = dict.fromkeys(DYNAMICS_FIELDS, "")
+    row.update(SubscriptionId=subscription, SubscriptionStartDate="2025-01-01", SubscriptionEndDate="2027-01-01",
+               SubscriptionStatus=status, Month="2026-10-01T00:00:00", SKU="Dynamics 365 Sales Enterprise",
+               SKUId=SALES, FreeVsPaidSKU="Paid", CustomerName="Fabrikam GmbH", CustomerTenantId=T2,
+               AvailableSeats=available, AssignedSeats=assigned, ActiveSeats=active, ActiveUsagePercent="99")
+    row.update(overrides)
+    return row
+
+
+@case
+def insights_office_only():
+    rows = office_book() + [office_row("Exchange Online", 8, 6, IsDuplicateRowForPGA="True", PartnerLocation="US")]
+    return {"OfficeUsage.tsv": utf8(table(rows, OFFICE_FIELDS, delimiter="\t"))}
+
+
+@case
+def insights_bad_month():
+    rows = [office_row("Exchange Online", 8, 6, month="Oct 2026"), office_row("SharePoint", 8, 3, month="2026-13")]
+    return {"OfficeUsage.tsv": utf8(table(rows, OFFICE_FIELDS, delimiter="\t"))}
+
+
+@case
+def insights_missing_column():
+    fields = tuple(f for f in OFFICE_FIELDS if f != "MonthlyActiveUsers")
+    return {"OfficeUsage.csv": utf8(table(office_book(), fields))}
+
+
+@case
+def insights_overlap_conflict():
+    later = [office_row("Exchange Online", 8, 7)]
+    return {"OfficeUsage-1.tsv": utf8(table(office_book(), OFFICE_FIELDS, delimiter="\t")),
+            "OfficeUsage-2.csv": utf8(table(later + office_book()[1:], OFFICE_FIELDS))}
+
+
+@case
+def insights_overlap_identical():
+    return {"OfficeUsage-1.tsv": utf8(table(office_book(), OFFICE_FIELDS, delimiter="\t")),
+            "OfficeUsage-2.tsv": utf8(table(office_book()[:2], OFFICE_FIELDS, delimiter="\t"))}
+
+
+@case
+def dynamics_grace_period_beside_active():
+    # 10 + 5 available, 9 + 0 assigned, 12 + 4 active: usage 16/15 over 100%, with the grace-period copy
+    rows = [dynamics_row("A1", "Active", 10, 9, 12), dynamics_row("A2", "In Grace Period", 5, 0, 4)]
+    return {"DynamicsUsage.csv": utf8(table(rows, DYNAMICS_FIELDS))}
+
+
+@case
+def dynamics_negative_seats():
+    rows = [dynamics_row("A1", "Active", 10, -1, 2), dynamics_row("A2", "Suspended?", 5, 0, 1)]
+    return {"DynamicsUsage.csv": utf8(table(rows, DYNAMICS_FIELDS))}
 
 
 # --- columns ---------------------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""Benchmark: a 13-month, 20,000-customer Insights OfficeUsage download, kit load vs a bare polars read.
+
+Run:  .venv/bin/python benchmarks/insights_bench.py [--customers 20000] [--repeat 5] [--keep DIR] [--no-write]
+
+The download is the Insights sample's OfficeUsage.tsv (adoption_kit.sample.insights, seed 1: 13 months x 5
+workloads per tenant, tab-separated with IsDuplicateRowForPGA, as exports.md section 1.6 describes), alone in
+its folder. Timed, best of --repeat alternating runs each (page cache warm for both):
+
+  bare:  pl.read_csv(file, separator="\\t")          (polars defaults otherwise)
+  kit:   load_exports(folder)                       (delimiter sniffing, every check, the month parse, PGA
+                                                    repeats dropped, overlap check, OneDrive merge, the mapping
+                                                    onto the licence frames, sha256 of the file)
+
+The target is at most 2x (issue 14). Writes its section of BENCHMARKS.md (between the `insights-bench` markers)
+unless --no-write.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+START, END = "<!-- insights-bench:start -->", "<!-- insights-bench:end -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from adoption_kit.inputs import load_exports
+    from adoption_kit.sample.insights import insights_frames
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5, help="alternating bare/kit runs; the best of each counts")
+    parser.add_argument("--keep", type=Path, default=None, help="write the file here (reused) instead of a temp dir")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ADOPTION_KIT_CACHE", "off")
+
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = args.keep or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "OfficeUsage.tsv"
+        if not path.is_file():
+            start = time.perf_counter()
+            insights_frames(args.customers, 1)["OfficeUsage.tsv"].write_csv(path, separator="\t")
+            print(f"generated in {time.perf_counter() - start:.1f} s")
+        size_mb = path.stat().st_size / 1e6
+        pl.read_csv(path, separator="\t")   # warm the page cache
+        bare_times, kit_times = [], []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            frame = pl.read_csv(path, separator="\t")
+            bare_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            exports = load_exports(folder)
+            kit_times.append(time.perf_counter() - start)
+        assert exports.usage.get_column("customer_id").n_unique() == args.customers
+        assert len(exports.snapshots) == 13
+        bare, kit = min(bare_times), min(kit_times)
+        pairs = sorted(k / b for k, b in zip(kit_times, bare_times))
+        median_pair, load = pairs[len(pairs) // 2], os.getloadavg()[0]
+        print(f"file: {frame.height:,} rows, {args.customers:,} customers x 13 months, {size_mb:,.0f} MB; "
+              f"{pl.thread_pool_size()} polars threads, load average {load:.2f}")
+        print(f"bare pl.read_csv(file), best of {args.repeat}: {bare:.2f} s")
+        print(f"kit load_exports(folder), best of {args.repeat}: {kit:.2f} s")
+        print(f"ratio kit / bare: {kit / bare:.2f}x (target <= 2x); median of paired runs {median_pair:.2f}x")
+        if not args.no_write:
+            write_section(section(args.customers, frame.height, size_mb, args.repeat, bare, kit, median_pair, load))
+            print(f"wrote {BENCHMARKS_MD}")
+    return 0
+
+
+def section(customers: int, rows: int, size_mb: float, repeat: int, bare: float, kit: float, median_pair: float,
+            load: float) -> str:
+    verdict = "within" if kit / bare <= 2 else "over"
+    return "\n".join([
+        START,
+        "## A 13-month Insights OfficeUsage download (issue 14)",
+        "",
+        f"`benchmarks/insights_bench.py`, {datetime.now(timezone.utc):%Y-%m-%d}: the Insights sample's OfficeUsage "
+        f"download for {customers:,} customers x 13 months x 5 workloads ({rows:,} rows, {size_mb:,.0f} MB, "
+        f"tab-separated). Bare = `pl.read_csv(file, separator=\"\\t\")`; kit = `load_exports(folder)` (every check, "
+        f"month parse, PGA repeats, overlap check, OneDrive merge, mapping onto the licence frames, sha256). "
+        f"Best of {repeat} alternating runs each, page cache warm, parsed-file cache off.",
+        "",
+        "| measure | seconds |",
+        "|---|---|",
+        f"| bare `pl.read_csv` | {bare:.2f} |",
+        f"| kit `load_exports` | {kit:.2f} |",
+        f"| **kit / bare** | **{kit / bare:.2f}x** ({verdict} the 2x target; median of paired runs "
+        f"{median_pair:.2f}x) |",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {pl.thread_pool_size()} polars threads, "
+        f"polars {pl.__version__}; load average {load:.1f} while measuring (other jobs were running: treat single "
+        f"runs as noisy).",
+        END,
+    ])
+
+
+def write_section(text_section: str) -> None:
+    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.is_file() else "# Benchmarks\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        text = before + text_section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
+    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
