@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.inputs.inventory import Inventory
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Exports:
     # Kit-defined optional inputs (schema.PRICE_LIST, schema.SUPPORT_TICKETS); empty when not given.
     prices: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.PRICE_COLUMNS))
     tickets: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.TICKET_COLUMNS))
+    # Files read and skipped, missing kinds, paging and snapshot completeness (inventory.py); its findings
+    # are also lines of `warnings`.
+    inventory: Inventory = field(default_factory=Inventory)
 
     @property
     def snapshots(self) -> list:
@@ -69,5 +73,8 @@ class Exports:
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
                          f" ({len(snapshots)} snapshot(s))")
+        if self.inventory.read or self.inventory.skipped:
+            lines.append("files:")
+            lines.extend(self.inventory.lines())
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)

@@ -20,6 +20,8 @@ from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_deli
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
+from adoption_kit.inputs import inventory as inventory_checks
+from adoption_kit.inputs.inventory import PARTIAL_SNAPSHOT_SHARE, Inventory, PageEnvelope, SkipFile, SkippedFile
 from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.normalise import normalise, normalise_files
@@ -34,17 +36,24 @@ _BATCH_ROWS = 1_000_000  # rows of one kind checked and converted together (boun
 # ---------------------------------------------------------------------------
 
 
-def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
+def load_exports(paths: Iterable[str | Path] | str | Path, *,
+                 partial_snapshot_share: float = PARTIAL_SNAPSHOT_SHARE) -> Exports:
     """Read every export under `paths` (files or folders), check each against its schema, and normalise.
 
-    Raises InputFileError listing every problem in every file at once.
+    Files that are not exports the kit reads are skipped and listed (Exports.inventory, with a warning each);
+    a snapshot of a feed holding under `partial_snapshot_share` of the previous snapshot's customers is
+    reported as a partial re-download. Raises InputFileError listing every problem in every file at once.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    paths = list(paths)
     files = find_export_files(paths)
+    skipped: list[SkippedFile] = inventory_checks.find_workbooks(paths)
     if not files:
-        raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
-                                      "point at the .json/.csv/.tsv files downloaded from Partner Center")])
+        raise InputFileError([Problem(str(s.path), f"skipped, {s.reason}", s.fix) for s in skipped] + [
+            Problem(", ".join(str(p) for p in paths), "no export files found",
+                    "point at the .json/.csv/.tsv files downloaded from Partner Center")])
+    envelopes: dict[str, PageEnvelope] = {}
     frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
     problems: list[Problem] = []
@@ -92,9 +101,14 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                 if kind is schema.ACTIVITY:   # one report per customer, possibly millions of rows: file by file
                     raw, more = normalise(raw, kind, str(path))
                     file_warnings += more + _no_rows(raw, kind, str(path))
+            except SkipFile as skip:
+                skipped.append(skip.skipped)
+                continue
             except InputFileError as error:
                 problems.extend(error.problems)
                 continue
+            if got.page is not None:
+                envelopes[str(path)] = got.page
             if got.cached:   # normalised on an earlier run (warnings included)
                 warnings.extend(file_warnings)
                 frames[kind.name].append(raw)
@@ -128,10 +142,14 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
     subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
     if deployment.is_empty() and usage.is_empty():
-        raise InputFileError([Problem(", ".join(str(p) for p in paths),
+        raise InputFileError([Problem(str(s.path), f"skipped, {s.reason}", s.fix) for s in skipped] + [
+                              Problem(", ".join(str(p) for p in paths),
                                       "no license deployment or usage rows found",
                                       "add the Partner Center licenses deployment and usage downloads")])
 
+    snapshot_of = dict(pl.concat([deployment.select("source_file", "processed_at"),
+                                  usage.select("source_file", "processed_at")])
+                       .group_by("source_file").agg(pl.col("processed_at").max()).iter_rows())
     deployment, w1 = _drop_duplicates(deployment, ["customer_id", "product_id", "processed_at"],
                                       ["licenses_sold", "licenses_assigned"], "deployment", problems)
     usage, w2 = _drop_duplicates(usage, ["customer_id", "product_id", "workload_code", "processed_at"],
@@ -147,9 +165,16 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     warnings.extend(w1 + w2 + w3 + w4)
     warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
                                                usage.select("customer_id", "customer_name", "processed_at")])))
+    inventory = Inventory(
+        read=tuple(loaded), skipped=tuple(skipped),
+        missing=tuple(inventory_checks.missing_kinds({f.kind for f in loaded})),
+        pages=tuple(inventory_checks.page_completeness(loaded, envelopes, snapshot_of)),
+        partial_snapshots=tuple(inventory_checks.partial_snapshots(deployment, "deployment", partial_snapshot_share)
+                                + inventory_checks.partial_snapshots(usage, "usage", partial_snapshot_share)))
+    warnings.extend(inventory.warning_lines())
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
                    subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
-                   activity, prices, tickets)
+                   activity, prices, tickets, inventory)
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:
@@ -180,6 +205,7 @@ class _ReadFile:
     warnings: list[str]
     digest: Future
     cached: bool = False
+    page: PageEnvelope | None = None   # an API page's TotalCount and @nextLink
 
 
 def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache | None" = None) -> _ReadFile:
@@ -201,13 +227,14 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
     if digest is None:   # the cache key is needed before parsing: hashed here, in this reader thread
         digest = Future()
         digest.set_result(hashlib.sha256(data).hexdigest())
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    envelope = inventory_checks.page_envelope(body) if body[:64].lstrip()[:1] == b"{" else None
     hit = cache.read(digest.result(), name) if cache is not None else None
     if hit is not None:
         kind, frame, warnings = hit
-        return _ReadFile(kind, frame, warnings, digest, cached=True)
+        return _ReadFile(kind, frame, warnings, digest, cached=True, page=envelope)
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
     delimited = False
@@ -225,12 +252,22 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
             delimited = True
     if raw is None:  # an API page with an empty record list
         return _ReadFile(None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest)
-    kind = detect_kind(raw.columns, name)
+    skip = inventory_checks.skip_reason(raw.columns, name)
+    if skip is not None:
+        raise skip
+    try:
+        kind = detect_kind(raw.columns, name)
+    except InputFileError as error:
+        # A delimited file of unknown columns is not an export (notes, another tool's CSV): skipped and
+        # listed. An unknown .json file stays an error: JSON in a data folder is an API page gone wrong.
+        if delimited and path.suffix.lower() != ".json" and error.problems[0].problem.startswith("is not a recognised"):
+            raise inventory_checks.unknown_format(raw.columns, name) from None
+        raise
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
         raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
-    return _ReadFile(kind, raw, decode_warnings, digest)
+    return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
 
 
 def _file_warnings(name: str, warnings: list[str]) -> list[str]:
