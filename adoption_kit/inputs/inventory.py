@@ -9,10 +9,11 @@ stays an error (see load.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
@@ -145,7 +146,7 @@ class Inventory:
 
     `warning_lines()` are the lines that also go into Exports.warnings; `lines()` is validate's listing."""
 
-    read: tuple["LoadedFile", ...] = ()
+    read: tuple[LoadedFile, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()
     missing: tuple[MissingKind, ...] = ()
     pages: tuple[FeedCompleteness, ...] = ()          # every paged feed x snapshot, complete or not
@@ -283,13 +284,14 @@ def page_envelope(body: bytes) -> PageEnvelope | None:
     """TotalCount and @nextLink of a UTF-8 API page, from its first and last 64 KiB (the envelope keys sit
     before or after the record list; a record never holds these keys). None for a page without either."""
     windows = (body,) if len(body) <= 2 * _ENVELOPE_WINDOW else (body[:_ENVELOPE_WINDOW], body[-_ENVELOPE_WINDOW:])
-    total = next_match = None
+    total: re.Match[bytes] | None = None
+    next_match: re.Match[bytes] | None = None
     for window in windows:
         total = total or _TOTAL_RE.search(window)
         next_match = next_match or _NEXT_RE.search(window)
     if total is None and next_match is None:
         return None
-    link = None
+    link: str | None = None
     if next_match is not None and next_match.group(1) != b"null":
         link = next_match.group(2).decode("utf-8", errors="replace").replace("\\/", "/")
     return PageEnvelope(int(total.group(1)) if total else None, link, next_match is not None)
@@ -303,14 +305,14 @@ def _skip_of(link: str) -> int | None:
         return None
 
 
-def page_completeness(loaded: Iterable["LoadedFile"], envelopes: dict[str, PageEnvelope],
+def page_completeness(loaded: Iterable[LoadedFile], envelopes: dict[str, PageEnvelope],
                       snapshot_of: dict[str, datetime]) -> list[FeedCompleteness]:
     """Per feed and snapshot, the saved pages' rows against TotalCount, and @nextLinks with no later page.
 
     Identical copies of a page count once. A page's skip offset is known only from the @nextLink of the
     page before it, so the dangling link is the one with the largest skip (or, without skips, the group
     holding no last page, i.e. no page whose @nextLink is null)."""
-    groups: dict[tuple[str, datetime | None], list["LoadedFile"]] = {}
+    groups: dict[tuple[str, datetime | None], list[LoadedFile]] = {}
     for file in loaded:
         name = str(file.path)
         if name in envelopes and file.kind in ("deployment", "usage"):
@@ -324,11 +326,8 @@ def page_completeness(loaded: Iterable["LoadedFile"], envelopes: dict[str, PageE
         dangling: list[tuple[str, str]] = []
         if all(link is not None for _, link in links) and all(envelopes[p].has_next_key for p, _ in links):
             with_skip = [(s, p, link) for p, link in links if link and (s := _skip_of(link)) is not None]
-            if with_skip:
-                _, page, link = max(with_skip)
-            else:
-                page, link = links[-1]
-            dangling.append((page, str(link)))
+            last = max(with_skip)[1:] if with_skip else links[-1]
+            dangling.append((last[0], str(last[1])))
         found.append(FeedCompleteness(feed, snapshot, tuple(str(f.path) for f in unique), rows,
                                       max(totals) if totals else None, tuple(dangling)))
     return found

@@ -81,7 +81,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
             else {(batch[0][0],): frame}
         for name, _, digest, read_warnings in batch:
             own = read_warnings + _file_warnings(name, kind_warnings)
-            if any("after today" in w for w in own):
+            # Not cached: rows that depend on today, or on the folder the file sits in (a tenant taken from it).
+            if any("after today" in w or "is taken from its folder" in w for w in own):
                 continue
             part = parts.get((name,), frame.clear())
             hasher.submit(cache.write, digest.result(), name, _KIND_BY_NAME[kind_name], part, own)
@@ -242,6 +243,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
         raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars too
         delimited = raw is not None
     decode_warnings: list[str] = []
+    text: str | None = None
     if raw is None:
         text, decode_warnings = _decode(data, name)
         stripped = text.lstrip()
@@ -263,6 +265,12 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
         if delimited and path.suffix.lower() != ".json" and error.problems[0].problem.startswith("is not a recognised"):
             raise inventory_checks.unknown_format(raw.columns, name) from None
         raise
+    if delimited and kind is schema.ACTIVITY:   # every row's width against the header's
+        source = data if text is None else text.encode("utf-8")
+        head = [line for line in source.removeprefix(b"\xef\xbb\xbf").split(b"\n", 2)[:2]
+                if not line.startswith(b"#TYPE")]
+        first = head[0].decode("utf-8", errors="replace") if head else ""
+        activity_reports._ragged_activity_row(source, max((",", "\t", ";"), key=first.count), name)
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
