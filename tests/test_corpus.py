@@ -17,7 +17,7 @@ from adoption_kit.cli import main
 CORPUS = Path(__file__).parent / "corpus"
 CASES: dict[str, dict] = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))
 LOADERS = {"deployment JSON", "deployment CSV", "usage JSON", "usage CSV", "subscriptions CSV", "subscriptions JSON",
-           "activity CSV"}
+           "activity CSV", "activity JSON"}
 
 sys.path.insert(0, str(CORPUS))
 import make_corpus  # noqa: E402

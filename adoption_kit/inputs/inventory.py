@@ -158,17 +158,7 @@ class Inventory:
         return tuple(p for p in self.pages if not p.complete)
 
     def warning_lines(self) -> list[str]:
-        lines: list[str] = []
-        groups: dict[str, list[SkippedFile]] = {}
-        for skipped in self.skipped:
-            if skipped.group:
-                groups.setdefault(skipped.group, []).append(skipped)
-            else:
-                lines.append(skipped.line())
-        for members in groups.values():
-            names = ", ".join(str(s.path) for s in members[:_MAX_LISTED]) + (" ..." if len(members) > _MAX_LISTED
-                                                                              else "")
-            lines.append(f"{names}: skipped, {members[0].reason}; {members[0].fix}")
+        lines = [f"{p.file}: {p.problem}; {p.fix}" for p in skipped_problems(self.skipped)]
         lines.extend(m.line() for m in self.missing)
         lines.extend(p.line() for p in self.incomplete_pages)
         lines.extend(s.line() for s in self.partial_snapshots)
@@ -197,6 +187,26 @@ class Inventory:
 # ---------------------------------------------------------------------------
 # Files that are skipped
 # ---------------------------------------------------------------------------
+
+
+def skipped_problems(skipped: Iterable[SkippedFile]) -> list[Problem]:
+    """One line per skipped file, except the files of one group (partner-level aggregates): one line for all."""
+    lines: list[Problem] = []
+    groups: dict[str, list[SkippedFile]] = {}
+    for file in skipped:
+        if file.group:
+            if file.group not in groups:
+                lines.append(Problem(file.group, "", ""))   # placeholder: the group's line goes here
+            groups.setdefault(file.group, []).append(file)
+        else:
+            lines.append(Problem(str(file.path), f"skipped, {file.reason}", file.fix))
+    for index, line in enumerate(lines):
+        members = groups.get(line.file) if not line.problem else None
+        if members:
+            names = ", ".join(str(m.path) for m in members[:_MAX_LISTED]) + (" ..." if len(members) > _MAX_LISTED
+                                                                              else "")
+            lines[index] = Problem(names, f"skipped, {members[0].reason}", members[0].fix)
+    return lines
 
 
 def find_workbooks(paths: Iterable[str | Path]) -> list[SkippedFile]:

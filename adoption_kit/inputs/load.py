@@ -50,7 +50,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     files = find_export_files(paths)
     skipped: list[SkippedFile] = inventory_checks.find_workbooks(paths)
     if not files:
-        raise InputFileError([Problem(str(s.path), f"skipped, {s.reason}", s.fix) for s in skipped] + [
+        raise InputFileError(inventory_checks.skipped_problems(skipped) + [
             Problem(", ".join(str(p) for p in paths), "no export files found",
                     "point at the .json/.csv/.tsv files downloaded from Partner Center")])
     envelopes: dict[str, PageEnvelope] = {}
@@ -143,7 +143,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
     subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
     if deployment.is_empty() and usage.is_empty():
-        raise InputFileError([Problem(str(s.path), f"skipped, {s.reason}", s.fix) for s in skipped] + [
+        raise InputFileError(inventory_checks.skipped_problems(skipped) + [
                               Problem(", ".join(str(p) for p in paths),
                                       "no license deployment or usage rows found",
                                       "add the Partner Center licenses deployment and usage downloads")])
