@@ -391,3 +391,12 @@ def test_a_missing_column_without_a_close_header_lists_the_unknown_ones(tmp_path
     page(tmp_path / "usage.json", [usage(T1)])
     [line] = problems_of(tmp_path)
     assert "is missing (headers found that are no documented field: 'assigned')" in line
+
+
+def test_an_activity_report_missing_a_column_names_the_closest_header(tmp_path):
+    book(tmp_path)
+    header = [("Has Teams Licence" if h == "Has Teams License" else h) for h in ACTIVITY_HEADER]
+    csv_file(tmp_path / "activity" / T1 / "ActiveUserDetail.csv", header, [activity_row(1)])
+    [line] = problems_of(tmp_path)
+    assert ("column 'Has Teams License': the required column 'Has Teams License' is missing "
+            "(found 'Has Teams Licence', the closest match)") in line

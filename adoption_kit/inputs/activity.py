@@ -11,7 +11,7 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
-from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today
+from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today, missing_column_hint
 from adoption_kit.inputs.decode import _delimiter_name, _first_ragged_row
 from adoption_kit.inputs.exports import LoadedFile
 from adoption_kit.schema import header_key
@@ -152,11 +152,13 @@ def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, lis
     problems: list[Problem] = []
     warnings: list[str] = []
     sources: dict[str, tuple[str, schema.RawField]] = {}
+    known_keys = {header_key(f.name) for f in kind.fields}
     for raw_field in kind.fields:
         column = by_key.get(header_key(raw_field.name))
         if column is None:
             if raw_field.required:
-                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                hint = missing_column_hint(raw_field.name, raw.columns, known_keys)
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing{hint}",
                                         f"add the '{raw_field.name}' column, or export the active-user detail "
                                         f"report again (it has {len(kind.fields)} columns)",
                                         column=raw_field.name))
