@@ -190,22 +190,22 @@ class Inventory:
 
 
 def skipped_problems(skipped: Iterable[SkippedFile]) -> list[Problem]:
-    """One line per skipped file, except the files of one group (partner-level aggregates): one line for all."""
-    lines: list[Problem] = []
+    """One line per skipped file, except the files of one group (partner-level aggregates): one line for all,
+    where the group's first file would be."""
+    files = list(skipped)
     groups: dict[str, list[SkippedFile]] = {}
-    for file in skipped:
+    for file in files:
         if file.group:
-            if file.group not in groups:
-                lines.append(Problem(file.group, "", ""))   # placeholder: the group's line goes here
             groups.setdefault(file.group, []).append(file)
-        else:
+    lines: list[Problem] = []
+    for file in files:
+        members = groups.get(file.group, [])
+        if not file.group:
             lines.append(Problem(str(file.path), f"skipped, {file.reason}", file.fix))
-    for index, line in enumerate(lines):
-        members = groups.get(line.file) if not line.problem else None
-        if members:
+        elif members[0] is file:
             names = ", ".join(str(m.path) for m in members[:_MAX_LISTED]) + (" ..." if len(members) > _MAX_LISTED
                                                                               else "")
-            lines[index] = Problem(names, f"skipped, {members[0].reason}", members[0].fix)
+            lines.append(Problem(names, f"skipped, {file.reason}", file.fix))
     return lines
 
 
