@@ -19,7 +19,7 @@ import polars as pl
 
 from adoption_kit.compute.metrics import Metrics
 from adoption_kit.errors import ParameterError
-from adoption_kit.inputs import Exports, LoadedFile
+from adoption_kit.inputs import Exports, Inventory, LoadedFile
 from adoption_kit.store import FORMULA_PREFIXES, neutralise_formulas
 from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
 
@@ -198,8 +198,11 @@ def pseudonymize(obj: T, key: PseudonymKey, pseudonyms: Pseudonyms | None = None
             return frame
 
         warnings = tuple(_scrubbed(w, pseudonyms, names) for w in obj.warnings)
-        return replace(obj, **{name: source(frame) for name, frame in frames.items()},
-                       files=files, warnings=warnings)
+        # The inventory keeps what it says in words only through the scrubbed warnings: its skipped files, pages
+        # and partial snapshots name real paths (tenant-id folders among them).
+        inventory = Inventory(read=files, missing=obj.inventory.missing)
+        changes: dict[str, Any] = {name: source(frame) for name, frame in frames.items()}
+        return replace(obj, **changes, files=files, warnings=warnings, inventory=inventory)
     raise TypeError(f"pseudonymize: cannot pseudonymize a {type(obj).__name__}")
 
 

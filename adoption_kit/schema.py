@@ -46,7 +46,7 @@ _COMMON_LICENSE_FIELDS = (
     RawField("serviceCode", "service_code", "str"),
     RawField("serviceName", "service_name", "str"),
     RawField("channel", "channel", "str"),
-    RawField("customerTenantId", "customer_id", "guid", required=True),
+    RawField("customerTenantId", "customer_id", "guid", required=True, aliases=("customerId",)),
     RawField("customerName", "customer_name", "str", required=True),
     RawField("productId", "product_id", "guid"),
     RawField("productName", "product_name", "str", required=True),

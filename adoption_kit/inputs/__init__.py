@@ -12,6 +12,7 @@ no metrics here. One file per concern, in the order a file goes through them:
   licences, subscriptions, activity, kit_files    the rules of each kind family
   duplicates     cross-file checks: repeated rows, conflicting repeats, customer names that differ
   exports        Exports and LoadedFile, what load_exports returns
+  inventory      files read and skipped (with reasons), missing kinds, paged-feed and snapshot completeness
   load           load_exports and read_export_file: the orchestration of all of the above
 
 May import the base modules (config, errors, schema) and nothing above them: never compute, analysis,
@@ -25,6 +26,7 @@ from adoption_kit.inputs.convert import MAX_COUNT, MAX_TEXT, parse_utc_datetime
 from adoption_kit.inputs.decode import decode_text
 from adoption_kit.inputs.discover import DATA_SUFFIXES, detect_kind, find_export_files
 from adoption_kit.inputs.exports import Exports, LoadedFile
+from adoption_kit.inputs.inventory import PARTIAL_SNAPSHOT_SHARE, Inventory
 from adoption_kit.inputs.kit_files import ticket_category
 from adoption_kit.inputs.load import load_exports, read_export_file
 from adoption_kit.inputs.normalise import normalise_files
@@ -33,7 +35,9 @@ __all__ = [
     "DATA_SUFFIXES",
     "MAX_COUNT",
     "MAX_TEXT",
+    "PARTIAL_SNAPSHOT_SHARE",
     "Exports",
+    "Inventory",
     "LoadedFile",
     "ParsedCache",
     "activity_customer_id",

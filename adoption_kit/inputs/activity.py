@@ -12,7 +12,8 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
-from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today
+from adoption_kit.inputs.convert import FUTURE_TOLERANCE, _row_problems, _today, missing_column_hint
+from adoption_kit.inputs.decode import _delimiter_name, _first_ragged_row
 from adoption_kit.inputs.exports import LoadedFile
 from adoption_kit.schema import header_key
 from adoption_kit.values import GUID_PATTERN, max_date
@@ -89,9 +90,37 @@ def _read_activity_typed(path: Path, name: str) -> pl.DataFrame | None:
                             quote_char='"', columns=wanted)
     except (pl.exceptions.PolarsError, OSError):
         return None
+    _ragged_activity_row(path, delimiter, name)
     skipped = [c for c in columns if c not in wanted]
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in skipped)
     return frame.rename({c: c.strip() for c in frame.columns})
+
+
+def _ragged_activity_row(source: Path | bytes, delimiter: str, name: str) -> None:
+    """Raise for the first row of an active-user detail CSV whose field count differs from its header's.
+
+    Published samples have rows with more fields than the header (shifted columns: dates in the wrong
+    columns), which a reader selecting columns takes silently. A vectorised screen over the lines (quoted
+    text removed, delimiters counted); only when it finds one does the exact csv reader name the row."""
+    try:
+        lines = pl.read_csv(source, separator="\x1f", quote_char=None, has_header=False, new_columns=["line"],
+                            infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy").get_column("line")
+    except (pl.exceptions.PolarsError, OSError):
+        return
+    lines = lines.filter(~lines.str.starts_with("#TYPE"))
+    counts = lines.str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True)
+    if counts.len() < 2 or (counts.slice(1) == counts[0]).all():
+        return
+    data = source.read_bytes() if isinstance(source, Path) else source
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#TYPE"))
+    ragged = _first_ragged_row(body, delimiter)
+    if ragged is not None:
+        row, fields, expected = ragged
+        raise InputFileError.single(name, f"has {fields} {_delimiter_name(delimiter)}-separated fields where "
+                                          f"the header has {expected}, so its values would sit in the wrong "
+                                          f"columns", "export the report again (do not edit it in a text editor)",
+                                    row=row)
 
 
 def _activity_conversion(kind: str, value: pl.Expr, dtype: pl.DataType, *, tolerant: bool) -> pl.Expr:
@@ -124,11 +153,13 @@ def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, lis
     problems: list[Problem] = []
     warnings: list[str] = []
     sources: dict[str, tuple[str, schema.RawField]] = {}
+    known_keys = {header_key(f.name) for f in kind.fields}
     for raw_field in kind.fields:
         column = by_key.get(header_key(raw_field.name))
         if column is None:
             if raw_field.required:
-                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                hint = missing_column_hint(raw_field.name, raw.columns, known_keys)
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing{hint}",
                                         f"add the '{raw_field.name}' column, or export the active-user detail "
                                         f"report again (it has {len(kind.fields)} columns)",
                                         column=raw_field.name))
@@ -198,7 +229,7 @@ def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, lis
         pl.lit(name).alias("source_file"),
     )
     if "assigned_products" in sources:
-        out = _split_products_column(out)
+        out = _split_products_column(out, json_lists=name.lower().endswith(".json"))
     out = out.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.ACTIVITY_COLUMNS.items()
                            if c not in out.columns)
     if refresh_dates.len() == 1:
@@ -218,12 +249,23 @@ def _normalise_activity(raw: pl.DataFrame, name: str) -> tuple[pl.DataFrame, lis
     return out.select("_row", *[pl.col(c).cast(d) for c, d in schema.ACTIVITY_COLUMNS.items()]), warnings
 
 
-def _split_products_column(frame: pl.DataFrame) -> pl.DataFrame:
-    """Split Assigned Products once per distinct value (a report repeats a few combinations for every user)."""
+def _split_products_column(frame: pl.DataFrame, *, json_lists: bool = False) -> pl.DataFrame:
+    """Split Assigned Products once per distinct value (a report repeats a few combinations for every user).
+
+    `json_lists`: Graph's JSON form, where `assignedProducts` is a list of names (kept as text by the JSON
+    reader, e.g. '["OFFICE 365 E3"]'): read as that list, never split on '+'."""
     column = frame.select("assigned_products")
-    distinct = column.unique().with_columns(split_assigned_products(pl.col("assigned_products")).alias("_products"))
-    split = column.join(distinct, on="assigned_products", how="left", nulls_equal=True, maintain_order="left")
-    return frame.with_columns(split.get_column("_products").alias("assigned_products"))
+    value = pl.col("assigned_products")
+    distinct = column.unique()
+    listed = json_lists and distinct.select(value.is_null() | value.str.starts_with("[")).to_series().all()
+    if listed:
+        products = value.str.json_decode(pl.List(pl.String)).list.eval(pl.element().str.strip_chars()).list.eval(
+            pl.element().filter(pl.element() != "")).fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    else:
+        products = split_assigned_products(value)
+    distinct = distinct.with_columns(products.alias("_products"))
+    joined = column.join(distinct, on="assigned_products", how="left", nulls_equal=True, maintain_order="left")
+    return frame.with_columns(joined.get_column("_products").alias("assigned_products"))
 
 
 def _resolve_activity(frames: list[pl.DataFrame], loaded: list[LoadedFile], deployment: pl.DataFrame,

@@ -189,3 +189,18 @@ def _row_problems(frame: pl.DataFrame, predicate: pl.Expr, name: str, column: st
                           f"first: {shown})", fix, column=column)]
 
 
+
+
+def missing_column_hint(wanted: str, columns: list[str], known_keys: set[str]) -> str:
+    """For "the required column X is missing": the headers found that are no documented field, and the
+    closest to X (e.g. " (found 'licencesDeployed', the closest match)"), or "" when every header is known."""
+    import difflib
+
+    unknown = {schema.header_key(c): c for c in columns if schema.header_key(c) not in known_keys}
+    if not unknown:
+        return ""
+    close = difflib.get_close_matches(schema.header_key(wanted), list(unknown), n=1, cutoff=0.75)
+    if close:
+        return f" (found '{unknown[close[0]]}', the closest match)"
+    shown = ", ".join(repr(c) for c in list(unknown.values())[:5])
+    return f" (headers found that are no documented field: {shown}{' ...' if len(unknown) > 5 else ''})"

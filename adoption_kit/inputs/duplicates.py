@@ -32,8 +32,12 @@ def _drop_duplicates(frame: pl.DataFrame, key: list[str], values: list[str], fee
     distinct = frame.unique(subset=key + values, keep="first", maintain_order=True)
     warnings = []
     if distinct.height < frame.height:
+        # The files involved: every file holding a row that is repeated (the kept copy's file included).
+        files = (frame.filter(pl.struct(key + values).is_duplicated()).get_column("source_file")
+                 .unique(maintain_order=True).to_list())
+        shown = ", ".join(files[:_MAX_LISTED_ROWS]) + (" ..." if len(files) > _MAX_LISTED_ROWS else "")
         warnings.append(f"{feed}: {frame.height - distinct.height} duplicated row(s) ignored "
-                        f"(identical repeats, e.g. the same page saved twice)")
+                        f"(identical repeats, e.g. the same page saved twice), in {shown}")
     conflicts = distinct.filter(pl.len().over(key) > 1)
     if not conflicts.is_empty():
         groups = conflicts.group_by(key, maintain_order=True).agg(

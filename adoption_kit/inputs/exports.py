@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.inputs.inventory import Inventory
 from adoption_kit.values import max_date, min_date
 
 
@@ -40,6 +41,9 @@ class Exports:
     insights_seats: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.INSIGHTS_SEATS_COLUMNS))
     insights_exclusions: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(
         {"product_id": pl.String, "product_name": pl.String, "reason": pl.String}))
+    # Files read and skipped, missing kinds, paging and snapshot completeness (inventory.py); its findings
+    # are also lines of `warnings`.
+    inventory: Inventory = field(default_factory=Inventory)
 
     @property
     def snapshots(self) -> list:
@@ -90,5 +94,8 @@ class Exports:
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
                          f" ({len(snapshots)} snapshot(s))")
+        if self.inventory.read or self.inventory.skipped:
+            lines.append("files:")
+            lines.extend(self.inventory.lines())
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)

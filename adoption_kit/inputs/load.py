@@ -13,6 +13,7 @@ import polars as pl
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.inputs import activity as activity_reports
+from adoption_kit.inputs import inventory as inventory_checks
 from adoption_kit.inputs import json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
@@ -21,6 +22,7 @@ from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
 from adoption_kit.inputs.insights import resolve_insights
+from adoption_kit.inputs.inventory import PARTIAL_SNAPSHOT_SHARE, Inventory, PageEnvelope, SkipFile, SkippedFile
 from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.normalise import normalise, normalise_files
@@ -36,17 +38,24 @@ _BATCH_ROWS = 1_000_000  # rows of one kind checked and converted together (boun
 # ---------------------------------------------------------------------------
 
 
-def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
+def load_exports(paths: Iterable[str | Path] | str | Path, *,
+                 partial_snapshot_share: float = PARTIAL_SNAPSHOT_SHARE) -> Exports:
     """Read every export under `paths` (files or folders), check each against its schema, and normalise.
 
-    Raises InputFileError listing every problem in every file at once.
+    Files that are not exports the kit reads are skipped and listed (Exports.inventory, with a warning each);
+    a snapshot of a feed holding under `partial_snapshot_share` of the previous snapshot's customers is
+    reported as a partial re-download. Raises InputFileError listing every problem in every file at once.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    paths = list(paths)
     files = find_export_files(paths)
+    skipped: list[SkippedFile] = inventory_checks.find_workbooks(paths)
     if not files:
-        raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
-                                      "point at the .json/.csv/.tsv files downloaded from Partner Center")])
+        raise InputFileError(inventory_checks.skipped_problems(skipped) + [
+            Problem(", ".join(str(p) for p in paths), "no export files found",
+                    "point at the .json/.csv/.tsv files downloaded from Partner Center")])
+    envelopes: dict[str, PageEnvelope] = {}
     frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: [],
                                              **{kind.name: [] for kind in schema.INSIGHTS_KINDS}}
@@ -75,7 +84,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
             else {(batch[0][0],): frame}
         for name, _, digest, read_warnings in batch:
             own = read_warnings + _file_warnings(name, kind_warnings)
-            if any("after today" in w for w in own):
+            # Not cached: rows that depend on today, or on the folder the file sits in (a tenant taken from it).
+            if any("after today" in w or "is taken from its folder" in w for w in own):
                 continue
             part = parts.get((name,), frame.clear())
             hasher.submit(cache.write, digest.result(), name, _KIND_BY_NAME[kind_name], part, own)
@@ -95,9 +105,14 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
                 if kind is schema.ACTIVITY:   # one report per customer, possibly millions of rows: file by file
                     raw, more = normalise(raw, kind, str(path))
                     file_warnings += more + _no_rows(raw, kind, str(path))
+            except SkipFile as skip:
+                skipped.append(skip.skipped)
+                continue
             except InputFileError as error:
                 problems.extend(error.problems)
                 continue
+            if got.page is not None:
+                envelopes[str(path)] = got.page
             if got.cached:   # normalised on an earlier run (warnings included)
                 assert kind is not None   # the cache holds files of a known kind only
                 warnings.extend(file_warnings)
@@ -132,10 +147,14 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     usage = _concat(frames["usage"], schema.USAGE_COLUMNS)
     subscriptions = _concat(frames["subscriptions"], schema.SUBSCRIPTION_COLUMNS)
     if deployment.is_empty() and usage.is_empty() and not any(frames[k.name] for k in schema.INSIGHTS_KINDS):
-        raise InputFileError([Problem(", ".join(str(p) for p in paths),
+        raise InputFileError(inventory_checks.skipped_problems(skipped) + [
+                              Problem(", ".join(str(p) for p in paths),
                                       "no license deployment or usage rows found",
                                       "add the Partner Center licenses deployment and usage downloads")])
 
+    snapshot_of = dict(pl.concat([deployment.select("source_file", "processed_at"),
+                                  usage.select("source_file", "processed_at")])
+                       .group_by("source_file").agg(pl.col("processed_at").max()).iter_rows())
     deployment, w1 = _drop_duplicates(deployment, ["customer_id", "product_id", "processed_at"],
                                       ["licenses_sold", "licenses_assigned"], "deployment", problems)
     usage, w2 = _drop_duplicates(usage, ["customer_id", "product_id", "workload_code", "processed_at"],
@@ -169,9 +188,17 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     warnings.extend(w1 + w2 + w3 + w4 + (list(insights.warnings) if insights is not None else []))
     warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
                                                usage.select("customer_id", "customer_name", "processed_at")])))
+    inventory = Inventory(
+        read=tuple(loaded), skipped=tuple(skipped),
+        missing=tuple(inventory_checks.missing_kinds({f.kind for f in loaded})),
+        pages=tuple(inventory_checks.page_completeness(loaded, envelopes, snapshot_of)),
+        partial_snapshots=tuple(inventory_checks.partial_snapshots(deployment, "deployment", partial_snapshot_share)
+                                + inventory_checks.partial_snapshots(usage, "usage", partial_snapshot_share)))
+    warnings.extend(inventory.warning_lines())
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
                    subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
-                   activity, prices, tickets, **(insights.exports_fields() if insights is not None else {}))
+                   activity, prices, tickets, inventory=inventory,
+                   **(insights.exports_fields() if insights is not None else {}))
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:
@@ -202,6 +229,7 @@ class _ReadFile:
     warnings: list[str]
     digest: Future
     cached: bool = False
+    page: PageEnvelope | None = None   # an API page's TotalCount and @nextLink
 
 
 def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache | None = None) -> _ReadFile:
@@ -223,13 +251,14 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
     if digest is None:   # the cache key is needed before parsing: hashed here, in this reader thread
         digest = Future()
         digest.set_result(hashlib.sha256(data).hexdigest())
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    envelope = inventory_checks.page_envelope(body) if body[:64].lstrip()[:1] == b"{" else None
     hit = cache.read(digest.result(), name) if cache is not None else None
     if hit is not None:
         kind, frame, warnings = hit
-        return _ReadFile(kind, frame, warnings, digest, cached=True)
+        return _ReadFile(kind, frame, warnings, digest, cached=True, page=envelope)
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
     delimited = False
@@ -237,6 +266,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
         raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars too
         delimited = raw is not None
     decode_warnings: list[str] = []
+    text: str | None = None
     if raw is None:
         text, decode_warnings = _decode(data, name)
         stripped = text.lstrip()
@@ -247,12 +277,28 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
             delimited = True
     if raw is None:  # an API page with an empty record list
         return _ReadFile(None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest)
-    kind = detect_kind(raw.columns, name)
+    skip = inventory_checks.skip_reason(raw.columns, name)
+    if skip is not None:
+        raise skip
+    try:
+        kind = detect_kind(raw.columns, name)
+    except InputFileError as error:
+        # A delimited file of unknown columns is not an export (notes, another tool's CSV): skipped and
+        # listed. An unknown .json file stays an error: JSON in a data folder is an API page gone wrong.
+        if delimited and path.suffix.lower() != ".json" and error.problems[0].problem.startswith("is not a recognised"):
+            raise inventory_checks.unknown_format(raw.columns, name) from None
+        raise
+    if delimited and kind is schema.ACTIVITY:   # every row's width against the header's
+        source = data if text is None else text.encode("utf-8")
+        head = [line for line in source.removeprefix(b"\xef\xbb\xbf").split(b"\n", 2)[:2]
+                if not line.startswith(b"#TYPE")]
+        first = head[0].decode("utf-8", errors="replace") if head else ""
+        activity_reports._ragged_activity_row(source, max((",", "\t", ";"), key=first.count), name)
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
         raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
-    return _ReadFile(kind, raw, decode_warnings, digest)
+    return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
 
 
 def _file_warnings(name: str, warnings: list[str]) -> list[str]:

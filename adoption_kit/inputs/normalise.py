@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
-from adoption_kit.inputs.activity import _normalise_activity
+from adoption_kit.inputs.activity import _normalise_activity, activity_customer_id
 from adoption_kit.inputs.convert import (
     _CONTROL_RE,
     _MAX_LISTED_ROWS,
@@ -15,6 +16,7 @@ from adoption_kit.inputs.convert import (
     _conversion,
     _row_problems_by_file,
     _rows_by_file,
+    missing_column_hint,
 )
 from adoption_kit.inputs.insights import dynamics_rules, office_rules, seats_rules
 from adoption_kit.inputs.kit_files import price_list_rules, ticket_rules
@@ -30,6 +32,7 @@ _COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.US
                     schema.INSIGHTS_SEATS.name: schema.INSIGHTS_SEATS_COLUMNS}
 _DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
 _SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
+_FROM_FOLDER = "customerTenantId (from the tenant folder)"
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
 # What each kind adds once its values are checked and converted: (frame, headers by file) -> (frame, warnings).
 _KIND_RULES: dict[str, Callable[[pl.DataFrame, dict[str, dict[str, str]]], tuple[pl.DataFrame, list[str]]]] = {
@@ -58,6 +61,7 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
     check and conversion runs once over all their rows (on each column's distinct values, mapped back), and
     every message still names the file, its row and the column as that file spells it."""
     problems: list[Problem] = []
+    folder_warnings: list[str] = []
     mapped: list[pl.DataFrame] = []
     headers: dict[str, dict[str, str]] = {}  # file -> target -> the header as written in that file
     for name, raw in files:
@@ -67,6 +71,9 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
             problems.extend(error.problems)
             continue
         mapped.append(frame)
+        if headers[name].get("customer_id") == _FROM_FOLDER:
+            folder_warnings.append(f"{name}: no tenant id column (the older per-customer endpoint); the tenant id "
+                                   f"is taken from its folder, {activity_customer_id(name)}")
     if problems:
         raise InputFileError(problems)
     fields_by_target: dict[str, schema.RawField] = {}
@@ -74,7 +81,7 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
         if any(raw_field.target in h for h in headers.values()):
             fields_by_target.setdefault(raw_field.target, raw_field)
     frame = mapped[0] if len(mapped) == 1 else pl.concat(mapped, how="diagonal")
-    warnings: list[str] = []
+    warnings: list[str] = folder_warnings
 
     blank = pl.all_horizontal(pl.col(t).is_null() for t in fields_by_target)
     if frame.height and frame.select(blank.any()).item():   # e.g. the ",,,," lines a spreadsheet leaves
@@ -154,22 +161,43 @@ def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.Data
                                           f"more than once, so its value is ambiguous",
                                     "keep one of them (headers are matched ignoring case and spaces)")
     by_key = {header_key(c): c for c in raw.columns}
+    known_keys = {header_key(n) for f in kind.fields for n in (f.name, *f.aliases)} | {"links"}
     problems: list[Problem] = []
     selected: dict[str, pl.Expr] = {}
     headers: dict[str, str] = {}
+    licence_feed = kind in (schema.DEPLOYMENT, schema.USAGE)
     for raw_field in kind.fields:
-        source = next((by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases)) if k in by_key),
-                      None)
+        sources = list(dict.fromkeys(by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases))
+                                     if k in by_key))
         if raw_field.target in selected:
             continue  # offerName and productName feed the same column: the first present wins
-        if source is None:
+        if not sources and licence_feed and raw_field.target == "customer_id":
+            folder_id = activity_customer_id(name)
+            if folder_id is None:
+                problems.append(_no_tenant_id(kind, name))
+                continue
+            # The older per-customer endpoints give the tenant only in the request URL: the folder names it.
+            selected["customer_id"] = pl.lit(folder_id, dtype=pl.String)
+            headers["customer_id"] = _FROM_FOLDER
+            continue
+        if not sources and kind is schema.USAGE and raw_field.target == "workload_code" and "workloadname" in by_key:
+            # The per-customer usage endpoint's examples carry workloadName only: it stands in for the code.
+            selected["workload_code"] = pl.col(by_key["workloadname"])
+            headers["workload_code"] = by_key["workloadname"]
+            continue
+        if not sources:
             if raw_field.required:
-                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing",
+                hint = missing_column_hint(raw_field.name, raw.columns, known_keys)
+                problems.append(Problem(name, f"the required column '{raw_field.name}' is missing{hint}",
                                         f"add the '{raw_field.name}' column (headers are matched ignoring "
                                         f"case and spaces)", column=raw_field.name))
             continue
-        selected[raw_field.target] = pl.col(source)
-        headers[raw_field.target] = source
+        if len(sources) > 1:   # documented spellings of one field (licenseActive/licensesActive): per record
+            problems.extend(_alias_conflicts(raw, sources, name))
+            selected[raw_field.target] = pl.coalesce([pl.col(c).cast(pl.String) for c in sources])
+        else:
+            selected[raw_field.target] = pl.col(sources[0])
+        headers[raw_field.target] = sources[0]
     if kind is schema.SUBSCRIPTIONS and "customer_id" not in selected and "links" in by_key:
         # The resource shape has no customer column; its self link carries the tenant id.
         problems = [p for p in problems if p.column != "customerTenantId"]
@@ -181,3 +209,27 @@ def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.Data
         pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()],
         pl.lit(name, dtype=pl.String).alias("source_file"))
     return frame, headers
+
+
+def _no_tenant_id(kind: ExportKind, name: str) -> Problem:
+    """The one line for a licence file without any tenant id column and no tenant folder around it."""
+    resource = "CustomerLicensesDeploymentInsights" if kind is schema.DEPLOYMENT else "CustomerLicensesUsageInsights"
+    path = "deployment" if kind is schema.DEPLOYMENT else "usage"
+    return Problem(name, f"has no tenant id column (customerTenantId or customerId): it is the older per-customer "
+                         f"endpoint /v1/customers/{{id}}/analytics/licenses/{path} ({resource}), whose tenant id "
+                         f"is only in the request URL",
+                   f"save it in a folder named after the customer's tenant id (e.g. "
+                   f"0112A436-B14E-4888-967B-CA4BB2CF1234/{Path(name).name}), or download "
+                   f"GET /v1/analytics/commercial/{path}/license instead", column="customerTenantId")
+
+
+def _alias_conflicts(raw: pl.DataFrame, sources: list[str], name: str) -> list[Problem]:
+    """Records that fill two spellings of one field with different values: which one is meant is unknown."""
+    values = [pl.col(c).cast(pl.String) for c in sources]
+    both = pl.all_horizontal(v.is_not_null() for v in values) & ~pl.all_horizontal(v == values[0] for v in values[1:])
+    bad = raw.with_row_index("_row", offset=1).filter(both)
+    if bad.is_empty():
+        return []
+    return [Problem(name, f"{bad.height} record(s) give '{sources[0]}' and '{sources[1]}' (one field, two "
+                          f"spellings) different values", "keep one of them per record (download the page again)",
+                    row=int(bad.get_column("_row")[0]), column=sources[0])]

@@ -756,6 +756,133 @@ def activity_empty_file():
     return {**valid_book(), activity_path(): b""}
 
 
+# --- issue 13: never silently wrong on real files ------------------------------------------------------
+T3 = "9A1B2C3D-4E5F-4A6B-8C7D-0E1F2A3B4C5D"
+NEXT_PAGE = "https://api.partnercenter.microsoft.com/partner/v1/analytics/commercial/deployment/license?top=2&skip=2"
+
+
+def envelope(records: list, *, total: int, next_link: str | None = None) -> bytes:
+    return json.dumps({"Value": records, "@nextLink": next_link, "TotalCount": total}).encode("utf-8")
+
+
+@case
+def deployment_saved_as_workbook():
+    # The deployment download opened and saved in Excel (.xlsx): only the usage feed is readable.
+    return {**valid_usage(), "deployment.xlsx": b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(64))}
+
+
+@case
+def usage_export_missing():
+    return valid_deployment()
+
+
+@case
+def kit_output_in_data_folder():
+    header = ("customer_id,customer_name,products,licenses_sold,licenses_assigned,licenses_qualified,"
+              "licenses_active,deployment_rate,usage_rate,segment,next_step\r\n")
+    row = f"{T1.lower()},Contoso Ltd,1,10,8,8,5,0.8,0.625,adopt,Drive usage\r\n"
+    return {**valid_book(), "customers.csv": utf8(header + row)}
+
+
+@case
+def total_count_above_rows_read():
+    # One page of a 3-record query holds 2 records and says it is the last (@nextLink null): one is missing.
+    return {**valid_usage(), "deployment.json": envelope(book_deployment(), total=3)}
+
+
+@case
+def dangling_next_link():
+    # Page 1 of a query of 3 records (top=2) points at page 2, which was never saved.
+    return {**valid_usage(), "deployment-page-1.json": envelope(book_deployment(), total=3, next_link=NEXT_PAGE)}
+
+
+@case
+def partial_re_download_snapshot():
+    # Three customers on 2026-11-01; T1's page downloaded again three days later (1 of 3 customers), sold 12.
+    third = deployment(T3, customerName="Northwind Traders")
+    again = deployment(T1, processedDateTime="2026-11-04T00:00:00", licensesSold=12)
+    third_usage = usage(T3, "EXO", customerName="Northwind Traders")
+    return {"usage.json": page([*book_usage(), third_usage]), "deployment.json": page([*book_deployment(), third]),
+            "deployment-again.json": page([again])}
+
+
+@case
+def licence_alias_mixed_in_one_file():
+    records = [usage(T1, "EXO"), usage(T1, "SPO"), usage(T2, "EXO")]
+    records[1] = {("licenseActive" if k == "licensesActive" else k): v for k, v in records[1].items()}
+    return {**valid_deployment(), "usage.json": page(records)}
+
+
+@case
+def per_customer_endpoint_customer_id():
+    def older(record: dict) -> dict:
+        return {("customerId" if k == "customerTenantId" else k): v for k, v in record.items()}
+    return {"deployment.json": page([older(r) for r in book_deployment()], "items"),
+            "usage.json": page([older(r) for r in book_usage()], "items")}
+
+
+def per_customer_records(records: list[dict]) -> list[dict]:
+    """The per-customer endpoints' documented examples: no tenant id, no productId, no workloadCode."""
+    return [{k: v for k, v in r.items() if k not in ("customerTenantId", "productId", "workloadCode")}
+            for r in records]
+
+
+@case
+def per_customer_endpoint_tenant_folder():
+    return {f"{T1}/deployment.json": page(per_customer_records([deployment(T1)]), "items"),
+            f"{T1}/usage.json": page(per_customer_records([usage(T1, "EXO"), usage(T1, "SPO")]), "items")}
+
+
+@case
+def per_customer_endpoint_without_tenant():
+    return {**valid_usage(), "deployment.json": page(per_customer_records([deployment(T1)]), "items")}
+
+
+@case
+def partner_level_aggregates():
+    deployment_total = [{"proratedDeploymentPercent": 0.8, "licensesSold": 15, "serviceName": "Microsoft Office 365",
+                         "channel": "reseller", "processedDateTime": PROCESSED}]
+    usage_total = [{"proratedLicensesUsagePercent": 0.7, "workloadName": "Exchange",
+                    "serviceName": "Microsoft Office 365", "channel": "reseller", "processedDateTime": PROCESSED}]
+    return {"partner-deployment.json": page(deployment_total, "items"),
+            "partner-usage.json": page(usage_total, "items")}
+
+
+@case
+def activity_row_wider_than_header():
+    # Row 2 has one field more than the header, at its end: every cell still parses, so a reader that
+    # selects the columns it wants took the row silently (published samples have such rows).
+    good = table([activity_user(1), activity_user(2), activity_user(3)], ACTIVITY_FIELDS).splitlines(keepends=True)
+    good[2] = good[2].rstrip("\r\n") + ",2026-10-29\r\n"
+    return {**valid_book(), activity_path(): b"\xef\xbb\xbf" + utf8("".join(good))}
+
+
+@case
+def activity_graph_json_assigned_products():
+    def camel(name: str) -> str:
+        words = name.split(" ")
+        return words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    records = []
+    for n, products in ((1, ["OFFICE 365 E3", "ENTERPRISE MOBILITY + SECURITY E5"]), (2, [])):
+        user = activity_user(n)
+        record = {camel(k): (None if v == "" else v) for k, v in user.items() if k != "Assigned Products"}
+        record["assignedProducts"] = products
+        records.append(record)
+    document = {"@odata.context": "https://graph.microsoft.com/beta/$metadata#reports", "value": records,
+                "@odata.nextLink": None}
+    return {**valid_book(), f"activity/{T1}/activity.json": json.dumps(document, indent=1).encode("utf-8")}
+
+
+@case
+def other_graph_report_in_tenant_folder():
+    fields = ("Report Refresh Date", "User Principal Name", "Last Activity Date", "Is Deleted", "Deleted Date",
+              "Assigned Products", "Team Chat Message Count", "Private Chat Message Count", "Call Count",
+              "Meeting Count", "Has Other Action", "Report Period")
+    row = dict(zip(fields, ("2026-11-01", "user001@contoso.onmicrosoft.com", "2026-10-30", "False", "",
+                            "OFFICE 365 E3", "4", "12", "2", "3", "No", "28"), strict=True))
+    return {**valid_book(), f"activity/{T1}/TeamsUserActivityUserDetail.csv": activity([row], fields)}
+
+
 def write(root: Path = HERE) -> list[Path]:
     """Write every case folder under `root` (replacing the case folders there); returns the files written."""
     written = []

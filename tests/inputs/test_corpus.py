@@ -18,7 +18,8 @@ from adoption_kit.cli import main
 CORPUS = Path(__file__).parents[1] / "corpus"
 CASES: dict[str, dict] = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))
 LOADERS = {"deployment JSON", "deployment CSV", "usage JSON", "usage CSV", "subscriptions CSV", "subscriptions JSON",
-           "activity CSV", "Insights OfficeUsage TSV", "Insights OfficeUsage CSV", "Insights DynamicsUsage CSV"}
+           "activity CSV", "activity JSON", "Insights OfficeUsage TSV", "Insights OfficeUsage CSV",
+           "Insights DynamicsUsage CSV"}
 
 sys.path.insert(0, str(CORPUS))
 import make_corpus  # noqa: E402

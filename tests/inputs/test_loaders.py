@@ -272,9 +272,11 @@ def test_empty_required_value_is_named(tmp_path):
 
 
 def test_unknown_file_kind_lists_its_columns(tmp_path):
+    """Skipped (not an export), and named with its columns in the error when nothing else is usable."""
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
-    [line] = problems_of(tmp_path)
-    assert "notes.csv" in line and "not a recognised Partner Center export" in line and "a, b" in line
+    line, nothing = problems_of(tmp_path)
+    assert "notes.csv: skipped" in line and "not a recognised Partner Center export" in line and "a, b" in line
+    assert "no license deployment or usage rows found" in nothing
 
 
 def test_duplicate_header_is_rejected(tmp_path):
