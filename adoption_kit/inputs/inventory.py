@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
 
+from adoption_kit import schema
 from adoption_kit.errors import InputFileError, Problem
 from adoption_kit.schema import header_key
 
@@ -270,13 +271,18 @@ def unknown_format(columns: list[str], name: str) -> SkipFile:
 
 
 def missing_kinds(kinds_read: set[str]) -> list[MissingKind]:
-    """The licence feeds with no file among those read, and what that means for the figures."""
+    """The licence feeds with no file among those read, and what that means for the figures.
+
+    Insights downloads count too: Dynamics 365 usage and the seats report give deployment figures, Office 365
+    and Dynamics 365 usage give usage figures (a folder of Office 365 usage alone has no deployment figure).
+    """
     missing = []
-    if "deployment" not in kinds_read:
+    if not kinds_read & {"deployment", schema.INSIGHTS_DYNAMICS.name, schema.INSIGHTS_SEATS.name}:
         missing.append(MissingKind("deployment", "licenses sold and assigned, and deployment %, are unknown "
                                                  "(deployment % unknown, not 0)",
-                                   f"add the licenses deployment download ({_DEPLOYMENT_FEED})"))
-    if "usage" not in kinds_read:
+                                   f"add the licenses deployment download ({_DEPLOYMENT_FEED}), or the Insights "
+                                   f"seats report (SeatsSubscriptionsAndRevenue) beside Insights usage downloads"))
+    if not kinds_read & {"usage", schema.INSIGHTS_OFFICE.name, schema.INSIGHTS_DYNAMICS.name}:
         missing.append(MissingKind("usage", "licenses qualified and active are unknown (usage % unknown)",
                                    f"add the licenses usage download ({_USAGE_FEED})"))
     return missing
