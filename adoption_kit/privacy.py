@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
-import io
 import os
 import re
 import secrets
@@ -18,7 +17,7 @@ import polars as pl
 from adoption_kit.compute.metrics import Metrics
 from adoption_kit.errors import ParameterError
 from adoption_kit.inputs import Exports, LoadedFile
-from adoption_kit.store import FORMULA_PREFIXES, neutralise_formulas
+from adoption_kit.store import csv_bytes, restore_formula_cell
 from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
 
 # Where the key lives unless --pseudonym-key says otherwise: the user's configuration folder, never the reports.
@@ -255,14 +254,12 @@ def update_mapping(key: PseudonymKey, exports: Any) -> Path:
     frame = pl.DataFrame(sorted(rows.values(), key=lambda r: (r["token"], r["customer_id"])),
                          schema={"token": pl.String, "pseudo_customer_id": pl.String, "customer_id": pl.String,
                                  "customer_name": pl.String})
-    buffer = io.BytesIO()
-    neutralise_formulas(frame).write_csv(buffer)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(buffer.getvalue())
+            stream.write(csv_bytes(frame))
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -271,4 +268,4 @@ def update_mapping(key: PseudonymKey, exports: Any) -> Path:
 
 def _unneutralised(value: str) -> str:
     """A cell as it was before `store.neutralise_formulas` prefixed it."""
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
+    return restore_formula_cell(value)

@@ -5,7 +5,9 @@ pipeline (adoption_kit.analysis loads, computes and calls it).
 """
 from __future__ import annotations
 
+import io
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +20,17 @@ from adoption_kit.errors import ParameterError
 
 # The first characters that make a spreadsheet read a cell as a formula (OWASP's CSV-injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_START = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_PREFIXES) + "]"
+# A spreadsheet opening the file with another separator (European Excel and LibreOffice use ';', some
+# imports tab) splits a cell at that character, so a formula may start after any separator inside a text,
+# not only at its first character: `Acme;=cmd|' /C calc'!A0`. Spaces and quotes before it are skipped too.
+_SEPARATORS = ",;\t\r\n"
+_PREFIX_CLASS = "[=+\\-@\t\r]"
+_RISKY_POLARS = f"(^|[{_SEPARATORS}])[ \"]*'*{_PREFIX_CLASS}"
+_BOUNDARY = f"(?:^|(?<=[{_SEPARATORS}]))([ \"]*)"
+# One apostrophe before every formula start (and before apostrophes already there, so that the change
+# can be undone exactly: `restore_formula_cell`).
+_RISKY = re.compile(_BOUNDARY + f"(?='*{_PREFIX_CLASS})")
+_NEUTRALISED = re.compile(_BOUNDARY + f"'(?='*{_PREFIX_CLASS})")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -46,11 +58,23 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         temporary_path.unlink(missing_ok=True)
 
 
+def neutralise_formula_cell(text: str) -> str:
+    """`text` with an apostrophe before each place a spreadsheet could start a formula, in any separator mode."""
+    return _RISKY.sub(r"\1'", text)
+
+
+def restore_formula_cell(text: str) -> str:
+    """A cell as it was before `neutralise_formula_cell` (the exact inverse)."""
+    return _NEUTRALISED.sub(r"\1", text)
+
+
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe; the value stays readable."""
-    risky = pl.col(pl.String).str.contains(_FORMULA_START)
+    """Apostrophe-prefix every place in a text cell where a spreadsheet, whatever separator it opens the file
+    with (comma, semicolon, tab), would start a formula; the value stays readable."""
+    risky = pl.col(pl.String).str.contains(_RISKY_POLARS)
     return frame.with_columns(
-        pl.when(risky).then(pl.lit("'") + pl.col(pl.String)).otherwise(pl.col(pl.String)).name.keep())
+        pl.when(risky).then(pl.col(pl.String).map_elements(neutralise_formula_cell, return_dtype=pl.String))
+        .otherwise(pl.col(pl.String)).name.keep())
 
 
 def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
@@ -61,6 +85,14 @@ def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The one CSV writer of the kit: UTF-8, every text field quoted (a quoted field is never split by a
+    comma-mode import), formula-safe in every separator mode, datetimes and lists flattened."""
+    buffer = io.BytesIO()
+    neutralise_formulas(csv_ready(frame)).write_csv(buffer, quote_style="non_numeric")
+    return buffer.getvalue()
+
+
 def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
     """Write CSV (formula-safe, UTF-8) or Parquet, chosen by the file suffix, atomically."""
     out = Path(out)
@@ -69,7 +101,7 @@ def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
         raise ParameterError(f"{out}: unsupported output type '{out.suffix}'; use a .csv or .parquet file name")
     with atomic_path(out) as temporary:
         if suffix == ".csv":
-            neutralise_formulas(csv_ready(frame)).write_csv(temporary)
+            temporary.write_bytes(csv_bytes(frame))
         else:
             frame.write_parquet(temporary)
     return Written(out, frame.height)
