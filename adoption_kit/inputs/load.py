@@ -116,6 +116,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
             normalise_pending(kind_name)
         if problems:
             raise InputFileError(problems)
+        if cache is not None:   # damaged entries, named once: they were re-read and rewritten, never stored
+            warnings.extend(cache.notes)
         loaded = []
         for path, kind_name, count, digest in read:
             if count is None:
