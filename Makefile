@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-json lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -81,6 +81,9 @@ bench-pipeline: $(STAMP) ## Benchmark load + metrics at 1k/20k/200k customers vs
 
 bench-report: $(STAMP) ## Benchmark `adoption-kit report` (~20 min on 2 cores; writes its BENCHMARKS.md section)
 	$(VPY) benchmarks/report_bench.py
+
+bench-json: $(STAMP) ## Peak memory of hostile but legal JSON pages (16,000 keys of their own; a 256 MiB field)
+	$(VPY) benchmarks/json_memory_bench.py
 
 # Procedure: edit the pins in requirements.txt (keep pyproject.toml's
 # dependencies and environment.yml in step; tests/test_environment.py checks),

@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
+from adoption_kit import schema
 from adoption_kit.errors import InputFileError
+from adoption_kit.inputs.limits import many_distinct_keys
 from adoption_kit.schema import header_key
 
 # A true/false literal in JSON text, not inside a string (see _read_json_records_with_polars).
@@ -29,6 +31,8 @@ def _read_json_records_with_polars(data: bytes, helper: ThreadPoolExecutor | Non
     so that the Python parser handles it and reports precisely what is wrong. `helper` (optional) scans
     the bytes (`_json_key_scan`) while polars parses them.
     """
+    if many_distinct_keys(data):   # polars would build a column per key for every record: quadratic memory
+        return None
     scan = helper.submit(_json_key_scan, data) if helper is not None else None
     try:
         document = pl.read_json(data, infer_schema_length=None)
@@ -127,14 +131,31 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
                                     "save the API response as returned by Partner Center")
     if not records:
         return None
+    # The documented fields only: a page whose records each carry keys of their own must not cost a column
+    # per key. With no documented key at all, the first few keys are kept, for the "not an export" message.
+    documented = _documented_keys()
+    kept = {k for k in dict.fromkeys(k for r in records for k in r) if header_key(k) in documented}
+    if not kept:
+        kept = set(list(dict.fromkeys(k for r in records[:100] for k in r))[:8])
     columns: dict[str, list[str | None]] = {}
     for index, record in enumerate(records):
         for key in record:
-            if key not in columns:
+            if key not in columns and key in kept:
                 columns[key] = [None] * index
         for key, values in columns.items():
             values.append(_json_scalar_to_text(record.get(key)))
     return pl.DataFrame(columns, schema={k: pl.String for k in columns})
+
+
+def _documented_keys() -> frozenset[str]:
+    """Header keys of every documented field and alias of every export kind, and those the kind detection
+    and the subscriptions' self link read."""
+    keys = {"paidavailableunits", "monthlyactiveusers", "workloadname", "licenseactive", "id", "subscriptionid",
+            "status", "quantity", "licensecount", "offername", "productname", "links"}
+    for kind in vars(schema).values():
+        if isinstance(kind, schema.ExportKind):
+            keys |= kind.signature | {header_key(n) for f in kind.fields for n in (f.name, *f.aliases)}
+    return frozenset(keys)
 
 
 def _json_scalar_to_text(value: object) -> str | None:

@@ -16,6 +16,7 @@ from adoption_kit.values import file_sha256
 from adoption_kit.inputs import activity as activity_reports, json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
+from adoption_kit.inputs.limits import check_raw_sizes
 from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
@@ -209,6 +210,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
         return _ReadFile(kind, frame, warnings, digest, cached=True)
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
+    check_raw_sizes(data, name)   # a giant field or line is refused before anything decodes it
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
