@@ -34,7 +34,7 @@ def _command_validate(args: argparse.Namespace) -> int:
 def _command_metrics(args: argparse.Namespace) -> int:
     from adoption_kit.analysis import write_metrics
 
-    key = _pseudonym_key(args)
+    key = _pseudonym_key(args, args.out.expanduser().resolve().parent, "the output folder")
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions, pseudonym_key=key)
     for warning in written.warnings:
@@ -44,12 +44,14 @@ def _command_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pseudonym_key(args: argparse.Namespace):
-    """The key of a --pseudonymize run (created if missing), or None."""
+def _pseudonym_key(args: argparse.Namespace, shared: Path, what: str):
+    """The key of a --pseudonymize run (created if missing), or None. Its place is checked against the
+    `shared` output folder first, so that a refused key is never created there (--dry-run included)."""
     if not (args.pseudonymize or args.pseudonym_key):
         return None
-    from adoption_kit.privacy import load_key
+    from adoption_kit.privacy import key_path, load_key, refuse_key_in_outputs
 
+    refuse_key_in_outputs(key_path(args.pseudonym_key), shared, what)
     return load_key(args.pseudonym_key)
 
 
@@ -81,7 +83,7 @@ def _command_sample(args: argparse.Namespace) -> int:
 def _command_report(args: argparse.Namespace) -> int:
     from adoption_kit.render import describe_run, render_reports
 
-    key = _pseudonym_key(args)
+    key = _pseudonym_key(args, args.out, "the reports folder")
     result = render_reports(
         args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,

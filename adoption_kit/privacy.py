@@ -70,43 +70,56 @@ class PseudonymKey:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def key_path(path: str | Path | None = None) -> Path:
+    """Where the key of `load_key(path)` lives (resolved), without reading or creating anything."""
+    return (Path(path).expanduser() if path else default_key_path()).resolve()
+
+
 def load_key(path: str | Path | None = None, *, create: bool = True) -> PseudonymKey:
     """Read the key file (64 hex digits), creating it (mode 0600, folder 0700) with 32 random bytes if missing."""
-    key_path = Path(path).expanduser() if path else default_key_path()
-    key_path = key_path.resolve()
-    if not key_path.exists():
+    file = key_path(path)
+    if not file.exists():
         if not create:
-            raise ParameterError(f"{key_path}: no pseudonym key there")
-        key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            raise ParameterError(f"{file}: no pseudonym key there")
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            handle = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            handle = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:          # created meanwhile by another run: use it
             pass
         else:
             with os.fdopen(handle, "w", encoding="ascii") as stream:
                 stream.write(secrets.token_hex(32) + "\n")
-    if key_path.is_dir():
-        raise ParameterError(f"{key_path}: is a folder; --pseudonym-key takes a key file")
+    if file.is_dir():
+        raise ParameterError(f"{file}: is a folder; --pseudonym-key takes a key file")
     try:
-        text = key_path.read_text(encoding="ascii", errors="replace").strip()
+        text = file.read_text(encoding="ascii", errors="replace").strip()
     except OSError as error:
-        raise ParameterError(f"{key_path}: cannot read the pseudonym key ({error.strerror or error})") from None
+        raise ParameterError(f"{file}: cannot read the pseudonym key ({error.strerror or error})") from None
     if not _KEY_HEX.match(text):
-        raise ParameterError(f"{key_path}: not a pseudonym key (expected at least 32 hexadecimal digits); "
+        raise ParameterError(f"{file}: not a pseudonym key (expected at least 32 hexadecimal digits); "
                              f"point --pseudonym-key at the key file the kit created, or at a missing file "
                              f"to create a new key")
-    return PseudonymKey(key_path, bytes.fromhex(text[: len(text) // 2 * 2]))
+    return PseudonymKey(file, bytes.fromhex(text[: len(text) // 2 * 2]))
 
 
-def refuse_inside(key: PseudonymKey, folder: str | Path, what: str, *, recursive: bool = True) -> None:
+def refuse_inside(key: PseudonymKey | Path, folder: str | Path, what: str, *, recursive: bool = True) -> None:
     """The key and its name lookup must never sit in a folder that is shared (the reports; with
-    `recursive=False`, only directly in it: the folder of a metrics CSV)."""
+    `recursive=False`, only directly in it). `key` may be a key file's path (`key_path`), so that the check
+    runs before `load_key` creates anything."""
     folder = Path(folder).expanduser().resolve()
-    for path in (key.path, key.mapping_path):
+    file = key.path if isinstance(key, PseudonymKey) else Path(key)
+    for path in (file, file.with_name(file.stem + MAPPING_SUFFIX)):
         if path == folder or (folder in path.parents if recursive else path.parent == folder):
             raise ParameterError(f"{path} is inside {what} {folder}: the pseudonym key and its name lookup must "
                                  f"stay out of what you share; keep the default key "
                                  f"({default_key_path()}) or choose --pseudonym-key elsewhere")
+
+
+def refuse_key_in_outputs(key: PseudonymKey | Path, folder: str | Path, what: str) -> None:
+    """`refuse_inside` for any output folder: anywhere under it, except that the default key (the user's
+    configuration folder, often under an output folder such as the home folder) is refused only directly in it."""
+    file = key.path if isinstance(key, PseudonymKey) else Path(key)
+    refuse_inside(file, folder, what, recursive=file != default_key_path().resolve())
 
 
 # ---------------------------------------------------------------------------
