@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from adoption_kit import __version__
-from adoption_kit.errors import AdoptionKitError
+from adoption_kit.errors import AdoptionKitError, InputFileError
 
 EXAMPLES = """\
 examples:
@@ -23,11 +23,28 @@ examples:
 """
 
 
+def _say(text: str, file=None) -> None:
+    """Print lines that carry text from the data (file names, headers, names): each "\n"-separated line with
+    its controls, escape codes and line separators shown as escapes, so nothing reaches the terminal raw and
+    no line can pass for another (`values.visible_text`)."""
+    from adoption_kit.values import visible_text
+
+    for line in text.split("\n"):
+        print(visible_text(line), file=file or sys.stdout)
+
+
+def _say_line(text: str, file=None) -> None:
+    """One message as exactly one line, a newline in it (from a file name) shown as `\\n`."""
+    from adoption_kit.values import visible_text
+
+    print(visible_text(text), file=file or sys.stdout)
+
+
 def _command_validate(args: argparse.Namespace) -> int:
     from adoption_kit.inputs import load_exports
 
     exports = load_exports(args.paths)
-    print(exports.summary())
+    _say(exports.summary())
     return 0
 
 
@@ -38,8 +55,8 @@ def _command_metrics(args: argparse.Namespace) -> int:
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions, pseudonym_key=key)
     for warning in written.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {written.rows} {args.level} row(s) to {written.path}")
+        _say_line(f"warning: {warning}", file=sys.stderr)
+    _say(f"wrote {written.rows} {args.level} row(s) to {written.path}")
     _print_pseudonym_note(key)
     return 0
 
@@ -89,7 +106,7 @@ def _command_report(args: argparse.Namespace) -> int:
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key)
-    print(describe_run(result))
+    _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
         print(f"open {result.index_path}")
@@ -241,8 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         except AdoptionKitError as error:
-            for line in str(error).splitlines():
-                print(f"error: {line}", file=sys.stderr)
+            # One line per problem, split on "\n" only: a U+2028 or a newline in a file name stays inside its line.
+            lines = [str(p) for p in error.problems] if isinstance(error, InputFileError) else str(error).split("\n")
+            for line in lines:
+                _say_line(f"error: {line}", file=sys.stderr)
             return error.exit_code
         except KeyboardInterrupt:
             # One Ctrl-C can surface twice (polars raises it while Python's own flag is still set): the run is

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.values import visible_text
 
 
 @dataclass(frozen=True)
@@ -69,5 +70,5 @@ class Exports:
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
                          f" ({len(snapshots)} snapshot(s))")
-        lines.extend(f"warning: {w}" for w in self.warnings)
+        lines.extend(f"warning: {visible_text(w)}" for w in self.warnings)   # one line each, whatever a name holds
         return "\n".join(lines)

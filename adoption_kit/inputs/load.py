@@ -18,7 +18,7 @@ from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
 from adoption_kit.inputs.limits import check_raw_sizes
 from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited
-from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files
+from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files_and_warnings
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
 from adoption_kit.inputs.json_pages import _read_json_records
@@ -42,14 +42,14 @@ def load_exports(paths: Iterable[str | Path] | str | Path) -> Exports:
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    files = find_export_files(paths)
+    files, walk_warnings = find_export_files_and_warnings(paths)
     if not files:
         raise InputFileError([Problem(", ".join(str(p) for p in paths), "no export files found",
                                       "point at the .json/.csv/.tsv files downloaded from Partner Center")])
     frames: dict[str, list[pl.DataFrame]] = {"deployment": [], "usage": [], "subscriptions": [], "activity": [],
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: []}
     problems: list[Problem] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(walk_warnings)   # links not followed, compressed files skipped
     read: list[tuple[Path, str, int | None, object]] = []   # path, kind, rows (None: counted below), digest
     raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
