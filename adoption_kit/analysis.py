@@ -25,7 +25,7 @@ from adoption_kit.config import PROJECT_ROOT, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
 from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_key_in_outputs, update_mapping
-from adoption_kit.store import Written, atomic_path, write_table
+from adoption_kit.store import Written, atomic_path, check_output, write_table
 from adoption_kit.values import GUID_PATTERN, end_of_day, iso, normalise_guid, parse_day
 
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
@@ -274,6 +274,8 @@ def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
     """
     if level not in METRIC_LEVELS:
         raise ParameterError(f"unknown level '{level}'; use one of {', '.join(METRIC_LEVELS)}")
+    paths = list(paths)
+    check_output(out, paths, folder=False)
     if pseudonym_key is not None:
         refuse_key_in_outputs(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder")
     exports = load(list(paths), pseudonym_key=pseudonym_key).latest()

@@ -50,7 +50,9 @@ def _command_validate(args: argparse.Namespace) -> int:
 
 def _command_metrics(args: argparse.Namespace) -> int:
     from adoption_kit.analysis import write_metrics
+    from adoption_kit.store import check_output
 
+    check_output(args.out, args.paths, folder=False)   # before the key is made and any file is read
     key = _pseudonym_key(args, args.out.expanduser().resolve().parent, "the output folder")
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions, pseudonym_key=key)
@@ -99,7 +101,9 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 def _command_report(args: argparse.Namespace) -> int:
     from adoption_kit.render import describe_run, render_reports
+    from adoption_kit.store import check_output
 
+    check_output(args.out, [args.data], folder=True)   # before the key is made and any file is read
     key = _pseudonym_key(args, args.out, "the reports folder")
     result = render_reports(
         args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
@@ -263,6 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in lines:
                 _say_line(f"error: {line}", file=sys.stderr)
             return error.exit_code
+        except OSError as error:   # an output failing mid-way (disk full, made read-only): one line, no traceback
+            where = error.filename or "an output"
+            _say_line(f"error: {where}: cannot be written ({error.strerror or error}); fix: free some space or "
+                      f"choose a folder you can write to", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             # One Ctrl-C can surface twice (polars raises it while Python's own flag is still set): the run is
             # stopped already, so a repeat only retries the message.

@@ -38,7 +38,8 @@ def test_neutralised_cell_has_no_formula_start_in_any_piece_and_round_trips(payl
 
 def test_csv_bytes_quotes_every_text_field():
     text = csv_bytes(pl.DataFrame({"name": ["a", "12", None], "n": [1, 2, 3]})).decode()
-    assert text.splitlines() == ['"name","n"', '"a",1', '"12",2', ",3"]
+    assert text.splitlines() == ["name,n", '"a",1', '"12",2', ",3"]
+    assert csv_bytes(pl.DataFrame({"a,b": [1], "=x": [2]})).decode().splitlines()[0] == "\"a,b\",'=x"
 
 
 def _hostile_book(folder: Path) -> None:

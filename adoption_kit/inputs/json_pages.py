@@ -14,6 +14,19 @@ from adoption_kit.schema import header_key
 
 # A true/false literal in JSON text, not inside a string (see _read_json_records_with_polars).
 _JSON_BOOLEAN = re.compile(r"(?<=[:\[,])\s*(?:true|false)(?=\s*[,}\]])")
+# A key's closing quote and its colon, whitespace between them included (a repeated key must not hide).
+_KEY_SEPARATOR = re.compile(rb'"[ \t\r\n]*:')
+# A JSON number a float64 cannot hold exactly: an exponent, or more than 15 significant digits.
+_LOSSY_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9]+(?:\.[0-9]+)?[eE]|[:\[,]\s*-?(?:[0-9]\.?){16,}")
+
+
+def _record_lists(keys: list[str]) -> int:
+    """How many of the envelope's keys name a record list (Value, value, items...): one page holds one."""
+    return sum(header_key(k) in ("value", "items") for k in keys)
+
+
+class _NumberText(str):
+    """A JSON number kept as written (json's parse_float), so that no rounding hides a fraction."""
 
 
 def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
@@ -38,12 +51,14 @@ def _read_json_records_with_polars(data: bytes, helper: ThreadPoolExecutor | Non
         document = pl.read_json(data, infer_schema_length=None)
         keys = {header_key(c): c for c in document.columns}
         container = next((keys[k] for k in ("value", "items") if k in keys), None)
-        if document.height != 1 or container is None:
-            return None
+        if document.height != 1 or container is None or _record_lists(document.columns) > 1:
+            return None   # the Python parser names the ambiguity
         records = document.get_column(container)
         if not isinstance(records.dtype, pl.List) or not isinstance(records.dtype.inner, pl.Struct):
             return None
         frame = records.explode().struct.unnest()
+        if any(d.is_float() for d in frame.dtypes) and _LOSSY_NUMBER.search(data):
+            return None   # a float64 would round it (9.99999999999999999 -> 10, 1e-400 -> 0): read its text
         if frame.height == 0 or any(isinstance(d, (pl.List, pl.Array)) for d in frame.dtypes) \
                 or len(set(frame.columns)) != frame.width:
             return None
@@ -82,8 +97,8 @@ def _json_key_scan(data: bytes) -> tuple[int, int | None]:
     colons = np.flatnonzero(octets[1:] == 0x3A) + 1
     before = octets[colons - 1]
     separators = colons[before == 0x22]
-    if np.isin(before, whitespace).any():   # `"key" :` layouts: counted the exact, slower way
-        return data.count(b'":') + data.count(b'" :'), None
+    if np.isin(before, whitespace).any():   # `"key" :` layouts (any run of whitespace): the exact, slower way
+        return len(_KEY_SEPARATOR.findall(data)), None
     last = octets.size - 1
     after = octets[np.minimum(separators + 1, last)]
     spaced = np.isin(after, whitespace)
@@ -104,7 +119,7 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
         return dict(pairs)
 
     try:
-        document = json.loads(text, object_pairs_hook=unique_keys)
+        document = json.loads(text, object_pairs_hook=unique_keys, parse_float=_NumberText)
     except json.JSONDecodeError as error:
         raise InputFileError.single(name, f"not valid JSON ({error.msg} at line {error.lineno}, "
                                           f"column {error.colno}); the download may be truncated",
@@ -115,6 +130,11 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
     if repeated:
         raise InputFileError.single(name, f"a JSON object repeats the key(s) "
                                           f"{', '.join(map(repr, sorted(set(repeated))[:5]))}, so its value is "
+                                          f"ambiguous", "download the page again; do not merge pages by hand")
+    if isinstance(document, dict) and _record_lists(list(document)) > 1:
+        lists = [k for k in document if header_key(k) in ("value", "items")]
+        raise InputFileError.single(name, f"the page has {len(lists)} record lists "
+                                          f"({', '.join(map(repr, lists))}), so which one holds its records is "
                                           f"ambiguous", "download the page again; do not merge pages by hand")
     if isinstance(document, dict):
         keys = {header_key(k): k for k in document}

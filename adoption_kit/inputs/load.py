@@ -17,7 +17,7 @@ from adoption_kit.inputs import activity as activity_reports, json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
 from adoption_kit.inputs.limits import check_raw_sizes
-from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited
+from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited, strip_repeated_boms
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files_and_warnings
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
@@ -211,6 +211,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
     check_raw_sizes(data, name)   # a giant field or line is refused before anything decodes it
+    data, bom_warnings = strip_repeated_boms(data, name)
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
@@ -227,6 +228,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: "ParsedCache
         else:
             raw = _read_delimited(text, name)
             delimited = True
+    decode_warnings = bom_warnings + decode_warnings
     if raw is None:  # an API page with an empty record list
         return _ReadFile(None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest)
     kind = detect_kind(raw.columns, name)

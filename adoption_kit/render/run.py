@@ -24,7 +24,7 @@ from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.render.signals import sigterm_as_interrupt
 from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
 from adoption_kit.report.actions import action_list
-from adoption_kit.store import atomic_path, write_table
+from adoption_kit.store import atomic_path, check_output, write_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
@@ -84,7 +84,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         for customer_id in customers:
             validate_customer_id(customer_id)       # before any file is read
     data_path = Path(data_path).expanduser().resolve()
-    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir = check_output(out_dir, [data_path], folder=True)   # before loading: one line, nothing read
     if pseudonym_key is not None:
         refuse_inside(pseudonym_key, out_dir, "the reports folder")
 
@@ -153,8 +153,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         if report:
                             report.close()
                 ordered = [results[job.name] for job in jobs]
-                if not (run_dir / ACTION_CSV).is_file():
-                    _write_action_csv(analysis, run_dir / ACTION_CSV)   # the CRM list exists even if its report failed
+                # Rewritten on every run: the CRM list is today's even when its report failed or was current.
+                _write_action_csv(analysis, run_dir / ACTION_CSV)
                 earlier = _earlier_reports(run_dir, {job.name for job in jobs})
                 result = RunResult(run_dir, tuple(ordered + earlier), False, used_workers,
                                    time.monotonic() - started, common)
