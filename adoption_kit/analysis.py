@@ -22,9 +22,10 @@ from adoption_kit.compute.worklist import (CUSTOMER_RENEWAL_COLUMNS, IDLE_COST_C
                                            customer_renewals, idle_cost, idle_cost_by_customer, own_seats,
                                            own_seats_by_customer, renewal_queue, support_load)
 from adoption_kit.config import PROJECT_ROOT, Thresholds
-from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.errors import InputFileError, ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
-from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_key_in_outputs, update_mapping
+from adoption_kit.privacy import (PseudonymKey, pseudonymize, pseudonymized_error, refuse_key_in_outputs,
+                                  update_mapping)
 from adoption_kit.store import Written, atomic_path, check_output, write_table
 from adoption_kit.values import GUID_PATTERN, end_of_day, iso, normalise_guid, parse_day
 
@@ -218,7 +219,12 @@ def load(data_path: str | Path | Iterable[str | Path], *, pseudonym_key: Pseudon
     snapshot; names and tenant ids replaced
     by tokens right after loading when a `pseudonym_key` is given (its local name lookup is updated), so that
     nothing downstream sees them. The first step of every entry point (notebooks, `metrics`, `report`)."""
-    exports = load_exports(data_path)
+    try:
+        exports = load_exports(data_path)
+    except InputFileError as error:
+        if pseudonym_key is None:
+            raise
+        raise pseudonymized_error(error, pseudonym_key) from None   # messages carry tokens, as the outputs do
     if pseudonym_key is not None:
         update_mapping(pseudonym_key, exports)
         exports = pseudonymize(exports, pseudonym_key)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 import polars as pl
 
 from adoption_kit.compute.metrics import Metrics
-from adoption_kit.errors import ParameterError
+from adoption_kit.errors import InputFileError, ParameterError
 from adoption_kit.inputs import Exports, LoadedFile
 from adoption_kit.store import csv_bytes, restore_formula_cell
 from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
@@ -235,6 +235,25 @@ def _all_names(exports: Any, pseudonyms: Pseudonyms) -> dict[str, str]:
             if token and name.strip():
                 names[name] = token
     return names
+
+
+_NAME_COLUMNS = {"customername", "companyname", "displayname", "userprincipalname"}
+_QUOTED_VALUE = re.compile(r"value '(?:[^'\\]|\\.)*'")
+
+
+def pseudonymized_error(error: InputFileError, key: PseudonymKey) -> InputFileError:
+    """A loading error as a pseudonymized run may print it: every tenant id as its pseudo id, and the value
+    of a name column withheld (no name lookup exists yet when loading failed)."""
+    def guid(match: re.Match) -> str:
+        return key.pseudo_id(match.group(1))
+
+    problems = []
+    for problem in error.problems:
+        text, fix = GUID_IN_TEXT.sub(guid, problem.problem), GUID_IN_TEXT.sub(guid, problem.fix)
+        if problem.column and "".join(c for c in problem.column.casefold() if c.isalnum()) in _NAME_COLUMNS:
+            text = _QUOTED_VALUE.sub("value (withheld: pseudonymized run)", text)
+        problems.append(replace(problem, file=GUID_IN_TEXT.sub(guid, problem.file), problem=text, fix=fix))
+    return InputFileError(problems)
 
 
 def _scrubbed(warning: str, pseudonyms: Pseudonyms, names: Mapping[str, str]) -> str:

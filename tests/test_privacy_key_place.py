@@ -45,3 +45,19 @@ def test_a_key_beside_the_outputs_is_fine(book, tmp_path, capsys):
                  "--pseudonym-key", str(key)]) == 0
     assert key.is_file() and key.with_name("pseudonym-map.csv").is_file()
     capsys.readouterr()
+
+
+def test_loading_errors_of_a_pseudonymized_run_carry_no_tenant_id_or_name(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    long_name = "Contoso " + "x" * 1200          # refused: longer than any real name
+    (folder / "deployment.json").write_bytes(mc.page([mc.deployment(customerName=long_name),
+                                                      mc.deployment(mc.T2, licensesSold=-5)]))
+    (folder / "usage.json").write_bytes(mc.page(mc.book_usage()))
+    key = tmp_path / "keys" / "pseudonym.key"
+    code = main(["metrics", str(folder), "--level", "customer", "--out", str(tmp_path / "out" / "c.csv"),
+                 "--pseudonym-key", str(key)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ")
+    assert mc.T1.lower() not in err.lower() and mc.T2.lower() not in err.lower()
+    assert "xxxxxxxx" not in err and "Contoso" not in err
