@@ -304,6 +304,8 @@ def test_unchanged_rerun_skips_force_renders_and_a_new_threshold_rerenders(stand
     again = render.render_reports(SAMPLE_DIR, root / "reports", **kwargs)
     assert again.count("current") == 5 and again.count("rendered") == 0 and again.exit_code == 0
     assert (run_dir / "low-adoption-accounts.csv").read_bytes() == fresh   # the CRM list is rewritten every run
+    # A skipped report's headline keeps the order the report gave it (the index and manifest agree).
+    assert [list(r.headline) for r in again.reports] == [list(r.headline) for r in first.reports]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     manifest = json.loads(again.manifest_path.read_text(encoding="utf-8"))
     assert {r["outcome"] for r in manifest["reports"]} == {"current"}

@@ -14,7 +14,7 @@ from adoption_kit.errors import ParameterError
 from adoption_kit.privacy import refuse_inside
 from adoption_kit.render.hashing import _file_sha256
 from adoption_kit.render.index import _write_index
-from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, LOCK, STATE_DIR
+from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
 from adoption_kit.render.plan import _check_segments, _parse_today, plan_reports
@@ -22,7 +22,7 @@ from adoption_kit.render.pool import _job_spec, _WorkerPool
 from adoption_kit.render.progress import ProgressCallback, _progress_reporter
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
 from adoption_kit.render.signals import sigterm_as_interrupt
-from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
+from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state, stored_headline
 from adoption_kit.report.actions import action_list
 from adoption_kit.store import atomic_path, check_output, write_table
 
@@ -116,7 +116,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             else:
                 state = states[job.name] or {}
                 outcomes.append(ReportOutcome(job, "current", parameters=state.get("parameters", {}),
-                                              headline=state.get("headline", {}),
+                                              headline=stored_headline(state),
                                               rendered_at=state.get("rendered_at")))
         return RunResult(run_dir, tuple(outcomes), True, min(workers, max(len(todo), 1)),
                          time.monotonic() - started, common)
@@ -127,7 +127,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     for job in jobs:
         if job.name not in todo_names:
             state = states[job.name] or {}
-            results[job.name] = ReportOutcome(job, "current", 0.0, state.get("headline", {}), None,
+            results[job.name] = ReportOutcome(job, "current", 0.0, stored_headline(state), None,
                                               state.get("parameters", {}), state.get("rendered_at"))
     pool = None
     try:
@@ -153,6 +153,9 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         if report:
                             report.close()
                 ordered = [results[job.name] for job in jobs]
+                for outcome in ordered:   # a report that is fine now keeps no failed copy of an earlier run
+                    if outcome.outcome in ("rendered", "current"):
+                        (run_dir / FAILED_DIR / f"{outcome.job.name}.ipynb").unlink(missing_ok=True)
                 # Rewritten on every run: the CRM list is today's even when its report failed or was current.
                 _write_action_csv(analysis, run_dir / ACTION_CSV)
                 earlier = _earlier_reports(run_dir, {job.name for job in jobs})
