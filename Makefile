@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-insights lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-insights bench-json lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -84,6 +84,9 @@ bench-insights: $(STAMP) ## Benchmark loading a 13-month, 20,000-customer Insigh
 
 bench-report: $(STAMP) ## Benchmark `adoption-kit report` (~20 min on 2 cores; writes its BENCHMARKS.md section)
 	$(VPY) benchmarks/report_bench.py
+
+bench-json: $(STAMP) ## Peak memory of hostile but legal JSON pages (16,000 keys of their own; a 256 MiB field)
+	$(VPY) benchmarks/json_memory_bench.py
 
 # Procedure: edit the pins in requirements.txt (keep pyproject.toml's
 # dependencies and environment.yml in step; tests/test_environment.py checks),

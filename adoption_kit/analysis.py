@@ -39,10 +39,16 @@ from adoption_kit.compute.worklist import (
     support_load,
 )
 from adoption_kit.config import PROJECT_ROOT, Thresholds
-from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.errors import InputFileError, ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
-from adoption_kit.privacy import PseudonymKey, pseudonymize, refuse_inside, update_mapping
-from adoption_kit.store import Written, atomic_path, write_table
+from adoption_kit.privacy import (
+    PseudonymKey,
+    pseudonymize,
+    pseudonymized_error,
+    refuse_key_in_outputs,
+    update_mapping,
+)
+from adoption_kit.store import Written, atomic_path, check_output, write_table
 from adoption_kit.values import (
     GUID_PATTERN,
     end_of_day,
@@ -244,7 +250,12 @@ def load(data_path: str | Path | Iterable[str | Path], *, pseudonym_key: Pseudon
     snapshot; names and tenant ids replaced
     by tokens right after loading when a `pseudonym_key` is given (its local name lookup is updated), so that
     nothing downstream sees them. The first step of every entry point (notebooks, `metrics`, `report`)."""
-    exports = load_exports(data_path)
+    try:
+        exports = load_exports(data_path)
+    except InputFileError as error:
+        if pseudonym_key is None:
+            raise
+        raise pseudonymized_error(error, pseudonym_key) from None   # messages carry tokens, as the outputs do
     if pseudonym_key is not None:
         update_mapping(pseudonym_key, exports)
         exports = pseudonymize(exports, pseudonym_key)
@@ -300,9 +311,10 @@ def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
     """
     if level not in METRIC_LEVELS:
         raise ParameterError(f"unknown level '{level}'; use one of {', '.join(METRIC_LEVELS)}")
+    paths = list(paths)
+    check_output(out, paths, folder=False)
     if pseudonym_key is not None:
-        refuse_inside(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder",
-                      recursive=False)
+        refuse_key_in_outputs(pseudonym_key, Path(out).expanduser().resolve().parent, "the output folder")
     exports = load(list(paths), pseudonym_key=pseudonym_key).latest()
     metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
     written = write_table(getattr(metrics, METRIC_LEVELS[level]), out)

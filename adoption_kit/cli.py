@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adoption_kit import __version__
 from adoption_kit.config import DEFAULT_THRESHOLDS, REPORT_TEMPLATES_DIR, Thresholds
-from adoption_kit.errors import AdoptionKitError
+from adoption_kit.errors import AdoptionKitError, InputFileError
 from adoption_kit.interrupts import sigterm_as_interrupt
 
 EXAMPLES = """\
@@ -22,35 +22,56 @@ examples:
 """
 
 
+def _say(text: str, file=None) -> None:
+    """Print lines that carry text from the data (file names, headers, names): each "\n"-separated line with
+    its controls, escape codes and line separators shown as escapes, so nothing reaches the terminal raw and
+    no line can pass for another (`values.visible_text`)."""
+    from adoption_kit.values import visible_text
+
+    for line in text.split("\n"):
+        print(visible_text(line), file=file or sys.stdout)
+
+
+def _say_line(text: str, file=None) -> None:
+    """One message as exactly one line, a newline in it (from a file name) shown as `\\n`."""
+    from adoption_kit.values import visible_text
+
+    print(visible_text(text), file=file or sys.stdout)
+
+
 # Each command imports its stage when it runs, not at module level: `--help` and a bad option answer at once,
 # and SIGTERM-as-Ctrl-C is in force before polars, papermill or altair start loading.
 def _command_validate(args: argparse.Namespace) -> int:
     from adoption_kit.inputs import load_exports
 
     exports = load_exports(args.paths)
-    print(exports.summary())
+    _say(exports.summary())
     return 0
 
 
 def _command_metrics(args: argparse.Namespace) -> int:
     from adoption_kit.analysis import write_metrics
+    from adoption_kit.store import check_output
 
-    key = _pseudonym_key(args)
+    check_output(args.out, args.paths, folder=False)   # before the key is made and any file is read
+    key = _pseudonym_key(args, args.out.expanduser().resolve().parent, "the output folder")
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions, pseudonym_key=key)
     for warning in written.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {written.rows} {args.level} row(s) to {written.path}")
+        _say_line(f"warning: {warning}", file=sys.stderr)
+    _say(f"wrote {written.rows} {args.level} row(s) to {written.path}")
     _print_pseudonym_note(key)
     return 0
 
 
-def _pseudonym_key(args: argparse.Namespace):
-    """The key of a --pseudonymize run (created if missing), or None."""
+def _pseudonym_key(args: argparse.Namespace, shared: Path, what: str):
+    """The key of a --pseudonymize run (created if missing), or None. Its place is checked against the
+    `shared` output folder first, so that a refused key is never created there (--dry-run included)."""
     if not (args.pseudonymize or args.pseudonym_key):
         return None
-    from adoption_kit.privacy import load_key
+    from adoption_kit.privacy import key_path, load_key, refuse_key_in_outputs
 
+    refuse_key_in_outputs(key_path(args.pseudonym_key), shared, what)
     return load_key(args.pseudonym_key)
 
 
@@ -85,14 +106,16 @@ def _command_sample(args: argparse.Namespace) -> int:
 
 def _command_report(args: argparse.Namespace) -> int:
     from adoption_kit.render import describe_run, render_reports
+    from adoption_kit.store import check_output
 
-    key = _pseudonym_key(args)
+    check_output(args.out, [args.data], folder=True)   # before the key is made and any file is read
+    key = _pseudonym_key(args, args.out, "the reports folder")
     result = render_reports(
         args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key)
-    print(describe_run(result))
+    _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
         print(f"open {result.index_path}")
@@ -225,9 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         except AdoptionKitError as error:
-            for line in str(error).splitlines():
-                print(f"error: {line}", file=sys.stderr)
+            # One line per problem, split on "\n" only: a U+2028 or a newline in a file name stays inside its line.
+            lines = [str(p) for p in error.problems] if isinstance(error, InputFileError) else str(error).split("\n")
+            for line in lines:
+                _say_line(f"error: {line}", file=sys.stderr)
             return error.exit_code
+        except OSError as error:   # an output failing mid-way (disk full, made read-only): one line, no traceback
+            where = error.filename or "an output"
+            _say_line(f"error: {where}: cannot be written ({error.strerror or error}); fix: free some space or "
+                      f"choose a folder you can write to", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             # One Ctrl-C can surface twice (polars raises it while Python's own flag is still set): the run is
             # stopped already, so a repeat only retries the message.

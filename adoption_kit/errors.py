@@ -15,6 +15,11 @@ class ParameterError(AdoptionKitError, ValueError):
     """A parameter (threshold, customer id, level, path) is not acceptable."""
 
 
+class OutputError(ParameterError):
+    """An output place that cannot take the outputs (a file where a folder is expected, read-only, full, inside
+    the data folder): found before anything is loaded, one line."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in one input file: where, what, and how to fix it."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
-import io
 import os
 import re
 import secrets
@@ -18,9 +17,9 @@ from typing import Any, TypeVar
 import polars as pl
 
 from adoption_kit.compute.metrics import Metrics
-from adoption_kit.errors import ParameterError
+from adoption_kit.errors import InputFileError, ParameterError
 from adoption_kit.inputs import Exports, Inventory, LoadedFile
-from adoption_kit.store import FORMULA_PREFIXES, neutralise_formulas
+from adoption_kit.store import csv_bytes, restore_formula_cell
 from adoption_kit.values import GUID_IN_TEXT, normalise_guid, strip_paths
 
 # Where the key lives unless --pseudonym-key says otherwise: the user's configuration folder, never the reports.
@@ -73,43 +72,56 @@ class PseudonymKey:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def key_path(path: str | Path | None = None) -> Path:
+    """Where the key of `load_key(path)` lives (resolved), without reading or creating anything."""
+    return (Path(path).expanduser() if path else default_key_path()).resolve()
+
+
 def load_key(path: str | Path | None = None, *, create: bool = True) -> PseudonymKey:
     """Read the key file (64 hex digits), creating it (mode 0600, folder 0700) with 32 random bytes if missing."""
-    key_path = Path(path).expanduser() if path else default_key_path()
-    key_path = key_path.resolve()
-    if not key_path.exists():
+    file = key_path(path)
+    if not file.exists():
         if not create:
-            raise ParameterError(f"{key_path}: no pseudonym key there")
-        key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            raise ParameterError(f"{file}: no pseudonym key there")
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            handle = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            handle = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:          # created meanwhile by another run: use it
             pass
         else:
             with os.fdopen(handle, "w", encoding="ascii") as stream:
                 stream.write(secrets.token_hex(32) + "\n")
-    if key_path.is_dir():
-        raise ParameterError(f"{key_path}: is a folder; --pseudonym-key takes a key file")
+    if file.is_dir():
+        raise ParameterError(f"{file}: is a folder; --pseudonym-key takes a key file")
     try:
-        text = key_path.read_text(encoding="ascii", errors="replace").strip()
+        text = file.read_text(encoding="ascii", errors="replace").strip()
     except OSError as error:
-        raise ParameterError(f"{key_path}: cannot read the pseudonym key ({error.strerror or error})") from None
+        raise ParameterError(f"{file}: cannot read the pseudonym key ({error.strerror or error})") from None
     if not _KEY_HEX.match(text):
-        raise ParameterError(f"{key_path}: not a pseudonym key (expected at least 32 hexadecimal digits); "
+        raise ParameterError(f"{file}: not a pseudonym key (expected at least 32 hexadecimal digits); "
                              f"point --pseudonym-key at the key file the kit created, or at a missing file "
                              f"to create a new key")
-    return PseudonymKey(key_path, bytes.fromhex(text[: len(text) // 2 * 2]))
+    return PseudonymKey(file, bytes.fromhex(text[: len(text) // 2 * 2]))
 
 
-def refuse_inside(key: PseudonymKey, folder: str | Path, what: str, *, recursive: bool = True) -> None:
+def refuse_inside(key: PseudonymKey | Path, folder: str | Path, what: str, *, recursive: bool = True) -> None:
     """The key and its name lookup must never sit in a folder that is shared (the reports; with
-    `recursive=False`, only directly in it: the folder of a metrics CSV)."""
+    `recursive=False`, only directly in it). `key` may be a key file's path (`key_path`), so that the check
+    runs before `load_key` creates anything."""
     folder = Path(folder).expanduser().resolve()
-    for path in (key.path, key.mapping_path):
+    file = key.path if isinstance(key, PseudonymKey) else Path(key)
+    for path in (file, file.with_name(file.stem + MAPPING_SUFFIX)):
         if path == folder or (folder in path.parents if recursive else path.parent == folder):
             raise ParameterError(f"{path} is inside {what} {folder}: the pseudonym key and its name lookup must "
                                  f"stay out of what you share; keep the default key "
                                  f"({default_key_path()}) or choose --pseudonym-key elsewhere")
+
+
+def refuse_key_in_outputs(key: PseudonymKey | Path, folder: str | Path, what: str) -> None:
+    """`refuse_inside` for any output folder: anywhere under it, except that the default key (the user's
+    configuration folder, often under an output folder such as the home folder) is refused only directly in it."""
+    file = key.path if isinstance(key, PseudonymKey) else Path(key)
+    refuse_inside(file, folder, what, recursive=file != default_key_path().resolve())
 
 
 # ---------------------------------------------------------------------------
@@ -230,6 +242,25 @@ def _all_names(exports: Any, pseudonyms: Pseudonyms) -> dict[str, str]:
     return names
 
 
+_NAME_COLUMNS = {"customername", "companyname", "displayname", "userprincipalname"}
+_QUOTED_VALUE = re.compile(r"value '(?:[^'\\]|\\.)*'")
+
+
+def pseudonymized_error(error: InputFileError, key: PseudonymKey) -> InputFileError:
+    """A loading error as a pseudonymized run may print it: every tenant id as its pseudo id, and the value
+    of a name column withheld (no name lookup exists yet when loading failed)."""
+    def guid(match: re.Match) -> str:
+        return key.pseudo_id(match.group(1))
+
+    problems = []
+    for problem in error.problems:
+        text, fix = GUID_IN_TEXT.sub(guid, problem.problem), GUID_IN_TEXT.sub(guid, problem.fix)
+        if problem.column and "".join(c for c in problem.column.casefold() if c.isalnum()) in _NAME_COLUMNS:
+            text = _QUOTED_VALUE.sub("value (withheld: pseudonymized run)", text)
+        problems.append(replace(problem, file=GUID_IN_TEXT.sub(guid, problem.file), problem=text, fix=fix))
+    return InputFileError(problems)
+
+
 def _scrubbed(warning: str, pseudonyms: Pseudonyms, names: Mapping[str, str]) -> str:
     text = pseudonyms.text(warning, names)
     if any(len(name) >= 4 and name in text for name in names):   # a form the replacement did not foresee
@@ -260,14 +291,12 @@ def update_mapping(key: PseudonymKey, exports: Any) -> Path:
     frame = pl.DataFrame(sorted(rows.values(), key=lambda r: (r["token"], r["customer_id"])),
                          schema={"token": pl.String, "pseudo_customer_id": pl.String, "customer_id": pl.String,
                                  "customer_name": pl.String})
-    buffer = io.BytesIO()
-    neutralise_formulas(frame).write_csv(buffer)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(buffer.getvalue())
+            stream.write(csv_bytes(frame))
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -276,4 +305,4 @@ def update_mapping(key: PseudonymKey, exports: Any) -> Path:
 
 def _unneutralised(value: str) -> str:
     """A cell as it was before `store.neutralise_formulas` prefixed it."""
-    return value[1:] if value.startswith("'") and value[1:2] in FORMULA_PREFIXES else value
+    return restore_formula_cell(value)

@@ -5,20 +5,34 @@ pipeline (adoption_kit.analysis loads, computes and calls it).
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from adoption_kit.errors import ParameterError
+from adoption_kit.errors import OutputError, ParameterError
 
 # The first characters that make a spreadsheet read a cell as a formula (OWASP's CSV-injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_START = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_PREFIXES) + "]"
+# A spreadsheet opening the file with another separator (European Excel and LibreOffice use ';', some
+# imports tab) splits a cell at that character, so a formula may start after any separator inside a text,
+# not only at its first character: `Acme;=cmd|' /C calc'!A0`. Spaces and quotes before it are skipped too.
+_SEPARATORS = ",;\t\r\n"
+_PREFIX_CLASS = "[=+\\-@\t\r]"
+_RISKY_POLARS = f"(^|[{_SEPARATORS}])[ \"]*'*{_PREFIX_CLASS}"
+_BOUNDARY = f"(?:^|(?<=[{_SEPARATORS}]))([ \"]*)"
+# One apostrophe before every formula start (and before apostrophes already there, so that the change
+# can be undone exactly: `restore_formula_cell`).
+_RISKY = re.compile(_BOUNDARY + f"(?='*{_PREFIX_CLASS})")
+_NEUTRALISED = re.compile(_BOUNDARY + f"'(?='*{_PREFIX_CLASS})")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -46,11 +60,23 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         temporary_path.unlink(missing_ok=True)
 
 
+def neutralise_formula_cell(text: str) -> str:
+    """`text` with an apostrophe before each place a spreadsheet could start a formula, in any separator mode."""
+    return _RISKY.sub(r"\1'", text)
+
+
+def restore_formula_cell(text: str) -> str:
+    """A cell as it was before `neutralise_formula_cell` (the exact inverse)."""
+    return _NEUTRALISED.sub(r"\1", text)
+
+
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe; the value stays readable."""
-    risky = pl.col(pl.String).str.contains(_FORMULA_START)
+    """Apostrophe-prefix every place in a text cell where a spreadsheet, whatever separator it opens the file
+    with (comma, semicolon, tab), would start a formula; the value stays readable."""
+    risky = pl.col(pl.String).str.contains(_RISKY_POLARS)
     return frame.with_columns(
-        pl.when(risky).then(pl.lit("'") + pl.col(pl.String)).otherwise(pl.col(pl.String)).name.keep())
+        pl.when(risky).then(pl.col(pl.String).map_elements(neutralise_formula_cell, return_dtype=pl.String))
+        .otherwise(pl.col(pl.String)).name.keep())
 
 
 def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
@@ -61,15 +87,69 @@ def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+MIN_FREE_BYTES = 64 << 20   # below this, a run would fail half-way (a report run writes tens of MB)
+
+
+def check_output(target: str | Path, data_paths: Iterable[str | Path] = (), *, folder: bool,
+                 what: str = "--out") -> Path:
+    """Check an output place before any input is loaded (issue 17, item 6); returns it resolved.
+
+    `folder=True`: `target` is a folder to write into (it must not be a file); else `target` is a file to
+    write (it must not be a folder). Either way the place must not be inside a data folder (the next run
+    would read the kit's outputs as exports), its nearest existing folder must be writable, and the disk
+    must have MIN_FREE_BYTES left. Raises OutputError, one line."""
+    place = Path(target).expanduser().resolve()
+    if folder and place.is_file():
+        raise OutputError(f"{what} {place} is a file; fix: give a folder (it is created if missing)")
+    if not folder and place.is_dir():
+        raise OutputError(f"{what} {place} is a folder; fix: give a file name ending in .csv or .parquet")
+    directory = place if folder else place.parent
+    for raw in data_paths:
+        data = Path(raw).expanduser().resolve()
+        if data.is_dir() and (directory == data or data in directory.parents):
+            raise OutputError(f"{what} {place} is inside the data folder {data}: the next run would read the "
+                              f"kit's own outputs as exports; fix: write the outputs outside the data folder")
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} {place}: {existing} is a file, not a folder; fix: choose another output place")
+    read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
+    if read_only or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {place}: {existing} is not writable{' (read-only file system)' if read_only else ''}"
+                          f"; fix: choose a folder you can write to")
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise OutputError(f"{what} {place}: only {free >> 20} MB left on that disk (at least {MIN_FREE_BYTES >> 20} "
+                          f"MB needed); fix: free some space or choose another disk")
+    return place
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The one CSV writer of the kit: UTF-8, every text field of the rows quoted (a quoted field is never split
+    by a comma-mode import), formula-safe in every separator mode, datetimes and lists flattened."""
+    # The header as before (kit column names: `rank,customer_id,...`), neutralised and quoted only if needed.
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([neutralise_formula_cell(c) for c in frame.columns])
+    buffer = io.BytesIO()
+    buffer.write(header.getvalue().encode("utf-8"))
+    neutralise_formulas(csv_ready(frame)).write_csv(buffer, quote_style="non_numeric", include_header=False)
+    return buffer.getvalue()
+
+
 def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
     """Write CSV (formula-safe, UTF-8) or Parquet, chosen by the file suffix, atomically."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ParameterError(f"{out}: unsupported output type '{out.suffix}'; use a .csv or .parquet file name")
-    with atomic_path(out) as temporary:
-        if suffix == ".csv":
-            neutralise_formulas(csv_ready(frame)).write_csv(temporary)
-        else:
-            frame.write_parquet(temporary)
+    try:
+        with atomic_path(out) as temporary:
+            if suffix == ".csv":
+                temporary.write_bytes(csv_bytes(frame))
+            else:
+                frame.write_parquet(temporary)
+    except OSError as error:   # a disk filled, or a folder made read-only, since `check_output`
+        raise OutputError(f"{out}: cannot be written ({error.strerror or error}); fix: free some space or "
+                          f"choose a folder you can write to") from None
     return Written(out, frame.height)

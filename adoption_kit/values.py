@@ -35,6 +35,23 @@ def normalise_guid(text: str) -> str:
     return text.strip().strip("{}").lower()
 
 
+# Characters a terminal, a JavaScript/Vega expression or a one-line message must not receive raw: C0 and C1
+# controls (escape codes, bells, newlines), DEL, the line and paragraph separators U+2028/U+2029 (line breaks
+# for Python's splitlines and illegal in Vega expressions), and the bidirectional overrides (text shown
+# reversed). Shown as escapes so that the reader still sees what the data holds.
+_INVISIBLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible_text(text: str) -> str:
+    """`text` with every control, line/paragraph separator and bidi override shown as an escape
+    (`\\x1b`, `\\n`, `\\u2028`): safe in a terminal, a one-line message and a chart spec."""
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+        return named or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+    return _INVISIBLE.sub(escape, text)
+
+
 # An absolute path (POSIX or Windows) that starts a word: "/work/x/file.json" or "C:\\x\\file.json".
 _ABSOLUTE_PATH: Final = re.compile(r"(?<![^\s'\"(])(?:[A-Za-z]:)?[\\/](?:[^\s:\\/'\"]+[\\/])+([^\s:\\/'\"]+)")
 

@@ -13,7 +13,8 @@ MAX_COUNT = 10_000_000  # no single customer x product holds more seats; larger 
 MAX_TEXT = 1_000        # characters in a name or code; longer means merged fields (a stray quote) or junk
 _CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]+"
 FUTURE_TOLERANCE = timedelta(days=1)   # time zones: a naive UTC timestamp may be "tomorrow" somewhere
-_WHOLE_NUMBER_RE = r"^[+]?\d+(\.0+)?$"
+_WHOLE_NUMBER_RE = r"^[+]?[0-9]+(\.0+)?$"
+_OTHER_DIGITS_RE = r"^[+]?\d+(\.\d+)?$"   # \d is any Unicode digit: full-width, Arabic-Indic, ...
 _MAX_LISTED_ROWS = 5
 
 
@@ -52,7 +53,11 @@ def _conversion(raw_field: schema.RawField, target: str, *,
         return number, [
             (negative, "is negative; licence counts never are",
              "re-download the export; if a spreadsheet changed it, restore the original count"),
-            (present & ~negative & ~whole, "is not a whole number",
+            (present & ~negative & ~whole & value.str.contains(_OTHER_DIGITS_RE) & ~value.str.contains(r"^[+0-9.]+$"),
+             "is written with digits other than 0-9 (full-width or another script's digits)",
+             "write the count with the digits 0-9"),
+            (present & ~negative & ~whole & ~(value.str.contains(_OTHER_DIGITS_RE)
+                                             & ~value.str.contains(r"^[+0-9.]+$")), "is not a whole number",
              "write a whole licence count such as 12 (no decimals, units or thousands separators)"),
             (present & whole & (number.is_null() | (number > MAX_COUNT)),
              f"is larger than any real licence count (over {MAX_COUNT:,})",

@@ -22,6 +22,8 @@ def decode_text(data: bytes, name: str) -> str:
 def _decode(data: bytes, name: str) -> tuple[str, list[str]]:
     """`decode_text` with its warnings. UTF-16 without a BOM is recognised by its zero bytes; a file whose
     lines mix UTF-8 and Windows-1252 (two exports pasted together) is decoded line by line, with a warning."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):   # before UTF-16: the same first two bytes
+        return _decode_utf32(data, name), []
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return _decode_utf16(data, "utf-16", name), []
     if data.startswith(b"\xef\xbb\xbf"):
@@ -64,6 +66,28 @@ def _decode(data: bytes, name: str) -> tuple[str, list[str]]:
                         f"as if two exports were pasted together; each line was read in its own encoding: "
                         f"check the names, and save the file as CSV UTF-8 next time")
     return "".join(decoded), warnings
+
+
+def _decode_utf32(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-32")
+    except UnicodeDecodeError as error:
+        raise InputFileError.single(name, f"is not valid UTF-32 text (byte {error.start})",
+                                    "save it again as CSV UTF-8") from None
+
+
+def strip_repeated_boms(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """A UTF-8 file that starts with more than one byte-order mark (converted twice) with one left, and a
+    warning naming it; otherwise `data` unchanged. Left alone, the extra mark would be part of the first
+    column's name."""
+    bom = b"\xef\xbb\xbf"
+    if not data.startswith(bom + bom):
+        return data, []
+    count = 0
+    while data.startswith(bom, count * 3):
+        count += 1
+    return data[(count - 1) * 3:], [f"{name}: starts with {count} byte-order marks (the file was converted more "
+                                    f"than once); read past them"]
 
 
 def _decode_utf16(data: bytes, codec: str, name: str) -> str:

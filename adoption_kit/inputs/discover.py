@@ -17,21 +17,31 @@ _INSIGHTS_DISTINCTIVE = ((schema.INSIGHTS_OFFICE, schema.INSIGHTS_OFFICE.signatu
 
 def find_export_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and folders (recursively) into the data files to read, sorted for determinism."""
+    return find_export_files_and_warnings(paths)[0]
+
+
+def find_export_files_and_warnings(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """`find_export_files` and the warnings of the walk (links not followed, compressed files skipped:
+    inputs.walk); an unreadable sub-folder is an error."""
+    from adoption_kit.inputs.walk import walk_data_folder
+
     found: list[Path] = []
     problems: list[Problem] = []
+    warnings: list[str] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
-                                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+            files, walk_problems, walk_warnings = walk_data_folder(path, DATA_SUFFIXES)
+            found.extend(files)
+            problems.extend(walk_problems)
+            warnings.extend(walk_warnings)
         elif path.is_file():
             found.append(path)
         else:
             problems.append(Problem(str(path), "no such file or folder", "check the path"))
     if problems:
         raise InputFileError(problems)
-    return found
+    return found, warnings
 
 
 def detect_kind(columns: Iterable[str], name: str) -> ExportKind:

@@ -8,7 +8,7 @@ import polars as pl
 
 from adoption_kit import schema
 from adoption_kit.inputs.inventory import Inventory
-from adoption_kit.values import max_date, min_date
+from adoption_kit.values import max_date, min_date, visible_text
 
 
 @dataclass(frozen=True)
@@ -97,5 +97,5 @@ class Exports:
         if self.inventory.read or self.inventory.skipped:
             lines.append("files:")
             lines.extend(self.inventory.lines())
-        lines.extend(f"warning: {w}" for w in self.warnings)
+        lines.extend(f"warning: {visible_text(w)}" for w in self.warnings)   # one line each, whatever a name holds
         return "\n".join(lines)

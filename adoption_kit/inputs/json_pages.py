@@ -7,11 +7,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
+from adoption_kit import schema
 from adoption_kit.errors import InputFileError
+from adoption_kit.inputs.limits import many_distinct_keys
 from adoption_kit.schema import header_key
 
 # A true/false literal in JSON text, not inside a string (see _read_json_records_with_polars).
 _JSON_BOOLEAN = re.compile(r"(?<=[:\[,])\s*(?:true|false)(?=\s*[,}\]])")
+# A key's closing quote and its colon, whitespace between them included (a repeated key must not hide).
+_KEY_SEPARATOR = re.compile(rb'"[ \t\r\n]*:')
+# A JSON number a float64 cannot hold exactly: an exponent, or more than 15 significant digits.
+_LOSSY_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9]+(?:\.[0-9]+)?[eE]|[:\[,]\s*-?(?:[0-9]\.?){16,}")
+
+
+def _record_lists(keys: list[str]) -> int:
+    """How many of the envelope's keys name a record list (Value, value, items...): one page holds one."""
+    return sum(header_key(k) in ("value", "items") for k in keys)
+
+
+class _NumberText(str):
+    """A JSON number kept as written (json's parse_float), so that no rounding hides a fraction."""
 
 
 def _read_json_records(text: str, name: str) -> pl.DataFrame | None:
@@ -29,17 +44,21 @@ def _read_json_records_with_polars(data: bytes, helper: ThreadPoolExecutor | Non
     so that the Python parser handles it and reports precisely what is wrong. `helper` (optional) scans
     the bytes (`_json_key_scan`) while polars parses them.
     """
+    if many_distinct_keys(data):   # polars would build a column per key for every record: quadratic memory
+        return None
     scan = helper.submit(_json_key_scan, data) if helper is not None else None
     try:
         document = pl.read_json(data, infer_schema_length=None)
         keys = {header_key(c): c for c in document.columns}
         container = next((keys[k] for k in ("value", "items") if k in keys), None)
-        if document.height != 1 or container is None:
-            return None
+        if document.height != 1 or container is None or _record_lists(document.columns) > 1:
+            return None   # the Python parser names the ambiguity
         records = document.get_column(container)
         if not isinstance(records.dtype, pl.List) or not isinstance(records.dtype.inner, pl.Struct):
             return None
         frame = records.explode().struct.unnest()
+        if any(d.is_float() for d in frame.dtypes) and _LOSSY_NUMBER.search(data):
+            return None   # a float64 would round it (9.99999999999999999 -> 10, 1e-400 -> 0): read its text
         if frame.height == 0 or any(isinstance(d, (pl.List, pl.Array)) for d in frame.dtypes) \
                 or len(set(frame.columns)) != frame.width:
             return None
@@ -78,8 +97,8 @@ def _json_key_scan(data: bytes) -> tuple[int, int | None]:
     colons = np.flatnonzero(octets[1:] == 0x3A) + 1
     before = octets[colons - 1]
     separators = colons[before == 0x22]
-    if np.isin(before, whitespace).any():   # `"key" :` layouts: counted the exact, slower way
-        return data.count(b'":') + data.count(b'" :'), None
+    if np.isin(before, whitespace).any():   # `"key" :` layouts (any run of whitespace): the exact, slower way
+        return len(_KEY_SEPARATOR.findall(data)), None
     last = octets.size - 1
     after = octets[np.minimum(separators + 1, last)]
     spaced = np.isin(after, whitespace)
@@ -100,7 +119,7 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
         return dict(pairs)
 
     try:
-        document = json.loads(text, object_pairs_hook=unique_keys)
+        document = json.loads(text, object_pairs_hook=unique_keys, parse_float=_NumberText)
     except json.JSONDecodeError as error:
         raise InputFileError.single(name, f"not valid JSON ({error.msg} at line {error.lineno}, "
                                           f"column {error.colno}); the download may be truncated",
@@ -111,6 +130,11 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
     if repeated:
         raise InputFileError.single(name, f"a JSON object repeats the key(s) "
                                           f"{', '.join(map(repr, sorted(set(repeated))[:5]))}, so its value is "
+                                          f"ambiguous", "download the page again; do not merge pages by hand")
+    if isinstance(document, dict) and _record_lists(list(document)) > 1:
+        lists = [k for k in document if header_key(k) in ("value", "items")]
+        raise InputFileError.single(name, f"the page has {len(lists)} record lists "
+                                          f"({', '.join(map(repr, lists))}), so which one holds its records is "
                                           f"ambiguous", "download the page again; do not merge pages by hand")
     if isinstance(document, dict):
         keys = {header_key(k): k for k in document}
@@ -127,14 +151,31 @@ def _read_json_records_with_python(text: str, name: str) -> pl.DataFrame | None:
                                     "save the API response as returned by Partner Center")
     if not records:
         return None
+    # The documented fields only: a page whose records each carry keys of their own must not cost a column
+    # per key. With no documented key at all, the first few keys are kept, for the "not an export" message.
+    documented = _documented_keys()
+    kept = {k for k in dict.fromkeys(k for r in records for k in r) if header_key(k) in documented}
+    if not kept:
+        kept = set(list(dict.fromkeys(k for r in records[:100] for k in r))[:8])
     columns: dict[str, list[str | None]] = {}
     for index, record in enumerate(records):
         for key in record:
-            if key not in columns:
+            if key not in columns and key in kept:
                 columns[key] = [None] * index
         for key, values in columns.items():
             values.append(_json_scalar_to_text(record.get(key)))
     return pl.DataFrame(columns, schema={k: pl.String for k in columns})
+
+
+def _documented_keys() -> frozenset[str]:
+    """Header keys of every documented field and alias of every export kind, and those the kind detection
+    and the subscriptions' self link read."""
+    keys = {"paidavailableunits", "monthlyactiveusers", "workloadname", "licenseactive", "id", "subscriptionid",
+            "status", "quantity", "licensecount", "offername", "productname", "links"}
+    for kind in vars(schema).values():
+        if isinstance(kind, schema.ExportKind):
+            keys |= kind.signature | {header_key(n) for f in kind.fields for n in (f.name, *f.aliases)}
+    return frozenset(keys)
 
 
 def _json_scalar_to_text(value: object) -> str | None:

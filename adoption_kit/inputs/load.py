@@ -17,14 +17,15 @@ from adoption_kit.inputs import inventory as inventory_checks
 from adoption_kit.inputs import json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
-from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited
-from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files
+from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited, strip_repeated_boms
+from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files_and_warnings
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
 from adoption_kit.inputs.insights import resolve_insights
 from adoption_kit.inputs.inventory import PARTIAL_SNAPSHOT_SHARE, Inventory, PageEnvelope, SkipFile, SkippedFile
 from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
+from adoption_kit.inputs.limits import check_raw_sizes
 from adoption_kit.inputs.normalise import normalise, normalise_files
 from adoption_kit.schema import ExportKind
 from adoption_kit.values import file_sha256
@@ -49,7 +50,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
-    files = find_export_files(paths)
+    files, walk_warnings = find_export_files_and_warnings(paths)
     skipped: list[SkippedFile] = inventory_checks.find_workbooks(paths)
     if not files:
         raise InputFileError(inventory_checks.skipped_problems(skipped) + [
@@ -60,7 +61,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
                                              schema.PRICE_LIST.name: [], schema.SUPPORT_TICKETS.name: [],
                                              **{kind.name: [] for kind in schema.INSIGHTS_KINDS}}
     problems: list[Problem] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(walk_warnings)   # links not followed, compressed files skipped
     read: list[tuple[Path, str, int | None, Future]] = []   # path, kind, rows (None: counted below), digest
     raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
@@ -135,6 +136,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
             normalise_pending(kind_name)
         if problems:
             raise InputFileError(problems)
+        if cache is not None:   # damaged entries, named once: they were re-read and rewritten, never stored
+            warnings.extend(cache.notes)
         loaded = []
         for path, kind_name, count, digest in read:
             if count is None:
@@ -259,6 +262,9 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
         return _ReadFile(kind, frame, warnings, digest, cached=True, page=envelope)
     if not data or data.isspace():
         raise InputFileError.single(name, "the file is empty", "download the export again")
+    check_raw_sizes(data, name)   # a giant field or line is refused before anything decodes it
+    data, bom_warnings = strip_repeated_boms(data, name)
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # UTF-8 API pages go straight to polars (which refuses invalid UTF-8), without a Python decode
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
     delimited = False
@@ -275,6 +281,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
         else:
             raw = _read_delimited(text, name)
             delimited = True
+    decode_warnings = bom_warnings + decode_warnings
     if raw is None:  # an API page with an empty record list
         return _ReadFile(None, pl.DataFrame(), [*decode_warnings, f"{name}: no records in this page"], digest)
     skip = inventory_checks.skip_reason(raw.columns, name)

@@ -150,7 +150,8 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     state = {"fingerprint": spec["fingerprint"], "kind": spec["kind"], "title": spec["title"],
              "template": spec["template"], "customer_id": spec["customer_id"],
              "customer_name": spec["customer_name"], "segment": spec["segment"],
-             "parameters": spec["effective"], "headline": headline, "duration_s": duration,
+             "parameters": spec["effective"], "headline": headline, "headline_order": list(headline),
+             "duration_s": duration,
              "rendered_at": rendered_at, "kit_version": __version__}
     with atomic_path(_state_path(run_dir, spec["name"])) as state_part:
         state_part.write_text(json.dumps(state, indent=1, sort_keys=True, default=str), encoding="utf-8")

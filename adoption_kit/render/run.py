@@ -16,16 +16,22 @@ from adoption_kit.errors import ParameterError
 from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
 from adoption_kit.render.index import _write_index
-from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, LOCK, STATE_DIR
+from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
 from adoption_kit.render.plan import _check_segments, plan_reports
 from adoption_kit.render.pool import _job_spec, _WorkerPool
 from adoption_kit.render.progress import ProgressCallback, _progress_reporter
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
-from adoption_kit.render.state import _check_privacy_mode, _earlier_reports, _is_current, _read_state
+from adoption_kit.render.state import (
+    _check_privacy_mode,
+    _earlier_reports,
+    _is_current,
+    _read_state,
+    stored_headline,
+)
 from adoption_kit.report.actions import action_list
-from adoption_kit.store import atomic_path, write_table
+from adoption_kit.store import atomic_path, check_output, write_table
 from adoption_kit.values import check_positive_number, check_whole_number, file_sha256, parse_today
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +90,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         for customer_id in customers:
             validate_customer_id(customer_id)       # before any file is read
     data_path = Path(data_path).expanduser().resolve()
-    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir = check_output(out_dir, [data_path], folder=True)   # before loading: one line, nothing read
     if pseudonym_key is not None:
         refuse_inside(pseudonym_key, out_dir, "the reports folder")
 
@@ -116,7 +122,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             else:
                 state = states[job.name] or {}
                 outcomes.append(ReportOutcome(job, "current", parameters=state.get("parameters", {}),
-                                              headline=state.get("headline", {}),
+                                              headline=stored_headline(state),
                                               rendered_at=state.get("rendered_at")))
         return RunResult(run_dir, tuple(outcomes), True, min(workers, max(len(todo), 1)),
                          time.monotonic() - started, common)
@@ -127,7 +133,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     for job in jobs:
         if job.name not in todo_names:
             state = states[job.name] or {}
-            results[job.name] = ReportOutcome(job, "current", 0.0, state.get("headline", {}), None,
+            results[job.name] = ReportOutcome(job, "current", 0.0, stored_headline(state), None,
                                               state.get("parameters", {}), state.get("rendered_at"))
     pool = None
     try:
@@ -153,8 +159,11 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         if report:
                             report.close()
                 ordered = [results[job.name] for job in jobs]
-                if not (run_dir / ACTION_CSV).is_file():
-                    _write_action_csv(analysis, run_dir / ACTION_CSV)   # the CRM list exists even if its report failed
+                for outcome in ordered:   # a report that is fine now keeps no failed copy of an earlier run
+                    if outcome.outcome in ("rendered", "current"):
+                        (run_dir / FAILED_DIR / f"{outcome.job.name}.ipynb").unlink(missing_ok=True)
+                # Rewritten on every run: the CRM list is today's even when its report failed or was current.
+                _write_action_csv(analysis, run_dir / ACTION_CSV)
                 earlier = _earlier_reports(run_dir, {job.name for job in jobs})
                 result = RunResult(run_dir, tuple(ordered + earlier), False, used_workers,
                                    time.monotonic() - started, common)

@@ -69,6 +69,14 @@ def _earlier_reports(run_dir: Path, planned: set[str]) -> list[ReportOutcome]:
                         template=Path(state.get("template", "")), parameters=state.get("parameters", {}),
                         fingerprint=state.get("fingerprint", ""), customer_id=state.get("customer_id"),
                         customer_name=state.get("customer_name"), segment=state.get("segment"))
-        found.append(ReportOutcome(job, "earlier", state.get("duration_s"), state.get("headline", {}), None,
+        found.append(ReportOutcome(job, "earlier", state.get("duration_s"), stored_headline(state), None,
                                    state.get("parameters", {}), state.get("rendered_at")))
     return found
+
+
+def stored_headline(state: dict) -> dict:
+    """A state file's headline in the order the report gave it (the file itself is written with sorted keys),
+    so that the index and the manifest order a skipped report's figures as a rendered one's."""
+    headline = state.get("headline") or {}
+    order = state.get("headline_order") or []
+    return {**{k: headline[k] for k in order if k in headline}, **headline}

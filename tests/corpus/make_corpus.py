@@ -6,9 +6,11 @@ every case through the CLI and checks that this script still writes exactly the 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import shutil
+import zipfile
 import sys
 from pathlib import Path
 from typing import Callable
@@ -881,6 +883,89 @@ def other_graph_report_in_tenant_folder():
     row = dict(zip(fields, ("2026-11-01", "user001@contoso.onmicrosoft.com", "2026-10-30", "False", "",
                             "OFFICE 365 E3", "4", "12", "2", "3", "No", "28"), strict=True))
     return {**valid_book(), f"activity/{T1}/TeamsUserActivityUserDetail.csv": activity([row], fields)}
+# --- issue 17: hardening, round two ------------------------------------------------------------------
+def _deployment_text(old: str, new: str) -> dict[str, bytes]:
+    text = page(book_deployment()).decode("utf-8")
+    assert old in text
+    return {**valid_usage(), "deployment.json": text.replace(old, new, 1).encode("utf-8")}
+
+
+@case
+def json_value_and_value_lists():
+    document = {"Value": book_deployment(), "value": [deployment(T1, licensesSold=99)], "TotalCount": 2}
+    return {**valid_usage(), "deployment.json": json.dumps(document).encode("utf-8")}
+
+
+@case
+def json_value_and_items_lists():
+    document = {"Value": book_deployment(), "items": [], "totalCount": 2}
+    return {**valid_usage(), "deployment.json": json.dumps(document).encode("utf-8")}
+
+
+@case
+def json_repeated_key_whitespace_before_colon():
+    return _deployment_text('"licensesSold": 10', '"licensesSold"  : 10, "licensesSold"\t: 99')
+
+
+@case
+def count_seventeen_nines_json():
+    return _deployment_text('"licensesSold": 10', '"licensesSold": 9.99999999999999999')
+
+
+@case
+def count_underflowing_exponent_json():
+    return _deployment_text('"licensesSold": 10', '"licensesSold": 1e-400')
+
+
+@case
+def count_full_width_digits():
+    rows = [deployment(T1, licensesSold="\uff11\uff10"), deployment(T2)]
+    return {**valid_usage(), "deployment.csv": utf8(table(rows, DEPLOYMENT_FIELDS))}
+
+
+@case
+def json_many_keys_of_their_own():
+    # 600 undocumented keys in one record: more than any export has, so only the documented fields are kept.
+    first = deployment(T1, **{f"custom{i:03d}": i for i in range(600)})
+    return {**valid_usage(), "deployment.json": page([first, deployment(T2)])}
+
+
+@case
+def compressed_exports_named():
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(zipfile.ZipInfo("usage-2.json", date_time=(2026, 11, 1, 0, 0, 0)), page(book_usage()))
+    return {**valid_book(), "usage-2.json.gz": gzip.compress(page(book_usage()), mtime=0),
+            "download.zip": archive.getvalue()}
+
+
+HOSTILE_CSV_NAMES = {T1: "Acme;=cmd|' /C calc'!A0", T2: "Fabrikam,=1+1;@SUM(1)"}
+
+
+@case
+def formula_after_a_separator_in_names():
+    return {"deployment.json": page([deployment(t, customerName=n) for t, n in HOSTILE_CSV_NAMES.items()]),
+            "usage.json": page([usage(T1, "EXO", customerName=HOSTILE_CSV_NAMES[T1]),
+                                usage(T1, "SPO", customerName=HOSTILE_CSV_NAMES[T1]),
+                                usage(T2, "EXO", customerName=HOSTILE_CSV_NAMES[T2])])}
+
+
+@case
+def line_separators_in_names():
+    names = {T1: "Contoso\u2028Ltd", T2: "Fabrikam\u2029GmbH"}
+    return {"deployment.json": page([deployment(t, customerName=n) for t, n in names.items()]),
+            "usage.json": page([usage(T1, "EXO", customerName=names[T1]), usage(T1, "SPO", customerName=names[T1]),
+                                usage(T2, "EXO", customerName=names[T2])])}
+
+
+@case
+def double_bom_csv():
+    return _encoded_deployment("utf-8", bom=b"\xef\xbb\xbf" * 2)
+
+
+@case
+def utf32_le_bom():
+    return _encoded_deployment("utf-32-le", bom=b"\xff\xfe\x00\x00")
 
 
 def write(root: Path = HERE) -> list[Path]:

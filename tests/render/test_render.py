@@ -295,8 +295,13 @@ def test_unchanged_rerun_skips_force_renders_and_a_new_threshold_rerenders(stand
     kwargs = dict(customers=[HOSTILE_ID, ASHSTEAD_ID, SMITH_ID], workers=2, templates_dir=templates,
                   progress=False, today="2026-11-20")
     stamps = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.html") if p.name != "index.html"}
+    fresh = (run_dir / "low-adoption-accounts.csv").read_bytes()
+    (run_dir / "low-adoption-accounts.csv").write_text("customer_id\nlast run's stale list\n", encoding="utf-8")
     again = render.render_reports(SAMPLE_DIR, root / "reports", **kwargs)
     assert again.count("current") == 5 and again.count("rendered") == 0 and again.exit_code == 0
+    assert (run_dir / "low-adoption-accounts.csv").read_bytes() == fresh   # the CRM list is rewritten every run
+    # A skipped report's headline keeps the order the report gave it (the index and manifest agree).
+    assert [list(r.headline) for r in again.reports] == [list(r.headline) for r in first.reports]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     manifest = json.loads(again.manifest_path.read_text(encoding="utf-8"))
     assert {r["outcome"] for r in manifest["reports"]} == {"current"}

@@ -8,6 +8,7 @@ from typing import Any
 import altair as alt
 
 from adoption_kit.errors import ParameterError
+from adoption_kit.values import visible_text
 
 RENDERER_NAME = "adoption_kit_offline"
 
@@ -32,6 +33,19 @@ def _plain_title(spec: Mapping[str, Any]) -> str:
     return str(title) if title else "chart"
 
 
+def chart_safe(value: Any) -> Any:
+    """Every text of a chart spec with controls and U+2028/U+2029 shown as escapes (`values.visible_text`):
+    Vega compiles sort orders and filters holding data text into expressions, where a raw line separator is
+    "Unexpected token ILLEGAL". Applied to the whole spec, so a name and the sort order listing it still match."""
+    if isinstance(value, str):
+        return visible_text(value)
+    if isinstance(value, Mapping):
+        return {chart_safe(k): chart_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [chart_safe(v) for v in value]
+    return value
+
+
 def offline_renderer(spec: dict, *, png_scale: float = 2.0, **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """altair renderer: the chart as SVG and PNG (vl-convert, no network), same spec -> same bytes.
 
@@ -43,6 +57,7 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, **_: Any) -> tuple[d
     """
     import vl_convert as vlc
 
+    spec = chart_safe(spec)
     svg = vlc.vegalite_to_svg(spec, vl_version=_vl_version())
     png = vlc.svg_to_png(svg, scale=png_scale, ppi=72)
     width, height = _png_size(png)
