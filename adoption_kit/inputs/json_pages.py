@@ -171,7 +171,9 @@ def _documented_keys() -> frozenset[str]:
     """Header keys of every documented field and alias of every export kind, and those the kind detection
     and the subscriptions' self link read."""
     keys = {"paidavailableunits", "monthlyactiveusers", "workloadname", "licenseactive", "id", "subscriptionid",
-            "status", "quantity", "licensecount", "offername", "productname", "links"}
+            "status", "quantity", "licensecount", "offername", "productname", "links",
+            # the older and partner-level endpoints' percentages: the inventory names those feeds by them
+            "prorateddeploymentpercent", "proratedlicensesusagepercent", "deploymentpercent", "usagepercent"}
     for kind in vars(schema).values():
         if isinstance(kind, schema.ExportKind):
             keys |= kind.signature | {header_key(n) for f in kind.fields for n in (f.name, *f.aliases)}
