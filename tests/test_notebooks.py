@@ -276,7 +276,7 @@ def test_low_adoption_with_other_thresholds_writes_a_formula_safe_csv(tmp_path):
     assert "deployment under 90% or usage under 70%" in ranked
     assert "&lt;img src=x onerror=alert(1)&gt;" in ranked and HOSTILE not in ranked
     assert text_of(cell(nb, "csv")).startswith(f"Wrote {figures['accounts']} accounts to low-adoption.csv:")
-    with target.open(encoding="utf-8", newline="") as handle:
+    with target.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == actions.ACTION_COLUMNS and len(rows) - 1 == figures["accounts"]
     cells = [value for row in rows[1:] for value in row]
