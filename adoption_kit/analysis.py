@@ -445,12 +445,17 @@ def customer_view(analysis: Analysis, customer_id: str) -> CustomerView:
     wanted = customer["customer_id"]
     ranked = analysis.ranking.filter(pl.col("customer_id") == wanted)
     activity_customer = analysis.activity_customers.filter(pl.col("customer_id") == wanted)
+    # A customer-facing slice (adoption_kit.report.audience) holds one customer: its percentiles were computed
+    # among all customers before slicing.
+    peer = analysis.meta.get("peer") if analysis.meta.get("audience") == "customer" else None
     return CustomerView(
         customer=customer,
         products=analysis.metrics.products.filter(pl.col("customer_id") == wanted),
         workloads=analysis.metrics.workloads.filter(pl.col("customer_id") == wanted),
-        usage_percentile=percentile_of(analysis.customers, "usage_rate", customer["usage_rate"]),
-        deployment_percentile=percentile_of(analysis.customers, "deployment_rate", customer["deployment_rate"]),
+        usage_percentile=(peer["usage_percentile"] if peer
+                          else percentile_of(analysis.customers, "usage_rate", customer["usage_rate"])),
+        deployment_percentile=(peer["deployment_percentile"] if peer
+                               else percentile_of(analysis.customers, "deployment_rate", customer["deployment_rate"])),
         rank=ranked.get_column("rank").item() if ranked.height else None,
         activity_workloads=analysis.activity_workloads.filter(pl.col("customer_id") == wanted),
         activity_customer=activity_customer.row(0, named=True) if activity_customer.height else None,

@@ -19,6 +19,7 @@ examples:
   adoption-kit sample /tmp/book --customers 20000 --seed 1
   adoption-kit report data/sample --out reports
   adoption-kit report data/sample --out shared-reports --pseudonymize
+  adoption-kit report data/sample --out reports --audience customer --customer 00ca2d71-7224-4239-a117-2a633dbe2f22
 """
 
 
@@ -114,7 +115,8 @@ def _command_report(args: argparse.Namespace) -> int:
         args.data, args.out, customers=args.customer, segments=args.segment, workers=args.workers,
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
-        today=args.today, templates_dir=args.templates, pseudonym_key=key)
+        today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
+        pdf=args.pdf, paper=args.paper)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -229,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the date the staleness warning counts from (default: now)")
     report.add_argument("--templates", type=Path, default=REPORT_TEMPLATES_DIR, metavar="DIR",
                         help="folder with the three report templates (default: notebooks/reports)")
+    audience = report.add_argument_group("audience and PDF")
+    audience.add_argument("--audience", choices=("internal", "customer"), default="internal",
+                          help="internal (default): every report, for the account manager; customer: only the "
+                               "customer reports, each holding that customer's data only, to send to the "
+                               "customer (under for-customer/, with PDFs)")
+    audience.add_argument("--pdf", action=argparse.BooleanOptionalAction, default=None,
+                          help="print NAME.pdf beside each NAME.html with headless Chromium (default: on for "
+                               "--audience customer, off otherwise)")
+    audience.add_argument("--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)")
     _add_threshold_options(report)
     _add_pseudonym_options(report)
     report.set_defaults(handler=_command_report)

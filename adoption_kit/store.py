@@ -79,6 +79,24 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col(pl.String)).name.keep())
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def with_percent_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Beside each fraction column (`X_rate` or `X_share`, 1.0 = 100%) without a percent twin yet, the percent
+    rounded to one decimal (41.9 for 0.4185185185185185): spreadsheets show percents, scripts read fractions."""
+    columns: list[str] = []
+    extra: dict[str, pl.Expr] = {}
+    for name, dtype in frame.schema.items():
+        columns.append(name)
+        if dtype.is_float() and name.endswith(("_rate", "_share")):
+            pct = name.removesuffix("_rate") + "_pct"   # deployment_rate -> deployment_pct, own_share -> own_share_pct
+            if pct not in frame.columns and pct not in extra:
+                extra[pct] = (pl.col(name) * 100).round(1).alias(pct)
+                columns.append(pct)
+    return frame.with_columns(extra.values()).select(columns) if extra else frame
+
+
 def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     """Flatten to CSV-friendly types: datetimes as ISO 8601 UTC text, lists joined with ';'."""
     return frame.with_columns(
@@ -138,7 +156,7 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
 
 
 def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
-    """Write CSV (formula-safe, UTF-8) or Parquet, chosen by the file suffix, atomically."""
+    """Write CSV (formula-safe, UTF-8 with BOM, percent twins of the rates) or Parquet, by the suffix, atomically."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -146,7 +164,9 @@ def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
     try:
         with atomic_path(out) as temporary:
             if suffix == ".csv":
-                temporary.write_bytes(csv_bytes(frame))
+                # UTF-8 with a byte-order mark: Excel then reads "Müller Bäckerei" as UTF-8, not as its ANSI
+                # code page; percent twins beside the rates, so a spreadsheet shows them as people read them.
+                temporary.write_bytes(UTF8_BOM + csv_bytes(with_percent_columns(frame)))
             else:
                 frame.write_parquet(temporary)
     except OSError as error:   # a disk filled, or a folder made read-only, since `check_output`

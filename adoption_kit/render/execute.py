@@ -22,6 +22,7 @@ from adoption_kit.render.html_safety import find_unsafe_html, sanitize_output_ht
 from adoption_kit.render.layout import FAILED_DIR, TEMPLATES_DIR
 from adoption_kit.render.results import _clip, _now_iso
 from adoption_kit.render.state import _state_path
+from adoption_kit.report.audience import EDITOR_NOTE_TAG
 from adoption_kit.report.headline import HEADLINE_MIME, HEADLINE_TAG
 from adoption_kit.store import atomic_path
 
@@ -43,9 +44,13 @@ def _exporter() -> Any:
     global _EXPORTER
     if _EXPORTER is None:
         from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import TagRemovePreprocessor
 
         _EXPORTER = HTMLExporter(template_name=HTML_TEMPLATE, extra_template_basedirs=[str(TEMPLATES_DIR)],
                                  exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        # Notes for template editors never reach a page, even from a notebook that still has them.
+        _EXPORTER.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={EDITOR_NOTE_TAG}, enabled=True),
+                                        enabled=True)
     return _EXPORTER
 
 

@@ -13,6 +13,7 @@ from adoption_kit.analysis import find_customer, staleness_warning, validate_cus
 from adoption_kit.compute.metrics import SEGMENTS
 from adoption_kit.config import REPORT_TEMPLATES_DIR, TEMPLATE_FILES, Thresholds
 from adoption_kit.errors import ParameterError
+from adoption_kit.render.audience import CUSTOMER_FACING_DIR, check_audience, customer_bundle
 from adoption_kit.render.hashing import _packaged_exclusions_sha256, _tree_sha256
 from adoption_kit.render.layout import (
     ACTION_CSV,
@@ -99,15 +100,19 @@ def plan_reports(analysis: Analysis, run_dir: str | Path, *, data_path: str | Pa
                  thresholds: Thresholds = Thresholds(), as_of: str = "latest",
                  exclusions_path: str | Path | None = None, top_n: int | None = None,
                  stale_after_days: int | None = None, today: str = "",
-                 templates_dir: str | Path = REPORT_TEMPLATES_DIR, pseudonym: str | None = None) -> list[ReportJob]:
+                 templates_dir: str | Path = REPORT_TEMPLATES_DIR, pseudonym: str | None = None,
+                 audience: str = "internal") -> list[ReportJob]:
     """The reports of one run: the portfolio overview, the low-adoption list, then one report per selected customer.
 
     `customers` are tenant ids (checked with `analysis.validate_customer_id`, and each must be in the data);
     `segments` keeps the customers in those segments (both given: customers in the list AND in a segment).
     None selects every customer. `top_n` / `stale_after_days` of None leave the template's default.
     Customers are ordered by name, then id. `pseudonym` (the key id of a pseudonymized analysis) is part of
-    every fingerprint. Raises ParameterError before anything runs.
+    every fingerprint. `audience="customer"` plans only the customer reports, for the customer
+    (adoption_kit.render.audience): under for-customer/, each reading its own one-customer bundle.
+    Raises ParameterError before anything runs.
     """
+    audience = check_audience(audience)
     run_dir = Path(run_dir).resolve()
     templates_dir = Path(templates_dir).resolve()
     templates = {kind: templates_dir / file for kind, file in TEMPLATE_FILES.items()}
@@ -172,6 +177,14 @@ def plan_reports(analysis: Analysis, run_dir: str | Path, *, data_path: str | Pa
                          customer_name=row["customer_name"] if row else None,
                          segment=row["segment"] if row else None)
 
+    if audience == "customer":
+        # The kernel gets the customer's own bundle, and no path to the book's data or bundle.
+        return [job("customer", CUSTOMER_FACING_DIR + names[row["customer_id"]].removeprefix(CUSTOMERS_DIR),
+                    row["customer_name"] or row["customer_id"],
+                    {"customer_id": row["customer_id"], "audience": "customer",
+                     "data_path": str(customer_bundle(run_dir, row["customer_id"])),
+                     "metrics_bundle": str(customer_bundle(run_dir, row["customer_id"]))}, row)
+                for row in selected]
     jobs = [
         job("portfolio", PORTFOLIO_NAME, TITLES["portfolio"], {}),
         job("low_adoption", LOW_ADOPTION_NAME, TITLES["low_adoption"], {"action_csv": str(run_dir / ACTION_CSV)}),

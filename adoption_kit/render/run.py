@@ -15,10 +15,12 @@ from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
+from adoption_kit.render.audience import cells_for, check_audience, write_customer_bundles
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
+from adoption_kit.render.pdf import PdfJob, check_paper, find_chromium, print_pdfs
 from adoption_kit.render.plan import _check_segments, plan_reports
 from adoption_kit.render.pool import _job_spec, _WorkerPool
 from adoption_kit.render.progress import ProgressCallback, _progress_reporter
@@ -48,7 +50,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    timeout: float = DEFAULT_TIMEOUT, top_n: int | None = None,
                    stale_after_days: int | None = None, today: str = "",
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
-                   progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None) -> RunResult:
+                   progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
+                   audience: str = "internal", pdf: bool | None = None, paper: str = "a4") -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -75,6 +78,11 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     `pseudonym_key` (adoption_kit.privacy.PseudonymKey): every output carries tokens instead of customer
     names and pseudo ids instead of tenant ids (`customers` may be given as either). The key and its name
     lookup must lie outside `out_dir`; a run folder holds pseudonymized reports of one key or none.
+
+    `audience="customer"`: only the customer reports, for the customer (for-customer/<slug>-<id8>.*, each from a
+    one-customer bundle; see adoption_kit.render.audience). `pdf` (default: on for the customer audience, off
+    for internal) prints NAME.pdf beside each NAME.html with headless Chromium on `paper` (a4 or letter);
+    without Chromium it is a ParameterError before anything runs.
     """
     started = time.monotonic()
     started_at = _now_iso()
@@ -85,6 +93,12 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     if stale_after_days is not None:
         check_whole_number("stale_after_days", stale_after_days)
     parse_today(today)
+    audience = check_audience(audience)
+    pdf = (audience == "customer") if pdf is None else bool(pdf)
+    if pdf:
+        check_paper(paper)
+        if not dry_run:
+            find_chromium()
     _check_segments(segments)
     if customers:
         for customer_id in customers:
@@ -106,7 +120,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     jobs = plan_reports(analysis, run_dir, data_path=data_path, customers=customers, segments=segments,
                         thresholds=thresholds, as_of=as_of, exclusions_path=exclusions_path, top_n=top_n,
                         stale_after_days=stale_after_days, today=today, templates_dir=templates_dir,
-                        pseudonym=pseudonym)
+                        pseudonym=pseudonym, audience=audience)
     states = {job.name: _read_state(run_dir, job.name) for job in jobs}
     todo = [job for job in jobs if force or not _is_current(run_dir, job, states[job.name])]
     todo_names = {job.name for job in todo}
@@ -146,8 +160,12 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                 _check_privacy_mode(run_dir, pseudonym, record=True)
                 _remove_partial_files(run_dir)
                 if pool:
-                    write_bundle(analysis, run_dir / BUNDLE_DIR)
-                    copies = {sample.template: _template_copy(sample.template, run_dir) for sample in samples}
+                    if audience == "customer":
+                        write_customer_bundles(analysis, run_dir, [job.customer_id for job in todo if job.customer_id])
+                    else:
+                        write_bundle(analysis, run_dir / BUNDLE_DIR)
+                    copies = {sample.template: _template_copy(sample.template, run_dir, audience)
+                              for sample in samples}
                     specs = [_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
                                        copies[job.template]) for job in todo]
                     if report:
@@ -172,6 +190,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                                 templates_dir=Path(templates_dir).resolve(), exclusions_path=exclusions_path,
                                 workers=workers, pseudonym=pseudonym)
                 _write_index(result, analysis)
+                if pdf:   # last: a printing problem leaves the HTML reports, manifest and index complete
+                    _print_pdfs(run_dir, ordered, paper, used_workers or 1)
     except BaseException:
         if pool:
             pool.stop()
@@ -227,18 +247,33 @@ def _remove_partial_files(run_dir: Path) -> None:
                 Path(folder, file).unlink(missing_ok=True)
 
 
-def _template_copy(template: Path, run_dir: Path) -> Path:
-    """The template without its stored outputs (papermill clears them anyway): much less JSON to read per report."""
+def _template_copy(template: Path, run_dir: Path, audience: str = "internal") -> Path:
+    """The template without its stored outputs (papermill clears them anyway): much less JSON to read per report.
+
+    Also without editor notes and the other audience's cells (adoption_kit.render.audience.cells_for).
+    """
     digest = file_sha256(template)
-    target = run_dir / STATE_DIR / "templates" / f"{digest[:16]}-{template.name}"
+    target = run_dir / STATE_DIR / "templates" / f"{digest[:16]}-{audience}-{template.name}"
     if not target.is_file():
-        notebook = json.loads(template.read_text(encoding="utf-8"))
+        notebook = cells_for(json.loads(template.read_text(encoding="utf-8")), audience)
         for cell in notebook.get("cells", []):
             if cell.get("cell_type") == "code":
                 cell["outputs"], cell["execution_count"] = [], None
         with atomic_path(target) as part:
             part.write_text(json.dumps(notebook, indent=1, ensure_ascii=False), encoding="utf-8")
     return target
+
+
+def _print_pdfs(run_dir: Path, outcomes: Sequence[ReportOutcome], paper: str, workers: int) -> None:
+    """NAME.pdf beside NAME.html of each report of this run that has none, or an older one."""
+    jobs = []
+    for outcome in outcomes:
+        if outcome.outcome not in ("rendered", "current"):
+            continue
+        html, target = run_dir / outcome.job.html, run_dir / f"{outcome.job.name}.pdf"
+        if html.is_file() and (not target.is_file() or target.stat().st_mtime < html.stat().st_mtime):
+            jobs.append(PdfJob(html, target, f"{outcome.job.title}  ·  data of {run_dir.name}"))
+    print_pdfs(jobs, paper=paper, workers=workers)
 
 
 def describe_run(result: RunResult) -> str:

@@ -363,7 +363,8 @@ def test_a_failing_and_a_hanging_customer_leave_the_others_rendered(tmp_path, ca
     assert "Failed reports" in index and "planted failure" in index
     # This low-adoption template takes no action_csv: the run wrote the CRM list itself.
     assert "action_csv" not in reports["low-adoption-accounts"]["parameters"]
-    assert (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8").startswith("rank,customer_id,")
+    # UTF-8 with a byte-order mark, for Excel
+    assert (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8").startswith("\ufeffrank,customer_id,")
 
 
 @pytest.mark.kernel
@@ -543,6 +544,6 @@ def test_real_templates_end_to_end(tmp_path_factory):
     assert ESCAPED_HOSTILE in hostile
     headline = {r.job.customer_id: r.headline for r in result.reports if r.job.customer_id}
     assert headline[HOSTILE_ID]["customer_name"] == HOSTILE_NAME and headline[HOSTILE_ID]["segment"] == "deploy"
-    csv = (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8")
+    csv = (run_dir / "low-adoption-accounts.csv").read_text(encoding="utf-8-sig")
     assert csv.startswith("rank,customer_id,customer_name")
     assert "'=HYPERLINK" in csv                                       # formula-safe

@@ -326,7 +326,7 @@ def test_paths_shown_in_reports_are_never_absolute(tmp_path):
 def test_action_list_csv_is_formula_safe(sample, tmp_path):
     written = actions.write_action_list(sample, str(tmp_path / "crm.csv"))
     assert written is not None and written.rows == sample.ranking.height
-    with (tmp_path / "crm.csv").open(encoding="utf-8", newline="") as handle:
+    with (tmp_path / "crm.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == actions.ACTION_COLUMNS
     cells = [cell for row in rows[1:] for cell in row]

@@ -46,17 +46,18 @@ COMMON_PARAMETERS = {
 }
 CONTRACT = {
     "portfolio-overview": COMMON_PARAMETERS,
-    "customer-insights": {**COMMON_PARAMETERS, "customer_id": ("str", f'"{UPSELL_ID}"')},
+    "customer-insights": {**COMMON_PARAMETERS, "customer_id": ("str", f'"{UPSELL_ID}"'),
+                          "audience": ("str", '"internal"')},
     "low-adoption-accounts": {**COMMON_PARAMETERS,
                               "action_csv": ("str", '"reports/low-adoption-accounts.csv"')},
 }
 # Cells whose outputs nbval compares with the committed ones (deterministic text only).
 CHECKED = {
-    "portfolio-overview": ["data-summary", "headline-figures", "story", "over-100", "segment-table", "trends",
-                           "segment-changes", "renewal-queue", "own-seats", "idle-cost", "support", "headline"],
-    "customer-insights": ["data-summary", "customer-header", "products-table", "exact-usage", "flags", "trend",
-                          "renewals", "idle-cost", "support", "next-steps", "headline"],
-    "low-adoption-accounts": ["data-summary", "summary", "ranked", "csv", "headline"],
+    "portfolio-overview": ["headline-figures", "story", "over-100", "segment-table", "trends", "segment-changes",
+                           "renewal-queue", "own-seats", "idle-cost", "support", "data-summary", "headline"],
+    "customer-insights": ["first-page", "customer-header", "products-table", "exact-usage", "flags", "trend",
+                          "renewals", "idle-cost", "support", "data-summary", "headline"],
+    "low-adoption-accounts": ["summary", "ranked", "csv", "data-summary", "headline"],
 }
 # Signs of machine- or run-specific text in an output.
 VARIABLE_TEXT = re.compile(r"0x[0-9a-f]{6,}|\d{2}:\d{2}:\d{2}|/home/|/tmp/|/root/")
@@ -141,7 +142,8 @@ def test_committed_template_is_executed_thin_and_clean(template):
             text = json.dumps(c.outputs)
             assert not VARIABLE_TEXT.search(text), (c.id, VARIABLE_TEXT.search(text))
             assert not any(k.startswith("image/") for o in c.outputs for k in o.get("data", {})), c.id
-    assert code[2].id == "data-summary"                              # first output after the parameters
+    # first output after the parameters: what the reader came for (the data sources close the report)
+    assert code[2].id == ("first-page" if template == "customer-insights" else "staleness")
     assert str(PROJECT_ROOT) not in output_json(nb)                  # no path of this machine in any output
 
 
@@ -283,7 +285,7 @@ def test_low_adoption_with_other_thresholds_writes_a_formula_safe_csv(tmp_path):
     assert "deployment under 90% or usage under 70%" in ranked
     assert "&lt;img src=x onerror=alert(1)&gt;" in ranked and HOSTILE not in ranked
     assert text_of(cell(nb, "csv")).startswith(f"Wrote {figures['accounts']} accounts to low-adoption.csv:")
-    with target.open(encoding="utf-8", newline="") as handle:
+    with target.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == actions.ACTION_COLUMNS and len(rows) - 1 == figures["accounts"]
     cells = [value for row in rows[1:] for value in row]

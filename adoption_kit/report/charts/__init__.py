@@ -36,6 +36,7 @@ from adoption_kit.report.charts.common import (
 from adoption_kit.report.charts.distribution import rate_distribution
 from adoption_kit.report.charts.heatmap import workload_heatmap
 from adoption_kit.report.charts.offline import RENDERER_NAME, configure_offline_rendering, offline_renderer
+from adoption_kit.report.charts.peers import peer_distribution
 from adoption_kit.report.charts.quadrant import MAX_MOVES, adoption_quadrant, select_for_display, select_moves
 from adoption_kit.report.charts.trends import customer_trend, portfolio_trend
 
@@ -55,6 +56,7 @@ __all__ = [
     "select_moves",
     "portfolio_trend",
     "customer_trend",
+    "peer_distribution",
     "offline_renderer",
     "configure_offline_rendering",
     # constants the tests and callers read as charts.X
