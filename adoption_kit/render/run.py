@@ -14,6 +14,8 @@ from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
+from adoption_kit.render.assets import write_run_assets
+from adoption_kit.render.csp import CHART_MODES
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
@@ -41,7 +43,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    timeout: float = DEFAULT_TIMEOUT, top_n: int | None = None,
                    stale_after_days: int | None = None, today: str = "",
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
-                   progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None) -> RunResult:
+                   progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
+                   charts: str = "shared") -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -68,6 +71,10 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     `pseudonym_key` (adoption_kit.privacy.PseudonymKey): every output carries tokens instead of customer
     names and pseudo ids instead of tenant ids (`customers` may be given as either). The key and its name
     lookup must lie outside `out_dir`; a run folder holds pseudonymized reports of one key or none.
+
+    `charts`: how the reports' live charts get their JavaScript (render.csp): "shared" loads the run folder's
+    _assets/vega-bundle.js, "inline" carries the bundle in each page (it stands alone), "static" adds no chart
+    script (the SVGs only). Not part of the fingerprint: `force=True` to re-render current reports another way.
     """
     started = time.monotonic()
     started_at = _now_iso()
@@ -80,6 +87,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                                          or not isinstance(stale_after_days, int) or stale_after_days < 0):
         raise ParameterError(f"stale_after_days={stale_after_days!r} must be a whole number of days (0 or more)")
     parse_today(today)
+    if charts not in CHART_MODES:
+        raise ParameterError(f"charts={charts!r} must be one of {', '.join(CHART_MODES)}")
     _check_segments(segments)
     if customers:
         for customer_id in customers:
@@ -142,9 +151,10 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                 _remove_partial_files(run_dir)
                 if pool:
                     write_bundle(analysis, run_dir / BUNDLE_DIR)
+                    write_run_assets(run_dir)      # _assets/vega-bundle.js, shared by the reports' live charts
                     copies = {sample.template: _template_copy(sample.template, run_dir) for sample in samples}
-                    specs = [_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
-                                       copies[job.template]) for job in todo]
+                    specs = [dict(_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
+                                            copies[job.template]), charts=charts) for job in todo]
                     if report:
                         report.start(len(jobs), len(todo), used_workers)
                     try:
