@@ -16,7 +16,8 @@ from render_support import _REAL_RUN, ASHSTEAD_ID, HOSTILE_ID, HOSTILE_NAME, rea
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+              pytest.mark.browser, pytest.mark.kernel]
 WAIT_MS = 60_000
 
 

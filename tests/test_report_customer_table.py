@@ -31,6 +31,7 @@ def run(tmp_path_factory):
     return result
 
 
+@pytest.mark.kernel
 def test_customer_table_equals_the_index_table(run):
     analysis = prepare(_REAL_RUN["data"], today="2026-11-20")
     table = customer_table(analysis)
