@@ -116,7 +116,7 @@ def _command_report(args: argparse.Namespace) -> int:
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
-        pdf=args.pdf, paper=args.paper)
+        pdf=args.pdf, paper=args.paper, charts=args.charts)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--workers", type=int, default=None, metavar="N",
                         help="notebooks rendered in parallel processes (default: the machine's cores)")
     report.add_argument("--force", action="store_true", help="render every report, even those already current")
+    report.add_argument("--charts", choices=("shared", "inline", "static"), default="shared",
+                        help="live charts load the run folder's _assets/vega-bundle.js (shared, the default), carry "
+                             "it in every page (inline: a report that stands alone, +0.9 MB each) or stay static "
+                             "SVG (static); use --force to apply it to reports already current")
     report.add_argument("--dry-run", action="store_true",
                         help="print the plan (notebook, parameters, output per report); execute nothing")
     report.add_argument("--timeout", type=float, default=600, metavar="SECONDS",

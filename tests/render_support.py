@@ -67,3 +67,15 @@ def real_run(tmp_path_factory):
             templates_dir=REPORT_TEMPLATES_DIR, today="2026-11-20", progress=False)
         _REAL_RUN["data"] = data
     return _REAL_RUN["result"]
+
+
+def without_kit_scripts(page: str) -> str:
+    """`page` without the kit's own inline scripts (render.csp: known by their SHA-256); any other script stays."""
+    import re
+
+    from adoption_kit.render.csp import kit_script_hashes, script_hash
+
+    def drop(match: re.Match) -> str:
+        return "" if script_hash(match.group(1)) in kit_script_hashes() else match.group(0)
+
+    return re.sub(r"<script>(.*?)</script>", drop, page, flags=re.DOTALL)

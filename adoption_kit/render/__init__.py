@@ -12,6 +12,9 @@ The modules, in the order a run uses them:
   execute      one report: papermill, nbconvert export, notebook and HTML renamed into place
   html_safety  sanitize_output_html (allow-lists) and find_unsafe_html (refuses a page that loads or runs anything)
   index        index.html (Jinja, autoescaped): reports, headline figures, the work queue
+  csp          every page's Content-Security-Policy and the kit's scripts (table sorting, live-chart loader) by hash
+  assets       the run folder's _assets/vega-bundle.js (Vega, Vega-Lite, vega-embed from vl-convert) and its notice
+  interactive_html  a chart output with its spec as a live-chart div over its SVG fallback
   manifest     manifest.json
   progress     the console bar / log lines
   results      ReportOutcome, RunResult; layout: the run folder's file names; hashing: the fingerprint's SHA-256s

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from adoption_kit import __version__
+from adoption_kit.render.csp import finish_page
 from adoption_kit.render.html_safety import find_unsafe_html, sanitize_output_html
+from adoption_kit.render.interactive_html import live_chart_html
 from adoption_kit.render.layout import FAILED_DIR, TEMPLATES_DIR
 from adoption_kit.render.results import _clip, _now_iso
 from adoption_kit.render.state import _state_path
@@ -146,6 +148,8 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     if unsafe:
         return _failure(spec, {"type": "unsafe_html", "message": "the exported HTML would load or run something: "
                                + "; ".join(unsafe[:5])}, time.monotonic() - started)
+    body = finish_page(body, depth=spec["name"].count("/"), charts=spec.get("charts", "shared") != "static",
+                       inline_bundle=_inline_bundle() if spec.get("charts") == "inline" else None)
     html_path = run_dir / f"{spec['name']}.html"
     with atomic_path(run_dir / f"{spec['name']}.ipynb") as notebook_part, atomic_path(html_path) as html_part:
         _dump_notebook(notebook, notebook_part)
@@ -197,6 +201,11 @@ def _for_html(notebook: Any) -> Any:
             if not data:
                 continue
             data.pop("application/javascript", None)
+            live = live_chart_html(data)     # a chart with its spec: the live chart over its SVG fallback
+            if live is not None:
+                data.clear()
+                data["text/html"] = live
+                continue
             for key in [k for k in data if k.startswith("application/vnd.") and "widget" in k]:
                 data.pop(key)
             if "text/html" in data:
@@ -207,6 +216,12 @@ def _for_html(notebook: Any) -> Any:
                 data["text/html"] = sanitize_output_html(markdown2html_mistune(_joined(data["text/markdown"])))
                 data.pop("text/markdown")
     return page
+
+
+def _inline_bundle() -> str:
+    from adoption_kit.report.charts.interactive import vega_bundle
+
+    return vega_bundle()
 
 
 def _joined(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""HTML safety: sanitize data-bearing output HTML, then refuse any page that would load or run something."""
+"""HTML safety: sanitize data-bearing output HTML, then refuse any page that would load or run something
+(but the kit's own inline scripts, recognised by their SHA-256: render.csp)."""
 from __future__ import annotations
 
 import re
@@ -81,11 +82,15 @@ class _UnsafeFinder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.problems: list[str] = []
         self._in_style = False
+        self._script: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         tag = tag.lower()
         if tag == "script":
-            self.problems.append("a <script> element")
+            if attrs:
+                self.problems.append("a <script> element")
+            else:
+                self._script = []     # an inline script: allowed if it is one of the kit's (checked at its end)
         if tag in ("iframe", "frame", "embed", "object", "base", "form"):
             self.problems.append(f"a <{tag}> element")
         if tag == "meta" and any(k.lower() == "http-equiv" and (v or "").lower() == "refresh" for k, v in attrs):
@@ -109,15 +114,38 @@ class _UnsafeFinder(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag.lower() == "style":
             self._in_style = False
+        if tag.lower() == "script" and self._script is not None:
+            if not _kit_script("".join(self._script)):
+                self.problems.append("a <script> element")
+            self._script = None
 
     def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script.append(data)
+            return
         if self._in_style and re.search(r"@import|url\s*\(\s*['\"]?\s*(https?:)?//", data, re.IGNORECASE):
             self.problems.append("CSS that fetches from the network")
 
 
+def _kit_script(text: str) -> bool:
+    from adoption_kit.render.csp import kit_script_hashes, script_hash
+
+    digest = script_hash(text)
+    if digest in kit_script_hashes():
+        return True
+    if len(text) > 100_000:    # a standalone page's inline bundle
+        from adoption_kit.report.charts.interactive import vega_bundle
+
+        return digest == script_hash(vega_bundle())
+    return False
+
+
 def find_unsafe_html(page: str) -> list[str]:
-    """Problems that would make a page unsafe or not offline: scripts, handlers, frames, network fetches. [] = fine."""
+    """Problems that would make a page unsafe or not offline: scripts (but the kit's own, by hash), handlers,
+    frames, network fetches. [] = fine."""
     finder = _UnsafeFinder()
     finder.feed(page)
     finder.close()
+    if finder._script is not None:
+        finder.problems.append("an unterminated <script> element")
     return finder.problems

@@ -11,6 +11,7 @@ import jinja2
 import polars as pl
 
 from adoption_kit import __version__
+from adoption_kit.render.csp import finish_page
 from adoption_kit.render.layout import ACTION_CSV, MANIFEST, TEMPLATES_DIR
 from adoption_kit.render.results import RunResult, _error_line, _now_iso
 from adoption_kit.store import atomic_path
@@ -52,7 +53,7 @@ def _write_index(result: RunResult, analysis: Analysis) -> None:
         counts={k: result.count(k) for k in ("rendered", "current", "failed", "earlier")},
         error_line=_error_line, manifest=MANIFEST)
     with atomic_path(result.index_path) as part:
-        part.write_text(page, encoding="utf-8")
+        part.write_text(finish_page(page, charts=False), encoding="utf-8")   # the policy; sortable tables
 
 
 def _label(key: str) -> str:

@@ -15,7 +15,9 @@ from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
+from adoption_kit.render.assets import write_run_assets
 from adoption_kit.render.audience import cells_for, check_audience, write_customer_bundles
+from adoption_kit.render.csp import CHART_MODES
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR
 from adoption_kit.render.manifest import _write_manifest
@@ -51,7 +53,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    stale_after_days: int | None = None, today: str = "",
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
                    progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
-                   audience: str = "internal", pdf: bool | None = None, paper: str = "a4") -> RunResult:
+                   audience: str = "internal", pdf: bool | None = None, paper: str = "a4",
+                   charts: str = "shared") -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -83,6 +86,9 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     one-customer bundle; see adoption_kit.render.audience). `pdf` (default: on for the customer audience, off
     for internal) prints NAME.pdf beside each NAME.html with headless Chromium on `paper` (a4 or letter);
     without Chromium it is a ParameterError before anything runs.
+    `charts`: how the reports' live charts get their JavaScript (render.csp): "shared" loads the run folder's
+    _assets/vega-bundle.js, "inline" carries the bundle in each page (it stands alone), "static" adds no chart
+    script (the SVGs only). Not part of the fingerprint: `force=True` to re-render current reports another way.
     """
     started = time.monotonic()
     started_at = _now_iso()
@@ -99,6 +105,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         check_paper(paper)
         if not dry_run:
             find_chromium()
+    if charts not in CHART_MODES:
+        raise ParameterError(f"charts={charts!r} must be one of {', '.join(CHART_MODES)}")
     _check_segments(segments)
     if customers:
         for customer_id in customers:
@@ -164,10 +172,11 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         write_customer_bundles(analysis, run_dir, [job.customer_id for job in todo if job.customer_id])
                     else:
                         write_bundle(analysis, run_dir / BUNDLE_DIR)
+                    write_run_assets(run_dir)      # _assets/vega-bundle.js, shared by the reports' live charts
                     copies = {sample.template: _template_copy(sample.template, run_dir, audience)
                               for sample in samples}
-                    specs = [_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
-                                       copies[job.template]) for job in todo]
+                    specs = [dict(_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
+                                            copies[job.template]), charts=charts) for job in todo]
                     if report:
                         report.start(len(jobs), len(todo), used_workers)
                     try:

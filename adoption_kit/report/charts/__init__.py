@@ -1,7 +1,8 @@
 """Altair chart builders for the metric frames: frame in, chart object out; they never display, save or print.
 
 One module per chart family (common: colours, formats and frame/axis helpers; quadrant, trends, distribution,
-heatmap, bars) and `offline`, the renderer that turns a chart into SVG + PNG with vl-convert (no network).
+heatmap, bars), `offline`, the renderer that turns a chart into SVG + PNG with vl-convert (no network), and
+`interactive`: the chart's spec for live HTML charts, the offline JavaScript bundle, the JupyterLab renderer.
 The public names are re-exported here: `from adoption_kit.report import charts; charts.product_bars(...)`.
 
 Imports config, errors, altair and polars only; never render, cli or the rest of the pipeline. No pandas or
@@ -35,6 +36,13 @@ from adoption_kit.report.charts.common import (
 )
 from adoption_kit.report.charts.distribution import rate_distribution
 from adoption_kit.report.charts.heatmap import workload_heatmap
+from adoption_kit.report.charts.interactive import (
+    INTERACTIVE_MIME,
+    enable_lab_interactive,
+    interactive_allowed,
+    lab_renderer,
+    static_only,
+)
 from adoption_kit.report.charts.offline import RENDERER_NAME, configure_offline_rendering, offline_renderer
 from adoption_kit.report.charts.peers import peer_distribution
 from adoption_kit.report.charts.quadrant import MAX_MOVES, adoption_quadrant, select_for_display, select_moves
@@ -59,6 +67,11 @@ __all__ = [
     "peer_distribution",
     "offline_renderer",
     "configure_offline_rendering",
+    "INTERACTIVE_MIME",
+    "enable_lab_interactive",
+    "interactive_allowed",
+    "lab_renderer",
+    "static_only",
     # constants the tests and callers read as charts.X
     "ALTAIR_MAX_ROWS", "ARIA_MAX_POINTS", "DEPLOYMENT_AXIS_TITLE", "USAGE_AXIS_TITLE", "HEATMAP_SCHEME",
     "HUNDRED_COLOR", "INT_TIP", "MAX_MOVES", "NA_CELL_COLOR", "NEUTRAL_COLOR", "PCT_AXIS", "PCT_TIP",

@@ -8,14 +8,13 @@ from typing import Any
 import altair as alt
 
 from adoption_kit.errors import ParameterError
+from adoption_kit.report.charts.interactive import INTERACTIVE_MIME, vl_version, wants_interactive
 from adoption_kit.values import visible_text
 
 RENDERER_NAME = "adoption_kit_offline"
 
 
-def _vl_version() -> str:
-    """vl-convert's name for altair's Vega-Lite version: 'v6.4.1' -> 'v6_4'."""
-    return "_".join(alt.SCHEMA_VERSION.split(".")[:2])
+_vl_version = vl_version
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -46,7 +45,8 @@ def chart_safe(value: Any) -> Any:
     return value
 
 
-def offline_renderer(spec: dict, *, png_scale: float = 2.0, **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = False,
+                     **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """altair renderer: the chart as SVG and PNG (vl-convert, no network), same spec -> same bytes.
 
     nbconvert's HTML export prefers the SVG (vector, searchable); JupyterLab shows the PNG because it
@@ -54,6 +54,9 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, **_: Any) -> tuple[d
 
     The PNG is rasterised from the SVG (`svg_to_png`): the same bytes as `vegalite_to_png`, which would
     run the chart through Vega-Lite and Vega a second time, at a third of the cost or less.
+
+    `interactive`: the spec itself goes into the bundle too (INTERACTIVE_MIME), unless the chart opted out
+    (interactive.static_only); the HTML export draws it live from that, keeping the SVG as the fallback.
     """
     import vl_convert as vlc
 
@@ -61,17 +64,22 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, **_: Any) -> tuple[d
     svg = vlc.vegalite_to_svg(spec, vl_version=_vl_version())
     png = vlc.svg_to_png(svg, scale=png_scale, ppi=72)
     width, height = _png_size(png)
-    bundle = {
+    bundle: dict[str, Any] = {
         "image/svg+xml": svg,
         "image/png": png,
         "text/plain": f"<chart: {_plain_title(spec)}>",
     }
+    if interactive and wants_interactive(spec):
+        bundle[INTERACTIVE_MIME] = spec
     metadata = {"image/png": {"width": round(width / png_scale), "height": round(height / png_scale)}}
     return bundle, metadata
 
 
-def configure_offline_rendering(*, png_scale: float = 2.0) -> str:
+def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = False) -> str:
     """Make altair charts render offline as SVG + PNG in notebooks; returns the renderer name.
+
+    `interactive=True` also puts each chart's spec in its output, for the HTML report's live chart (tooltips,
+    hover): only for an audience allowed to see every row a chart holds (interactive.interactive_allowed).
 
     Also puts the data transformer back to 'default' (inline data; the json/csv transformers write
     side files and leave charts empty in exported HTML) with altair's 5,000-row limit kept on: the
@@ -80,6 +88,6 @@ def configure_offline_rendering(*, png_scale: float = 2.0) -> str:
     if not png_scale > 0:
         raise ParameterError(f"png_scale={png_scale!r} must be positive")
     alt.renderers.register(RENDERER_NAME, offline_renderer)
-    alt.renderers.enable(RENDERER_NAME, png_scale=png_scale)
+    alt.renderers.enable(RENDERER_NAME, png_scale=png_scale, interactive=bool(interactive))
     alt.data_transformers.enable("default")  # also restores max_rows=5000 if someone disabled it
     return RENDERER_NAME

@@ -36,6 +36,7 @@ from adoption_kit.report.charts.common import (
     _segment_color,
     _title,
 )
+from adoption_kit.report.charts.interactive import hover, hover_opacity, hover_stroke
 from adoption_kit.values import check_whole_number, is_whole_number, min_datetime
 
 _QUADRANT_COLUMNS = ("customer_id", "customer_name", "deployment_rate", "usage_rate", "licenses_sold",
@@ -199,10 +200,14 @@ def adoption_quadrant(
     # thousands of points: kept for small portfolios only.
     dense = shown.height > 1000
     max_size = 500 if shown.height <= 200 else 250 if not dense else 90
+    # Hover (live HTML/Lab charts): the point under the pointer turns opaque with a dark ring.
+    pointed = hover("hover_customer", "customer_id")
     points = alt.Chart(shown).mark_circle(
-        opacity=0.35 if highlight_id else (0.55 if dense else 0.7), stroke="white", strokeWidth=0.4,
         aria=shown.height <= ARIA_MAX_POINTS,
-    ).encode(
+    ).add_params(pointed).encode(
+        opacity=hover_opacity(pointed, 0.35 if highlight_id else (0.55 if dense else 0.7)),
+        stroke=alt.condition(pointed, alt.value("black"), alt.value("white")),
+        strokeWidth=hover_stroke(pointed, 0.4, 2.0),
         x=x_enc,
         y=y_enc,
         size=alt.Size("licenses_sold:Q", title="Licenses sold",

@@ -27,6 +27,7 @@ from adoption_kit.report.charts.common import (
     _title,
     _unique_labels,
 )
+from adoption_kit.report.charts.interactive import hover, hover_stroke
 
 _FLAG_COLORS: Mapping[str, str] = MappingProxyType({"drop": SEGMENT_COLORS["deploy"],
                                                     "spike": SEGMENT_COLORS["upsell"]})
@@ -52,7 +53,9 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
     tooltip = [alt.Tooltip("processed_at:T", title="Snapshot", format="%Y-%m-%d"),
                alt.Tooltip("measure:N", title="Measure"), alt.Tooltip("rate:Q", title="Rate", format=PCT_TIP),
                alt.Tooltip("customers:Q", title="Customers", format=INT_TIP)]
-    lines = alt.Chart(long).mark_line(point=True, strokeWidth=2).encode(x=x_enc, y=y_enc, color=color, tooltip=tooltip)
+    pointed = hover("hover_measure", "measure")      # live charts: the line under the pointer thickens
+    lines = alt.Chart(long).mark_line(point=True).add_params(pointed).encode(
+        x=x_enc, y=y_enc, color=color, tooltip=tooltip, strokeWidth=hover_stroke(pointed, 2, 4))
     d, a = thresholds.deploy, thresholds.adopt
     rules = [_rule_layer("rate", "y", [{"rate": d, "rule": f"deploy threshold {_pct_text(d)}"}], dash=(4, 3),
                          color=SEGMENT_COLORS["deploy"], size=1),
@@ -97,7 +100,9 @@ def customer_trend(history_workloads: Any, customer_id: str,
     if "usage_change" in frame.columns:
         tooltip.append(alt.Tooltip("usage_change:Q", title="Change since previous", format="+.1%"))
     tooltip.append(alt.Tooltip("trend_flag:N", title="Flag"))
-    lines = alt.Chart(frame).mark_line(point=True, strokeWidth=1.5).encode(
+    pointed = hover("hover_series", "series")        # live charts: the line under the pointer thickens
+    lines = alt.Chart(frame).mark_line(point=True).add_params(pointed).encode(
+        strokeWidth=hover_stroke(pointed, 1.5, 4),
         x=x_enc, y=y_enc, color=alt.Color("series:N", title="Product · workload", sort=series,
                                           legend=alt.Legend(orient="right", labelLimit=260)),
         tooltip=tooltip)
