@@ -102,6 +102,23 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "subscription): verify the export (licenses held elsewhere, a reporting lag between the "
         "usage and deployment feeds) before acting on it."
     ),
+    # Appended to any segment's text when the row's counts are unknown (missing is not zero).
+    "note:no_deployment": (
+        "Deployment unknown: there is no licenses deployment row, so licenses sold and assigned are "
+        "unknown (not 0); add or download again the licenses deployment export before judging deployment."
+    ),
+    "note:no_usage": (
+        "Usage unknown: there are no licenses usage rows, so qualified and active licenses are unknown "
+        "(not 0); add or download again the licenses usage export before judging usage."
+    ),
+    "note:some_without_deployment": (
+        "Deployment covers only the products with a deployment row: {products_without_deployment} "
+        "product(s) have none, and their licenses sold and assigned are unknown."
+    ),
+    "note:some_without_usage": (
+        "Usage covers only the products with usage rows: {products_without_usage} product(s) have none, "
+        "and their qualified and active licenses are unknown."
+    ),
     "data_check:yammer": (
         "Usage is over 100% because of Yammer (Viva Engage) activity, which also counts users "
         "without a paid license: not a license shortage. Judge adoption on the other workloads."
@@ -109,6 +126,8 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
 }
 
 _COUNT_COLUMNS: Final = ("licenses_sold", "licenses_assigned", "licenses_qualified", "licenses_active")
+# Products of a customer (portfolio) without a deployment row / without usage rows: their counts are unknown.
+_UNKNOWN_COUNTS: Final = ("products_without_deployment", "products_without_usage")
 _YAMMER_KEYS: Final = frozenset(k for k, v in schema.CANONICAL_WORKLOADS.items() if v == schema.YAMMER_WORKLOAD)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -132,6 +151,7 @@ _CUSTOMER_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "licenses_active": pl.Int64, "deployment_rate": pl.Float64, "usage_rate": pl.Float64,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "inflated": pl.Boolean, "inflation_causes": pl.String, "segment": pl.String, "next_step": pl.String,
+    "products_without_deployment": pl.Int64, "products_without_usage": pl.Int64,
 }
 _PORTFOLIO_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customers": pl.Int64, "products": pl.Int64, "excluded_products": pl.Int64,
@@ -140,6 +160,7 @@ _PORTFOLIO_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "median_customer_deployment_rate": pl.Float64, "median_customer_usage_rate": pl.Float64,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "processed_at_min": schema.UTC_DATETIME, "processed_at_max": schema.UTC_DATETIME,
+    "products_without_deployment": pl.Int64, "products_without_usage": pl.Int64,
 }
 _RANKING_EXTRA: Final[dict[str, PolarsDataType]] = {
     "rank": pl.Int64, "idle_share": pl.Float64, "idle_share_lower_bound": pl.Float64,
@@ -306,8 +327,10 @@ def customer_metrics(products: Frame, *, thresholds: Thresholds = DEFAULT_THRESH
         .agg(
             pl.col("customer_name").max(),
             pl.len().cast(pl.Int64).alias("products"),
-            *[pl.col(c).sum().cast(pl.Int64) for c in _COUNT_COLUMNS],
-            *[pl.col(c).sum().cast(pl.Int64) for c in ("licenses_unassigned", "licenses_inactive", "licenses_idle")],
+            *[_sum_known(c) for c in _COUNT_COLUMNS],
+            *[_sum_known(c) for c in ("licenses_unassigned", "licenses_inactive", "licenses_idle")],
+            pl.col("licenses_sold").is_null().sum().cast(pl.Int64).alias("products_without_deployment"),
+            pl.col("licenses_qualified").is_null().sum().cast(pl.Int64).alias("products_without_usage"),
             pl.col("inflated").fill_null(False).any().alias("_any_inflated"),
             *[expr.alias(f"_cause_{c}") for c, expr in has_cause.items()],
         )
@@ -344,8 +367,11 @@ def portfolio_summary(
     df = _to_polars(customers, "customers")
     _require(df, "customers", ["customer_id", "products", *_COUNT_COLUMNS, "deployment_rate", "usage_rate",
                                "licenses_unassigned", "licenses_inactive", "licenses_idle"])
-    sums = [pl.col(c).sum().cast(pl.Int64) for c in
-            ("products", *_COUNT_COLUMNS, "licenses_unassigned", "licenses_inactive", "licenses_idle")]
+    for c in _UNKNOWN_COUNTS:  # customers frames from before these columns: nothing known to be missing
+        if c not in df.columns:
+            df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias(c))
+    sums = [*[pl.col(c).sum().cast(pl.Int64) for c in ("products", *_UNKNOWN_COUNTS)],
+            *[_sum_known(c) for c in (*_COUNT_COLUMNS, "licenses_unassigned", "licenses_inactive", "licenses_idle")]]
     out = df.select(
         pl.len().cast(pl.Int64).alias("customers"),
         *sums,
@@ -427,7 +453,21 @@ def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
         .when(pl.col("segment") == "upsell").then(_fill(NEXT_STEPS["upsell"]))
         .otherwise(_fill(NEXT_STEPS["healthy"]))
     )
-    return df.with_columns(next_step.alias("next_step"))
+    return df.with_columns(pl.concat_str([next_step, *_unknown_notes(df)], separator=" ",
+                                         ignore_nulls=True).alias("next_step"))
+
+
+def _unknown_notes(df: pl.DataFrame) -> list[pl.Expr]:
+    """The next-step notes for counts that are unknown (null) or known for only some products."""
+    notes = [pl.when(pl.col("licenses_sold").is_null()).then(pl.lit(NEXT_STEPS["note:no_deployment"])),
+             pl.when(pl.col("licenses_qualified").is_null()).then(pl.lit(NEXT_STEPS["note:no_usage"]))]
+    for count, known, key in (("products_without_deployment", "licenses_sold", "note:some_without_deployment"),
+                              ("products_without_usage", "licenses_qualified", "note:some_without_usage")):
+        if count in df.columns:
+            text = NEXT_STEPS[key].split("{" + count + "}")
+            notes.append(pl.when((pl.col(count) > 0) & pl.col(known).is_not_null()).then(
+                pl.concat_str([pl.lit(text[0]), pl.col(count).cast(pl.String), pl.lit(text[1])])))
+    return notes
 
 
 def low_adoption_ranking(customers: Frame, *, z: float = 1.96, limit: int | None = None) -> pl.DataFrame:
@@ -575,7 +615,20 @@ def _ratio(numerator: str, denominator: str) -> pl.Expr:
 
 
 def _floor0(expr: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(expr, pl.lit(0, dtype=pl.Int64)).cast(pl.Int64)
+    """max(expr, 0); null (unknown) stays null, where max_horizontal alone would make it 0."""
+    return pl.when(expr.is_not_null()).then(pl.max_horizontal(expr, pl.lit(0, dtype=pl.Int64))).cast(pl.Int64)
+
+
+def _known_sum(columns: list[str]) -> pl.Expr:
+    """Row-wise sum of the known (non-null) columns; null only when every one is unknown."""
+    known = pl.any_horizontal([pl.col(c).is_not_null() for c in columns])
+    return pl.when(known).then(pl.sum_horizontal(columns)).cast(pl.Int64)
+
+
+def _sum_known(column: str) -> pl.Expr:
+    """Aggregate sum over the known rows; null when there are rows and none is known (polars' sum alone
+    gives 0). No rows at all sum to 0: an empty portfolio has nothing sold, which is known."""
+    return pl.when(pl.col(column).is_not_null().any() | (pl.len() == 0)).then(pl.col(column).sum()).cast(pl.Int64).alias(column)
 
 
 def _fill(template: str) -> pl.Expr:
@@ -584,7 +637,7 @@ def _fill(template: str) -> pl.Expr:
     pos = 0
     for match in _PLACEHOLDER.finditer(template):
         parts.append(pl.lit(template[pos:match.start()]))
-        parts.append(pl.col(f"licenses_{match.group(1)}").cast(pl.String))
+        parts.append(pl.col(f"licenses_{match.group(1)}").cast(pl.String).fill_null("unknown"))
         pos = match.end()
     parts.append(pl.lit(template[pos:]))
     return pl.concat_str(parts)
@@ -869,8 +922,8 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
     df = (
         dep.select(*_KEY, "licenses_sold", "licenses_assigned")
         .join(usage, on=_KEY, how="full", coalesce=True)
-        .with_columns(
-            *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNT_COLUMNS],
+        .with_columns(  # no deployment (usage) row: those counts stay null, i.e. unknown, never 0
+            *[pl.col(c).cast(pl.Int64) for c in _COUNT_COLUMNS],
             pl.col("qualified_conflict").fill_null(False),
             pl.col("_from_yammer").fill_null(False),
             pl.col("_turnover").fill_null(False),
@@ -883,7 +936,7 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
         _floor0(pl.col("licenses_sold") - pl.col("licenses_assigned")).alias("licenses_unassigned"),
         _floor0(pl.col("licenses_qualified") - pl.col("licenses_active")).alias("licenses_inactive"),
     ).with_columns(
-        (pl.col("licenses_unassigned") + pl.col("licenses_inactive")).alias("licenses_idle"),
+        _known_sum(["licenses_unassigned", "licenses_inactive"]).alias("licenses_idle"),
         (pl.col("usage_rate") > 1).fill_null(False).alias("inflated"),
     )
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"),
