@@ -349,7 +349,40 @@ def test_subscriptions_of_other_customers_or_products_do_not_count():
         sub("c2", "OFFICE 365 E3", "s1", is_trial=True),
         sub("c1", "OFFICE 365 BUSINESS", "s2", is_trial=True),
     )
-    assert _inflated_product(subs)["inflation_causes"] == "unexplained"
+    # c1's subscription matches no licence product of c1 (it has E3 only), so whether E3 has a trial or a second
+    # subscription cannot be checked: said so, rather than a plain "unexplained"
+    row = _inflated_product(subs)
+    assert row["inflation_causes"] == "unchecked_no_subscription_match"
+    assert "no subscription of the customer matches this product" in row["next_step"]
+
+
+def test_unexplained_when_every_subscription_of_the_customer_matches_another_product():
+    m = metrics.compute_frames(
+        deployment(dep("c1", E3, 10, 10), dep("c1", BUSINESS, 5, 5)),
+        usage(use("c1", E3, "Exchange", 10, 12), use("c1", BUSINESS, "Exchange", 5, 5)),
+        subscriptions(sub("c1", "OFFICE 365 BUSINESS", "s2", is_trial=True)))
+    assert one(m.products, product_id=E3)["inflation_causes"] == "unexplained"
+
+
+def test_marketing_offer_names_match_legacy_licence_names_through_the_catalog():
+    # Licence feeds: legacy upper-case names; subscriptions: offerName marketing names (exports.md section 2).
+    legacy = {E3: "OFFICE 365 ENTERPRISE E3", E1: "OFFICE 365 ENTERPRISE E1"}
+    d = deployment(*[dep("c1", g, 10, 10, product_name=n) for g, n in legacy.items()])
+    u = usage(*[use("c1", g, "Exchange", 10, 12, product_name=n) for g, n in legacy.items()])
+    subs = subscriptions(sub("c1", "Office 365 E3", "s1", status="active"),
+                         sub("c1", "Office 365 E3", "s2", status="suspended"),
+                         sub("c1", "Office 365 E1 Trial", "s3"))   # isTrial false: the name says trial
+    p = metrics.compute_frames(d, u, subs).products
+    assert one(p, product_id=E3)["inflation_causes"] == "duplicate_subscription"   # 2 subs, one suspended
+    assert one(p, product_id=E1)["inflation_causes"] == "trial"
+
+
+def test_a_product_missing_from_the_catalog_still_matches_by_folded_name():
+    new = "0f0f0f0f-0000-4000-8000-000000000001"   # not in the packaged catalog
+    d = deployment(dep("c1", new, 10, 10, product_name="CONTOSO COPILOT PLUS"))
+    u = usage(use("c1", new, "Exchange", 10, 12, product_name="CONTOSO COPILOT PLUS"))
+    p = metrics.compute_frames(d, u, subscriptions(sub("c1", "Contoso  Copilot plus", "s1", is_trial=True))).products
+    assert one(p, product_id=new)["inflation_causes"] == "trial"
 
 
 def test_subscription_name_matches_case_and_whitespace_insensitively():

@@ -79,8 +79,8 @@ def test_rates_and_idle_counts_are_never_negative(data):
     assert (p["licenses_inactive"] == (p["licenses_qualified"] - p["licenses_active"]).clip(0)).all()
     for f in (m.products, m.customers):
         # idle counts the known idle licences: a part that is unknown (null) adds nothing, never a 0 of its own
-        known = f.select(pl.when(pl.col("licenses_unassigned").is_not_null() | pl.col("licenses_inactive").is_not_null())
-                         .then(pl.sum_horizontal("licenses_unassigned", "licenses_inactive"))).to_series()
+        either = pl.col("licenses_unassigned").is_not_null() | pl.col("licenses_inactive").is_not_null()
+        known = f.select(pl.when(either).then(pl.sum_horizontal("licenses_unassigned", "licenses_inactive"))).to_series()
         assert f["licenses_idle"].equals(known.cast(pl.Int64).alias("licenses_idle"))
 
 

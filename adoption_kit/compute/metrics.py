@@ -16,6 +16,7 @@ from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_W
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import InputFileError, ParameterError, Problem
+from adoption_kit.inputs.catalog import SkuCatalog, match_subscriptions
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -47,7 +48,8 @@ __all__ = [
 # Vocabulary
 # ---------------------------------------------------------------------------
 SEGMENTS: Final = ("data_check", "deploy", "adopt", "upsell", "healthy")  # precedence order
-CAUSES: Final = ("duplicate_subscription", "trial", "turnover", "unexplained", "yammer")  # sorted, as joined
+CAUSES: Final = ("duplicate_subscription", "trial", "turnover", "unchecked_no_subscription_match", "unexplained",
+                 "yammer")  # sorted, as joined
 EXCLUSION_COLUMNS: Final = ("product_id", "product_name", "reason")
 
 # Plain-language next steps. `{name}` is replaced, row by row, by the column `licenses_<name>`.
@@ -96,6 +98,12 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "a license that moved from a leaver to a newcomer counts for both, so this is not a license "
         "shortage. Judge adoption on the exact usage from user activity, and check that licenses of "
         "deleted users are released."
+    ),
+    "data_check:unchecked_no_subscription_match": (
+        "Usage is over 100% and no subscription of the customer matches this product, while some of the "
+        "customer's subscriptions match no licence product (see the loader's warning): a trial or a second, "
+        "suspended subscription cannot be checked. Check the customer's subscriptions in Partner Center, or add "
+        "Microsoft's product catalog CSV to the data folder if the product is newer than the kit's catalog."
     ),
     "data_check:unexplained": (
         "Usage is over 100% with no cause in the data (no Yammer, trial or duplicate "
@@ -200,7 +208,8 @@ def compute(exports: Exports, *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
     activity=exports.activity, ...)``; see there for the rules.
     """
     return compute_frames(exports.deployment, exports.usage, exports.subscriptions, thresholds=thresholds,
-                          exclusions=exclusions, activity=exports.activity)
+                          exclusions=exclusions, activity=exports.activity,
+                          catalog=getattr(exports, "catalog", None))
 
 
 def compute_frames(
@@ -211,6 +220,7 @@ def compute_frames(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     exclusions: Frame | None = None,
     activity: Frame | None = None,
+    catalog: SkuCatalog | None = None,
 ) -> Metrics:
     """All metric frames from the normalised frames (polars or pandas; schema.DEPLOYMENT_COLUMNS and friends).
 
@@ -230,9 +240,12 @@ def compute_frames(
     deleted users still active or licences assigned inside the window gets the cause ``turnover`` (a
     product: when one of the workload rows that set its active count does). Without activity rows the
     frames are exactly as before (no extra columns).
+
+    Subscriptions are matched to licence products with the product catalog (``catalog``; None: the packaged
+    one, adoption_kit.inputs.catalog): by SKU GUID, any known name of the SKU, then the folded name.
     """
     thresholds = _check_thresholds(thresholds)
-    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
+    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions, catalog)
     act_workloads, act_customers = activity_tables(activity)
     evidence = activity_evidence(act_workloads) if act_workloads.height else None
     workloads = _workloads(use, attrs, evidence)
@@ -628,7 +641,8 @@ def _known_sum(columns: list[str]) -> pl.Expr:
 def _sum_known(column: str) -> pl.Expr:
     """Aggregate sum over the known rows; null when there are rows and none is known (polars' sum alone
     gives 0). No rows at all sum to 0: an empty portfolio has nothing sold, which is known."""
-    return pl.when(pl.col(column).is_not_null().any() | (pl.len() == 0)).then(pl.col(column).sum()).cast(pl.Int64).alias(column)
+    known = pl.col(column).is_not_null().any() | (pl.len() == 0)
+    return pl.when(known).then(pl.col(column).sum()).cast(pl.Int64).alias(column)
 
 
 def _fill(template: str) -> pl.Expr:
@@ -709,7 +723,7 @@ def _prepare_usage(frame: Frame) -> pl.DataFrame:
 
 
 _SUB_COLUMNS: Final = {c: schema.SUBSCRIPTION_COLUMNS[c] for c in
-                       ("customer_id", "subscription_id", "product_name", "product_key", "status",
+                       ("customer_id", "subscription_id", "offer_id", "product_name", "product_key", "status",
                         "is_trial", "trial_start_at", "trial_converted_at")}
 
 
@@ -743,7 +757,8 @@ _USAGE_KEY: Final = ["customer_id", "product_id", "workload", "workload_code"]
 
 
 def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | None,
-                 exclusions: Frame | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                 exclusions: Frame | None, catalog: SkuCatalog | None = None,
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Validated latest-snapshot deployment and usage rows, and the per customer x product attributes."""
     dep_all = _prepare_deployment(schema.empty_frame(schema.DEPLOYMENT_COLUMNS) if deployment is None else deployment)
     use_all = _prepare_usage(usage)
@@ -754,7 +769,13 @@ def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | 
     dep = _unique_keys(_latest_per_customer(dep_all), _KEY, "deployment")
     use = _unique_keys(_latest_per_customer(use_all), _USAGE_KEY, "usage")
     keys = pl.concat([dep.select(_KEY), use.select(_KEY)]).unique()
+    subs = match_subscriptions(subs, keys.join(product_names, on="product_id", how="left"), catalog)
     attrs = _attributes(keys, customer_names, product_names, _subscription_flags(subs), excl)
+    unmatched = (subs.filter(pl.col("matched_product_id").is_null()).select("customer_id").unique()
+                 .with_columns(pl.lit(True).alias("_unmatched")))
+    attrs = (attrs.join(unmatched, on="customer_id", how="left", maintain_order="left")
+             .with_columns((pl.col("_unmatched").fill_null(False) & ~pl.col("_has_sub")).alias("_unchecked"))
+             .drop("_unmatched"))
     return dep, use, attrs
 
 
@@ -810,6 +831,7 @@ def _subscription_flags(subs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             trial.any().alias("_trial"),
             ((n_subs >= 2) & inactive.any()).alias("_duplicate"),
+            pl.lit(True).alias("_has_sub"),
         )
     )
 
@@ -856,7 +878,7 @@ def _attributes(keys: pl.DataFrame, customer_names: pl.DataFrame, product_names:
         keys.join(customer_names, on="customer_id", how="left")
         .join(product_table, on="product_id", how="left")
         .join(flags, on=["customer_id", "_pkey"], how="left")
-        .with_columns(pl.col("_trial").fill_null(False), pl.col("_duplicate").fill_null(False))
+        .with_columns(pl.col("_trial", "_duplicate", "_has_sub").fill_null(False))
         .drop("_pkey")
         .sort(_PRODUCT_SORT, nulls_last=True)
         .with_row_index("_order")
@@ -884,6 +906,7 @@ def _workloads(use: pl.DataFrame, attrs: pl.DataFrame, evidence: pl.DataFrame | 
     df = _with_turnover(df, evidence)
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"), "yammer": pl.col("_yammer"),
               "turnover": pl.col("_turnover")}
+    causes["unchecked_no_subscription_match"] = pl.col("_unchecked") & ~pl.col("_yammer") & ~pl.col("_turnover")
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     return _finish(df, _WORKLOAD_SCHEMA, ["_order", "_w"])
 
@@ -941,6 +964,9 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
     )
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"),
               "yammer": pl.col("_from_yammer"), "turnover": pl.col("_turnover")}
+    # no subscription matched this product while some of the customer's match none: the cause is unchecked
+    causes["unchecked_no_subscription_match"] = (pl.col("_unchecked") & ~pl.col("_from_yammer")
+                                                 & ~pl.col("_turnover"))
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     df = assign_segments(df, thresholds=thresholds)
     return _finish(df, _PRODUCT_SCHEMA, ["_order"])

@@ -50,7 +50,8 @@ def portfolio_story(analysis: Analysis) -> Fragment:
     p = analysis.portfolio
     counts = segment_frame(analysis)
     by = {r["segment"]: r for r in counts.to_dicts()}
-    sentence1 = (f"Across {plural(p.get('customers', 0), 'customer')}, {_rate(p, 'deployment_rate', 'licenses_sold')} of "
+    sentence1 = (f"Across {plural(p.get('customers', 0), 'customer')}, "
+                 f"{_rate(p, 'deployment_rate', 'licenses_sold')} of "
                  f"the {format_known(p.get('licenses_sold', 0))} licenses sold are assigned and "
                  f"{_rate(p, 'usage_rate', 'licenses_qualified')} of {format_known(p.get('licenses_qualified', 0))} "
                  f"qualified users are active; the median customer is at "
