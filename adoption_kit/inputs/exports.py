@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.inputs.catalog import SkuCatalog
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Exports:
     # Kit-defined optional inputs (schema.PRICE_LIST, schema.SUPPORT_TICKETS); empty when not given.
     prices: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.PRICE_COLUMNS))
     tickets: pl.DataFrame = field(default_factory=lambda: schema.empty_frame(schema.TICKET_COLUMNS))
+    # The product catalog used to match subscriptions to licence products: the packaged crosswalk, with any
+    # Microsoft licensing CSV found among the files merged over it (adoption_kit.inputs.catalog).
+    catalog: SkuCatalog | None = None
 
     @property
     def snapshots(self) -> list:
@@ -65,6 +69,10 @@ class Exports:
             kind_files = [f for f in self.files if f.kind == kind.name]
             if kind_files:
                 lines.append(f"  {kind.title}: {len(kind_files)} file(s), {frame.height} {what}")
+        catalog_files = [f for f in self.files if f.kind == schema.SKU_CATALOG.name]
+        if catalog_files:
+            lines.append(f"  {schema.SKU_CATALOG.title}: {len(catalog_files)} file(s), used over the kit's "
+                         f"packaged product catalog")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"
