@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from adoption_kit.analysis import prepare, validate_customer_id, write_bundle
+from adoption_kit.analysis import prepare, validate_customer_ref, write_bundle
 from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.privacy import refuse_inside
@@ -82,7 +82,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     _check_segments(segments)
     if customers:
         for customer_id in customers:
-            validate_customer_id(customer_id)       # before any file is read
+            validate_customer_ref(customer_id)      # a GUID or a plain name, before any file is read
     data_path = Path(data_path).expanduser().resolve()
     out_dir = Path(out_dir).expanduser().resolve()
     if pseudonym_key is not None:
