@@ -94,7 +94,7 @@ def test_output_columns_match_the_contract():
         "customer_id", "customer_name", "product_id", "product_name", "licenses_sold", "licenses_assigned",
         "licenses_qualified", "qualified_conflict", "licenses_active", "deployment_rate", "usage_rate",
         "licenses_unassigned", "licenses_inactive", "licenses_idle", "inflated", "inflation_causes",
-        "segment", "next_step", "excluded", "exclusion_reason"]
+        "segment", "next_step", "excluded", "exclusion_reason", "product_display_name"]
     assert m.customers.columns == [
         "customer_id", "customer_name", "products", "licenses_sold", "licenses_assigned", "licenses_qualified",
         "licenses_active", "deployment_rate", "usage_rate", "licenses_unassigned", "licenses_inactive",
@@ -375,6 +375,20 @@ def test_marketing_offer_names_match_legacy_licence_names_through_the_catalog():
     p = metrics.compute_frames(d, u, subs).products
     assert one(p, product_id=E3)["inflation_causes"] == "duplicate_subscription"   # 2 subs, one suspended
     assert one(p, product_id=E1)["inflation_causes"] == "trial"
+
+
+def test_products_get_the_catalog_display_name_and_keep_the_exported_one():
+    new = "0f0f0f0f-0000-4000-8000-000000000001"
+    d = deployment(dep("c1", E3, 10, 8, product_name="OFFICE 365 ENTERPRISE E3"),
+                   dep("c1", BUSINESS, 5, 5, product_name="OFFICE 365 BUSINESS"),
+                   dep("c1", new, 1, 1, product_name="CONTOSO NEW"),
+                   dep("c1", None, 2, 2, product_name="office 365 enterprise e1"))   # no productId: by name
+    p = metrics.compute_frames(d, usage()).products
+    assert one(p, product_id=E3)["product_display_name"] == "Office 365 E3"
+    assert one(p, product_id=E3)["product_name"] == "OFFICE 365 ENTERPRISE E3"
+    assert one(p, product_id=BUSINESS)["product_display_name"] == "Microsoft 365 Apps for Business"
+    assert one(p, product_id=new)["product_display_name"] == "CONTOSO NEW"           # unknown SKU: as exported
+    assert one(p, product_id="name:OFFICE 365 ENTERPRISE E1")["product_display_name"] == "Office 365 E1"
 
 
 def test_a_product_missing_from_the_catalog_still_matches_by_folded_name():

@@ -16,7 +16,7 @@ from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_W
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import InputFileError, ParameterError, Problem
-from adoption_kit.inputs.catalog import SkuCatalog, match_subscriptions
+from adoption_kit.inputs.catalog import SkuCatalog, display_names, match_subscriptions, packaged_catalog
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -152,6 +152,7 @@ _PRODUCT_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "usage_rate": pl.Float64, "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64,
     "licenses_idle": pl.Int64, "inflated": pl.Boolean, "inflation_causes": pl.String,
     "segment": pl.String, "next_step": pl.String, "excluded": pl.Boolean, "exclusion_reason": pl.String,
+    "product_display_name": pl.String,   # the catalog's current name of the SKU; product_name stays as exported
 }
 _CUSTOMER_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "products": pl.Int64,
@@ -769,8 +770,9 @@ def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | 
     dep = _unique_keys(_latest_per_customer(dep_all), _KEY, "deployment")
     use = _unique_keys(_latest_per_customer(use_all), _USAGE_KEY, "usage")
     keys = pl.concat([dep.select(_KEY), use.select(_KEY)]).unique()
+    catalog = catalog if catalog is not None else packaged_catalog()
     subs = match_subscriptions(subs, keys.join(product_names, on="product_id", how="left"), catalog)
-    attrs = _attributes(keys, customer_names, product_names, _subscription_flags(subs), excl)
+    attrs = display_names(_attributes(keys, customer_names, product_names, _subscription_flags(subs), excl), catalog)
     unmatched = (subs.filter(pl.col("matched_product_id").is_null()).select("customer_id").unique()
                  .with_columns(pl.lit(True).alias("_unmatched")))
     attrs = (attrs.join(unmatched, on="customer_id", how="left", maintain_order="left")
