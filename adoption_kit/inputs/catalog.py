@@ -177,7 +177,7 @@ def match_subscriptions(subscriptions: pl.DataFrame, products: pl.DataFrame,
         prods.select("customer_id", "product_id", "product_name",
                      (pl.lit("name:") + product_name_key(pl.col("product_name"))).alias("_key")),
     ]).unique()
-    full = pl.coalesce("product_name", "product_key")
+    full = pl.coalesce("product_name", "product_key") if "product_key" in subs.columns else pl.col("product_name")
     stripped = full.str.replace(_TRIAL, "")
     cands: list[pl.DataFrame] = []
     if "offer_id" in subs.columns:
