@@ -404,7 +404,7 @@ def validate_customer_ref(customer: str) -> str:
     if is_guid(text):
         return normalise_guid(text)
     if _PLAIN_NAME.fullmatch(text) is None:
-        raise ParameterError(f"customer {text[:60]!r} is neither a tenant id (a GUID such as "
+        raise ParameterError(f"customer {text[:60]!r} is not a tenant id (a GUID such as "
                              f"0112a436-b14e-4888-967b-ca4bb2cf1234) nor a plain customer name (letters, digits, "
                              f"spaces and . , & ' ( ) + / @ ! # % : -)")
     return " ".join(text.split())
@@ -430,7 +430,7 @@ def resolve_customer(customers: pl.DataFrame, customer: str) -> str:
     by_key = {k: (i, n) for i, n, k in folded.iter_rows() if k is not None}
     close = difflib.get_close_matches(key.lower(), list(by_key), n=3, cutoff=0.5)
     hint = ("; closest: " + ", ".join(f"{by_key[c][0]} ({by_key[c][1]})" for c in close)) if close else ""
-    raise UnknownCustomerError(f"customer {wanted!r} is not a customer name in the data "
+    raise UnknownCustomerError(f"customer {wanted!r} is not a tenant id or a customer name in the data "
                                f"({customers.height} customers){hint}")
 
 

@@ -91,7 +91,7 @@ def test_one_warning_for_unmatched_and_one_for_absent_tenants():
                  (absent, "s4", "Office 365 E1"))
     warnings = subscription_warnings(match_subscriptions(subs, PRODUCTS), PRODUCTS.get_column("customer_id"))
     assert len(warnings) == 2
-    assert warnings[0].startswith("2 subscription(s) match no licence product of their customer")
+    assert warnings[0].startswith("2 subscription(s) that have not ended match no licence product of their customer")
     assert "'Contoso Unknown' (tenant " + T1 + ")" in warnings[0]
     assert warnings[1].startswith(f"2 subscription(s) of 1 tenant(s) absent from the licence deployment and "
                                   f"usage feeds: {absent}")

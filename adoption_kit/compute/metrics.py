@@ -16,7 +16,8 @@ from adoption_kit.compute.activity import (ACTIVITY_CUSTOMER_COLUMNS, ACTIVITY_W
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.values import check_whole_number, product_name_key
 from adoption_kit.errors import InputFileError, ParameterError, Problem
-from adoption_kit.inputs.catalog import SkuCatalog, display_names, match_subscriptions, packaged_catalog
+from adoption_kit.inputs.catalog import (SkuCatalog, display_names, match_subscriptions, packaged_catalog,
+                                         unmatched)
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -473,7 +474,7 @@ def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
 
 def _unknown_notes(df: pl.DataFrame) -> list[pl.Expr]:
     """The next-step notes for counts that are unknown (null) or known for only some products."""
-    notes = [pl.when(pl.col("licenses_sold").is_null()).then(pl.lit(NEXT_STEPS["note:no_deployment"])),
+    notes: list[pl.Expr] = [pl.when(pl.col("licenses_sold").is_null()).then(pl.lit(NEXT_STEPS["note:no_deployment"])),
              pl.when(pl.col("licenses_qualified").is_null()).then(pl.lit(NEXT_STEPS["note:no_usage"]))]
     for count, known, key in (("products_without_deployment", "licenses_sold", "note:some_without_deployment"),
                               ("products_without_usage", "licenses_qualified", "note:some_without_usage")):
@@ -773,9 +774,9 @@ def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | 
     catalog = catalog if catalog is not None else packaged_catalog()
     subs = match_subscriptions(subs, keys.join(product_names, on="product_id", how="left"), catalog)
     attrs = display_names(_attributes(keys, customer_names, product_names, _subscription_flags(subs), excl), catalog)
-    unmatched = (subs.filter(pl.col("matched_product_id").is_null()).select("customer_id").unique()
-                 .with_columns(pl.lit(True).alias("_unmatched")))
-    attrs = (attrs.join(unmatched, on="customer_id", how="left", maintain_order="left")
+    lost = (subs.filter(unmatched(subs)).select("customer_id").unique()
+            .with_columns(pl.lit(True).alias("_unmatched")))
+    attrs = (attrs.join(lost, on="customer_id", how="left", maintain_order="left")
              .with_columns((pl.col("_unmatched").fill_null(False) & ~pl.col("_has_sub")).alias("_unchecked"))
              .drop("_unmatched"))
     return dep, use, attrs

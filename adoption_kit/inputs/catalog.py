@@ -51,6 +51,15 @@ RENAMES: Final[Mapping[str, str]] = {
 }
 _PREFIXES: Final = {"O365": "OFFICE 365", "M365": "MICROSOFT 365"}
 _TRIAL: Final = r"(?i)\s+trial\s*$"
+# Subscriptions that have ended: one whose product has left the licence feeds is expected, not a mismatch.
+ENDED_STATUSES: Final = frozenset({"deprovisioned", "deleted", "expired"})
+
+
+def unmatched(matched: pl.DataFrame) -> pl.Expr:
+    """A subscription (from match_subscriptions) that matches no licence product and has not ended."""
+    ended = (pl.col("status").is_in(sorted(ENDED_STATUSES)).fill_null(False) if "status" in matched.columns
+             else pl.lit(False))
+    return pl.col("matched_product_id").is_null() & ~ended
 
 
 @dataclass(frozen=True)
@@ -213,18 +222,19 @@ def match_subscriptions(subscriptions: pl.DataFrame, products: pl.DataFrame,
 
 
 def subscription_warnings(matched: pl.DataFrame, licence_customers: pl.Series, limit: int = 5) -> list[str]:
-    """One warning for subscriptions that match no licence product, one for subscriptions of tenants absent
-    from the licence feeds (each counted, with the first few listed)."""
+    """One warning for subscriptions that match no licence product (ended ones aside: a deprovisioned
+    subscription's product leaves the licence feeds), one for subscriptions of tenants absent from the licence
+    feeds (each counted, with the first few listed)."""
     warnings: list[str] = []
     present = matched.filter(pl.col("customer_id").is_in(licence_customers.unique().implode()))
     absent = matched.filter(~pl.col("customer_id").is_in(licence_customers.unique().implode()))
-    unmatched = present.filter(pl.col("matched_product_id").is_null())
-    if unmatched.height:
-        shown = unmatched.sort("customer_id", "product_name", nulls_last=True).head(limit)
+    lost = present.filter(unmatched(present))
+    if lost.height:
+        shown = lost.sort("customer_id", "product_name", nulls_last=True).head(limit)
         listed = "; ".join(f"{r['product_name']!r} (tenant {r['customer_id']})" for r in shown.iter_rows(named=True))
         warnings.append(
-            f"{unmatched.height} subscription(s) match no licence product of their customer, by SKU id, known "
-            f"product name or folded name: {listed}{' ...' if unmatched.height > limit else ''}; they cannot "
+            f"{lost.height} subscription(s) that have not ended match no licence product of their customer, by SKU id, known "
+            f"product name or folded name: {listed}{' ...' if lost.height > limit else ''}; they cannot "
             f"explain usage over 100% (a product catalog newer than the kit's, i.e. Microsoft's 'Product names "
             f"and service plan identifiers for licensing' CSV in the data folder, may name them)")
     if absent.height:

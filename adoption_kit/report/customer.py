@@ -62,12 +62,8 @@ def _standing(percentile: float | None, what: str) -> str:
 def customer_products(view: CustomerView, thresholds: Thresholds) -> Fragment:
     """Per product: licenses, deployment % and usage % (below-threshold and over-100% cells highlighted), segment."""
     products = view.products.sort(["excluded", "licenses_sold", "product_name"], descending=[False, True, False])
-    # the catalog's current name, with the name as exported beside it when they differ
-    shown = pl.col("product_display_name") if "product_display_name" in products.columns else pl.col("product_name")
-    label = (pl.when(shown.str.to_uppercase() == pl.col("product_name").str.to_uppercase()).then(shown)
-             .otherwise(pl.concat_str([shown, pl.lit(" ("), pl.col("product_name"), pl.lit(")")])))
     frame = products.select(
-        pl.coalesce(label, pl.col("product_name")).alias("Product"),
+        pl.col("product_name").alias("Product"),
         pl.col("licenses_sold").alias("Sold"), pl.col("licenses_assigned").alias("Assigned"),
         pl.col("licenses_qualified").alias("Qualified"), pl.col("licenses_active").alias("Active"),
         pl.col("deployment_rate").alias("Deployment"), pl.col("usage_rate").alias("Usage"),
