@@ -52,6 +52,7 @@ from adoption_kit.store import Written, atomic_path, check_output, write_table
 from adoption_kit.values import (
     GUID_PATTERN,
     end_of_day,
+    is_guid,
     iso,
     max_datetime,
     min_datetime,
@@ -379,6 +380,9 @@ def read_bundle(folder: str | Path, *, customer_id: str | None = None) -> Analys
         raise ParameterError(f"{folder}: not a metrics bundle (missing {', '.join(missing)}); "
                              f"leave metrics_bundle empty to compute from data_path")
     meta = json.loads((folder / BUNDLE_META).read_text(encoding="utf-8"))
+    if customer_id is not None and not is_guid(customer_id):   # a customer name: its tenant id
+        names = pl.read_parquet(folder / "customers.parquet", columns=["customer_id", "customer_name"])
+        customer_id = resolve_customer(names, customer_id)
 
     def table(name: str, sliced: bool) -> pl.DataFrame:
         scan = pl.scan_parquet(folder / f"{name}.parquet")
@@ -426,9 +430,53 @@ def validate_customer_id(customer_id: str) -> str:
     return normalised
 
 
+# A customer name given instead of a tenant id: letters (any script), digits, spaces and the punctuation of
+# company names. Nothing that could mean code in a notebook parameter (quotes, backslashes, braces, ...); a
+# name is resolved to its tenant id before any parameter reaches papermill anyway.
+_PLAIN_NAME = re.compile(r"[^\W_][\w .,&'()+/@!#%:-]{0,199}")
+
+
+def validate_customer_ref(customer: str) -> str:
+    """A `--customer` / `customer_id` value: a tenant GUID (normalised) or a plain customer name (trimmed);
+    anything else is refused before a file is read or a notebook runs."""
+    text = str(customer).strip()
+    if is_guid(text):
+        return normalise_guid(text)
+    if _PLAIN_NAME.fullmatch(text) is None:
+        raise ParameterError(f"customer {text[:60]!r} is not a tenant id (a GUID such as "
+                             f"0112a436-b14e-4888-967b-ca4bb2cf1234) nor a plain customer name (letters, digits, "
+                             f"spaces and . , & ' ( ) + / @ ! # % : -)")
+    return " ".join(text.split())
+
+
+def resolve_customer(customers: pl.DataFrame, customer: str) -> str:
+    """The tenant id of `customer`: a tenant GUID, or a customer name matched exactly, ignoring case and runs of
+    spaces. An unknown one raises UnknownCustomerError listing the closest ids and names; a name that several
+    tenants share raises ParameterError listing their ids."""
+    wanted = validate_customer_ref(customer)
+    if is_guid(wanted):
+        return wanted
+    key = wanted.casefold()
+    names = customers.select("customer_id", "customer_name").unique().sort("customer_id")
+    folded = names.with_columns(pl.col("customer_name").str.replace_all(r"\s+", " ").str.strip_chars()
+                                .str.to_lowercase().alias("_key"))
+    hits = folded.filter(pl.col("_key") == key.lower())
+    if hits.height == 1:
+        return hits.get_column("customer_id")[0]
+    if hits.height > 1:
+        raise ParameterError(f"customer name {wanted!r} belongs to {hits.height} tenants "
+                             f"({', '.join(hits.get_column('customer_id').to_list())}); give the tenant id")
+    by_key = {k: (i, n) for i, n, k in folded.iter_rows() if k is not None}
+    close = difflib.get_close_matches(key.lower(), list(by_key), n=3, cutoff=0.5)
+    hint = ("; closest: " + ", ".join(f"{by_key[c][0]} ({by_key[c][1]})" for c in close)) if close else ""
+    raise UnknownCustomerError(f"customer {wanted!r} is not a tenant id or a customer name in the data "
+                               f"({customers.height} customers){hint}")
+
+
 def find_customer(customers: pl.DataFrame, customer_id: str) -> dict:
-    """The customer's row, or an UnknownCustomerError naming the closest ids and names."""
-    wanted = validate_customer_id(customer_id)
+    """The customer's row (`customer_id`: a tenant id, or a customer name: see resolve_customer), or an
+    UnknownCustomerError naming the closest ids and names."""
+    wanted = resolve_customer(customers, customer_id)
     match = customers.filter(pl.col("customer_id") == wanted)
     if match.height:
         return match.row(0, named=True)

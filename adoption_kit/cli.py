@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, metavar="REPORTS_DIR",
                         help="where the run folder REPORTS_DIR/<YYYY-MM-DD of the data>/ is written")
     report.add_argument("--customer", action="append", metavar="ID",
-                        help="render only this customer (tenant id); repeat for more (default: all)")
+                        help="render only this customer (tenant id, or its name: exact, any case); repeat for more "
+                             "(default: all)")
     report.add_argument("--segment", action="append", metavar="SEG[,SEG]",
                         help="render only customers in these segments (data_check, deploy, adopt, upsell, "
                              "healthy); comma-separated or repeated")

@@ -227,9 +227,21 @@ INSIGHTS_SEATS = ExportKind(
 )
 
 INSIGHTS_KINDS: tuple[ExportKind, ...] = (INSIGHTS_OFFICE, INSIGHTS_DYNAMICS, INSIGHTS_SEATS)
-
+# Microsoft's "Product names and service plan identifiers for licensing" CSV (exports.md section 4), when the user
+# drops a copy in the data folder: read by adoption_kit.inputs.catalog (merged over the packaged crosswalk).
+# `String_ Id` and other header drift fold to the same keys.
+SKU_CATALOG = ExportKind(
+    name="sku_catalog",
+    title="Microsoft product names and service plan identifiers (licensing CSV)",
+    fields=(
+        RawField("Product_Display_Name", "display_name", "str", required=True),
+        RawField("String_Id", "string_id", "str", required=True),
+        RawField("GUID", "guid", "guid", required=True),
+    ),
+    signature=frozenset({"productdisplayname", "stringid", "guid"}),
+)
 EXPORT_KINDS: tuple[ExportKind, ...] = (DEPLOYMENT, USAGE, SUBSCRIPTIONS, ACTIVITY, PRICE_LIST, SUPPORT_TICKETS,
-                                        *INSIGHTS_KINDS)
+                                        *INSIGHTS_KINDS, SKU_CATALOG)
 
 # ---------------------------------------------------------------------------
 # Normalised frames returned by adoption_kit.inputs.load_exports (column -> dtype).

@@ -24,6 +24,7 @@ from adoption_kit.compute.activity import (
 from adoption_kit.compute.insights import with_insights_exclusions
 from adoption_kit.config import DEFAULT_THRESHOLDS, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, Problem
+from adoption_kit.inputs.catalog import SkuCatalog, display_names, match_subscriptions, packaged_catalog, unmatched
 from adoption_kit.values import check_whole_number, product_name_key
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ __all__ = [
 # Vocabulary
 # ---------------------------------------------------------------------------
 SEGMENTS: Final = ("data_check", "deploy", "adopt", "upsell", "healthy")  # precedence order
-CAUSES: Final = ("duplicate_subscription", "trial", "turnover", "unexplained", "yammer")  # sorted, as joined
+CAUSES: Final = ("duplicate_subscription", "trial", "turnover", "unchecked_no_subscription_match", "unexplained",
+                 "yammer")  # sorted, as joined
 EXCLUSION_COLUMNS: Final = ("product_id", "product_name", "reason")
 
 # Plain-language next steps. `{name}` is replaced, row by row, by the column `licenses_<name>`.
@@ -106,10 +108,33 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
         "shortage. Judge adoption on the exact usage from user activity, and check that licenses of "
         "deleted users are released."
     ),
+    "data_check:unchecked_no_subscription_match": (
+        "Usage is over 100% and no subscription of the customer matches this product, while some of the "
+        "customer's subscriptions match no licence product (see the loader's warning): a trial or a second, "
+        "suspended subscription cannot be checked. Check the customer's subscriptions in Partner Center, or add "
+        "Microsoft's product catalog CSV to the data folder if the product is newer than the kit's catalog."
+    ),
     "data_check:unexplained": (
         "Usage is over 100% with no cause in the data (no Yammer, trial or duplicate "
         "subscription): verify the export (licenses held elsewhere, a reporting lag between the "
         "usage and deployment feeds) before acting on it."
+    ),
+    # Appended to any segment's text when the row's counts are unknown (missing is not zero).
+    "note:no_deployment": (
+        "Deployment unknown: there is no licenses deployment row, so licenses sold and assigned are "
+        "unknown (not 0); add or download again the licenses deployment export before judging deployment."
+    ),
+    "note:no_usage": (
+        "Usage unknown: there are no licenses usage rows, so qualified and active licenses are unknown "
+        "(not 0); add or download again the licenses usage export before judging usage."
+    ),
+    "note:some_without_deployment": (
+        "Deployment covers only the products with a deployment row: {products_without_deployment} "
+        "product(s) have none, and their licenses sold and assigned are unknown."
+    ),
+    "note:some_without_usage": (
+        "Usage covers only the products with usage rows: {products_without_usage} product(s) have none, "
+        "and their qualified and active licenses are unknown."
     ),
     "data_check:yammer": (
         "Usage is over 100% because of Yammer (Viva Engage) activity, which also counts users "
@@ -118,6 +143,8 @@ NEXT_STEPS: Final[Mapping[str, str]] = {
 }
 
 _COUNT_COLUMNS: Final = ("licenses_sold", "licenses_assigned", "licenses_qualified", "licenses_active")
+# Products of a customer (portfolio) without a deployment row / without usage rows: their counts are unknown.
+_UNKNOWN_COUNTS: Final = ("products_without_deployment", "products_without_usage")
 _YAMMER_KEYS: Final = frozenset(k for k, v in schema.CANONICAL_WORKLOADS.items() if v == schema.YAMMER_WORKLOAD)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -134,6 +161,7 @@ _PRODUCT_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "usage_rate": pl.Float64, "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64,
     "licenses_idle": pl.Int64, "inflated": pl.Boolean, "inflation_causes": pl.String,
     "segment": pl.String, "next_step": pl.String, "excluded": pl.Boolean, "exclusion_reason": pl.String,
+    "product_display_name": pl.String,   # the catalog's current name of the SKU; product_name stays as exported
 }
 _CUSTOMER_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customer_id": pl.String, "customer_name": pl.String, "products": pl.Int64,
@@ -141,6 +169,7 @@ _CUSTOMER_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "licenses_active": pl.Int64, "deployment_rate": pl.Float64, "usage_rate": pl.Float64,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "inflated": pl.Boolean, "inflation_causes": pl.String, "segment": pl.String, "next_step": pl.String,
+    "products_without_deployment": pl.Int64, "products_without_usage": pl.Int64,
 }
 _PORTFOLIO_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "customers": pl.Int64, "products": pl.Int64, "excluded_products": pl.Int64,
@@ -149,6 +178,7 @@ _PORTFOLIO_SCHEMA: Final[dict[str, PolarsDataType]] = {
     "median_customer_deployment_rate": pl.Float64, "median_customer_usage_rate": pl.Float64,
     "licenses_unassigned": pl.Int64, "licenses_inactive": pl.Int64, "licenses_idle": pl.Int64,
     "processed_at_min": schema.UTC_DATETIME, "processed_at_max": schema.UTC_DATETIME,
+    "products_without_deployment": pl.Int64, "products_without_usage": pl.Int64,
 }
 _RANKING_EXTRA: Final[dict[str, PolarsDataType]] = {
     "rank": pl.Int64, "idle_share": pl.Float64, "idle_share_lower_bound": pl.Float64,
@@ -188,7 +218,8 @@ def compute(exports: Exports, *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
     activity=exports.activity, ...)``; see there for the rules.
     """
     return compute_frames(exports.deployment, exports.usage, exports.subscriptions, thresholds=thresholds,
-                          exclusions=with_insights_exclusions(exclusions, exports), activity=exports.activity)
+                          exclusions=with_insights_exclusions(exclusions, exports), activity=exports.activity,
+                          catalog=getattr(exports, "catalog", None))
 
 
 def compute_frames(
@@ -199,6 +230,7 @@ def compute_frames(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     exclusions: Frame | None = None,
     activity: Frame | None = None,
+    catalog: SkuCatalog | None = None,
 ) -> Metrics:
     """All metric frames from the normalised frames (polars or pandas; schema.DEPLOYMENT_COLUMNS and friends).
 
@@ -218,9 +250,12 @@ def compute_frames(
     deleted users still active or licences assigned inside the window gets the cause ``turnover`` (a
     product: when one of the workload rows that set its active count does). Without activity rows the
     frames are exactly as before (no extra columns).
+
+    Subscriptions are matched to licence products with the product catalog (``catalog``; None: the packaged
+    one, adoption_kit.inputs.catalog): by SKU GUID, any known name of the SKU, then the folded name.
     """
     thresholds = _check_thresholds(thresholds)
-    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions)
+    dep, use, attrs = _prepare_all(deployment, usage, subscriptions, exclusions, catalog)
     act_workloads, act_customers = activity_tables(activity)
     evidence = activity_evidence(act_workloads) if act_workloads.height else None
     workloads = _workloads(use, attrs, evidence)
@@ -315,8 +350,10 @@ def customer_metrics(products: Frame, *, thresholds: Thresholds = DEFAULT_THRESH
         .agg(
             pl.col("customer_name").max(),
             pl.len().cast(pl.Int64).alias("products"),
-            *[pl.col(c).sum().cast(pl.Int64) for c in _COUNT_COLUMNS],
-            *[pl.col(c).sum().cast(pl.Int64) for c in ("licenses_unassigned", "licenses_inactive", "licenses_idle")],
+            *[_sum_known(c) for c in _COUNT_COLUMNS],
+            *[_sum_known(c) for c in ("licenses_unassigned", "licenses_inactive", "licenses_idle")],
+            pl.col("licenses_sold").is_null().sum().cast(pl.Int64).alias("products_without_deployment"),
+            pl.col("licenses_qualified").is_null().sum().cast(pl.Int64).alias("products_without_usage"),
             pl.col("inflated").fill_null(False).any().alias("_any_inflated"),
             *[expr.alias(f"_cause_{c}") for c, expr in has_cause.items()],
         )
@@ -353,8 +390,11 @@ def portfolio_summary(
     df = _to_polars(customers, "customers")
     _require(df, "customers", ["customer_id", "products", *_COUNT_COLUMNS, "deployment_rate", "usage_rate",
                                "licenses_unassigned", "licenses_inactive", "licenses_idle"])
-    sums = [pl.col(c).sum().cast(pl.Int64) for c in
-            ("products", *_COUNT_COLUMNS, "licenses_unassigned", "licenses_inactive", "licenses_idle")]
+    for c in _UNKNOWN_COUNTS:  # customers frames from before these columns: nothing known to be missing
+        if c not in df.columns:
+            df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias(c))
+    sums = [*[pl.col(c).sum().cast(pl.Int64) for c in ("products", *_UNKNOWN_COUNTS)],
+            *[_sum_known(c) for c in (*_COUNT_COLUMNS, "licenses_unassigned", "licenses_inactive", "licenses_idle")]]
     out = df.select(
         pl.len().cast(pl.Int64).alias("customers"),
         *sums,
@@ -436,7 +476,21 @@ def assign_segments(frame: Frame, *, thresholds: Thresholds = DEFAULT_THRESHOLDS
         .when(pl.col("segment") == "upsell").then(_fill(NEXT_STEPS["upsell"]))
         .otherwise(_fill(NEXT_STEPS["healthy"]))
     )
-    return df.with_columns(next_step.alias("next_step"))
+    return df.with_columns(pl.concat_str([next_step, *_unknown_notes(df)], separator=" ",
+                                         ignore_nulls=True).alias("next_step"))
+
+
+def _unknown_notes(df: pl.DataFrame) -> list[pl.Expr]:
+    """The next-step notes for counts that are unknown (null) or known for only some products."""
+    notes: list[pl.Expr] = [pl.when(pl.col("licenses_sold").is_null()).then(pl.lit(NEXT_STEPS["note:no_deployment"])),
+             pl.when(pl.col("licenses_qualified").is_null()).then(pl.lit(NEXT_STEPS["note:no_usage"]))]
+    for count, known, key in (("products_without_deployment", "licenses_sold", "note:some_without_deployment"),
+                              ("products_without_usage", "licenses_qualified", "note:some_without_usage")):
+        if count in df.columns:
+            text = NEXT_STEPS[key].split("{" + count + "}")
+            notes.append(pl.when((pl.col(count) > 0) & pl.col(known).is_not_null()).then(
+                pl.concat_str([pl.lit(text[0]), pl.col(count).cast(pl.String), pl.lit(text[1])])))
+    return notes
 
 
 def low_adoption_ranking(customers: Frame, *, z: float = 1.96, limit: int | None = None) -> pl.DataFrame:
@@ -584,7 +638,21 @@ def _ratio(numerator: str, denominator: str) -> pl.Expr:
 
 
 def _floor0(expr: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(expr, pl.lit(0, dtype=pl.Int64)).cast(pl.Int64)
+    """max(expr, 0); null (unknown) stays null, where max_horizontal alone would make it 0."""
+    return pl.when(expr.is_not_null()).then(pl.max_horizontal(expr, pl.lit(0, dtype=pl.Int64))).cast(pl.Int64)
+
+
+def _known_sum(columns: list[str]) -> pl.Expr:
+    """Row-wise sum of the known (non-null) columns; null only when every one is unknown."""
+    known = pl.any_horizontal([pl.col(c).is_not_null() for c in columns])
+    return pl.when(known).then(pl.sum_horizontal(columns)).cast(pl.Int64)
+
+
+def _sum_known(column: str) -> pl.Expr:
+    """Aggregate sum over the known rows; null when there are rows and none is known (polars' sum alone
+    gives 0). No rows at all sum to 0: an empty portfolio has nothing sold, which is known."""
+    known = pl.col(column).is_not_null().any() | (pl.len() == 0)
+    return pl.when(known).then(pl.col(column).sum()).cast(pl.Int64).alias(column)
 
 
 def _fill(template: str) -> pl.Expr:
@@ -593,7 +661,7 @@ def _fill(template: str) -> pl.Expr:
     pos = 0
     for match in _PLACEHOLDER.finditer(template):
         parts.append(pl.lit(template[pos:match.start()]))
-        parts.append(pl.col(f"licenses_{match.group(1)}").cast(pl.String))
+        parts.append(pl.col(f"licenses_{match.group(1)}").cast(pl.String).fill_null("unknown"))
         pos = match.end()
     parts.append(pl.lit(template[pos:]))
     return pl.concat_str(parts)
@@ -666,7 +734,7 @@ def _prepare_usage(frame: Frame) -> pl.DataFrame:
 
 
 _SUB_COLUMNS: Final = {c: schema.SUBSCRIPTION_COLUMNS[c] for c in
-                       ("customer_id", "subscription_id", "product_name", "product_key", "status",
+                       ("customer_id", "subscription_id", "offer_id", "product_name", "product_key", "status",
                         "is_trial", "trial_start_at", "trial_converted_at")}
 
 
@@ -700,7 +768,8 @@ _USAGE_KEY: Final = ["customer_id", "product_id", "workload", "workload_code"]
 
 
 def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | None,
-                 exclusions: Frame | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                 exclusions: Frame | None, catalog: SkuCatalog | None = None,
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Validated latest-snapshot deployment and usage rows, and the per customer x product attributes."""
     dep_all = _prepare_deployment(schema.empty_frame(schema.DEPLOYMENT_COLUMNS) if deployment is None else deployment)
     use_all = _prepare_usage(usage)
@@ -711,7 +780,14 @@ def _prepare_all(deployment: Frame | None, usage: Frame, subscriptions: Frame | 
     dep = _unique_keys(_latest_per_customer(dep_all), _KEY, "deployment")
     use = _unique_keys(_latest_per_customer(use_all), _USAGE_KEY, "usage")
     keys = pl.concat([dep.select(_KEY), use.select(_KEY)]).unique()
-    attrs = _attributes(keys, customer_names, product_names, _subscription_flags(subs), excl)
+    catalog = catalog if catalog is not None else packaged_catalog()
+    subs = match_subscriptions(subs, keys.join(product_names, on="product_id", how="left"), catalog)
+    attrs = display_names(_attributes(keys, customer_names, product_names, _subscription_flags(subs), excl), catalog)
+    lost = (subs.filter(unmatched(subs)).select("customer_id").unique()
+            .with_columns(pl.lit(True).alias("_unmatched")))
+    attrs = (attrs.join(lost, on="customer_id", how="left", maintain_order="left")
+             .with_columns((pl.col("_unmatched").fill_null(False) & ~pl.col("_has_sub")).alias("_unchecked"))
+             .drop("_unmatched"))
     return dep, use, attrs
 
 
@@ -767,6 +843,7 @@ def _subscription_flags(subs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             trial.any().alias("_trial"),
             ((n_subs >= 2) & inactive.any()).alias("_duplicate"),
+            pl.lit(True).alias("_has_sub"),
         )
     )
 
@@ -814,7 +891,7 @@ def _attributes(keys: pl.DataFrame, customer_names: pl.DataFrame, product_names:
         keys.join(customer_names, on="customer_id", how="left")
         .join(product_table, on="product_id", how="left")
         .join(flags, on=["customer_id", "_pkey"], how="left")
-        .with_columns(pl.col("_trial").fill_null(False), pl.col("_duplicate").fill_null(False))
+        .with_columns(pl.col("_trial", "_duplicate", "_has_sub").fill_null(False))
         .drop("_pkey")
         .sort(_PRODUCT_SORT, nulls_last=True)
         .with_row_index("_order")
@@ -842,6 +919,7 @@ def _workloads(use: pl.DataFrame, attrs: pl.DataFrame, evidence: pl.DataFrame | 
     df = _with_turnover(df, evidence)
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"), "yammer": pl.col("_yammer"),
               "turnover": pl.col("_turnover")}
+    causes["unchecked_no_subscription_match"] = pl.col("_unchecked") & ~pl.col("_yammer") & ~pl.col("_turnover")
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     return _finish(df, _WORKLOAD_SCHEMA, ["_order", "_w"])
 
@@ -880,8 +958,8 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
     df = (
         dep.select(*_KEY, "licenses_sold", "licenses_assigned")
         .join(usage, on=_KEY, how="full", coalesce=True)
-        .with_columns(
-            *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNT_COLUMNS],
+        .with_columns(  # no deployment (usage) row: those counts stay null, i.e. unknown, never 0
+            *[pl.col(c).cast(pl.Int64) for c in _COUNT_COLUMNS],
             pl.col("qualified_conflict").fill_null(False),
             pl.col("_from_yammer").fill_null(False),
             pl.col("_turnover").fill_null(False),
@@ -894,11 +972,14 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
         _floor0(pl.col("licenses_sold") - pl.col("licenses_assigned")).alias("licenses_unassigned"),
         _floor0(pl.col("licenses_qualified") - pl.col("licenses_active")).alias("licenses_inactive"),
     ).with_columns(
-        (pl.col("licenses_unassigned") + pl.col("licenses_inactive")).alias("licenses_idle"),
+        _known_sum(["licenses_unassigned", "licenses_inactive"]).alias("licenses_idle"),
         (pl.col("usage_rate") > 1).fill_null(False).alias("inflated"),
     )
     causes = {"duplicate_subscription": pl.col("_duplicate"), "trial": pl.col("_trial"),
               "yammer": pl.col("_from_yammer"), "turnover": pl.col("_turnover")}
+    # no subscription matched this product while some of the customer's match none: the cause is unchecked
+    causes["unchecked_no_subscription_match"] = (pl.col("_unchecked") & ~pl.col("_from_yammer")
+                                                 & ~pl.col("_turnover"))
     df = df.with_columns(_join_causes(causes, pl.col("inflated")).alias("inflation_causes"))
     df = assign_segments(df, thresholds=thresholds)
     return _finish(df, _PRODUCT_SCHEMA, ["_order"])

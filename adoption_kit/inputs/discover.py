@@ -67,6 +67,8 @@ def detect_kind(columns: Iterable[str], name: str) -> ExportKind:
         return schema.PRICE_LIST
     elif schema.SUPPORT_TICKETS.signature <= keys:
         return schema.SUPPORT_TICKETS
+    elif schema.SKU_CATALOG.signature <= keys:   # Microsoft's product catalog: used, never refused
+        return schema.SKU_CATALOG
     else:
         shown = ", ".join(list(columns)[:8])
         problem = f"is not a recognised Partner Center export (columns: {shown})"

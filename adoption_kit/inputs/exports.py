@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from adoption_kit import schema
+from adoption_kit.inputs.catalog import SkuCatalog
 from adoption_kit.inputs.inventory import Inventory
 from adoption_kit.values import max_date, min_date, visible_text
 
@@ -44,6 +45,9 @@ class Exports:
     # Files read and skipped, missing kinds, paging and snapshot completeness (inventory.py); its findings
     # are also lines of `warnings`.
     inventory: Inventory = field(default_factory=Inventory)
+    # The product catalog used to match subscriptions to licence products: the packaged crosswalk, with any
+    # Microsoft licensing CSV found among the files merged over it (adoption_kit.inputs.catalog).
+    catalog: SkuCatalog | None = None
 
     @property
     def snapshots(self) -> list:
@@ -90,6 +94,10 @@ class Exports:
                              f"{schema.INSIGHTS_BASIS}" if insights_kind is not schema.INSIGHTS_SEATS else
                              f"  {insights_kind.title}: {len(kind_files)} file(s), {frame.height} row(s), "
                              f"{frame.get_column('customer_id').n_unique()} customer(s){span}")
+        catalog_files = [f for f in self.files if f.kind == schema.SKU_CATALOG.name]
+        if catalog_files:
+            lines.append(f"  {schema.SKU_CATALOG.title}: {len(catalog_files)} file(s), used over the kit's "
+                         f"packaged product catalog")
         snapshots = self.snapshots
         if snapshots:
             lines.append(f"  processedDateTime: {snapshots[0]:%Y-%m-%d %H:%M} .. {snapshots[-1]:%Y-%m-%d %H:%M} UTC"

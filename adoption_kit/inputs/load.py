@@ -17,6 +17,14 @@ from adoption_kit.inputs import inventory as inventory_checks
 from adoption_kit.inputs import json_pages
 from adoption_kit.inputs.activity import _resolve_activity
 from adoption_kit.inputs.cache import ParsedCache, parsed_cache
+from adoption_kit.inputs.catalog import (
+    SkuCatalog,
+    catalog_from_frame,
+    match_subscriptions,
+    merge_catalogs,
+    packaged_catalog,
+    subscription_warnings,
+)
 from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited, strip_repeated_boms
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files_and_warnings
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
@@ -65,6 +73,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     read: list[tuple[Path, str, int | None, Future]] = []   # path, kind, rows (None: counted below), digest
     raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
+    catalogs: list[SkuCatalog] = []   # Microsoft licensing CSVs among the files
     cache = parsed_cache()
 
     def normalise_pending(kind_name: str) -> None:
@@ -111,6 +120,10 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
                 continue
             except InputFileError as error:
                 problems.extend(error.problems)
+                continue
+            if kind is schema.SKU_CATALOG:
+                catalogs.append(catalog_from_frame(raw, str(path)))
+                read.append((path, kind.name, raw.height, digest))
                 continue
             if got.page is not None:
                 envelopes[str(path)] = got.page
@@ -188,7 +201,11 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     w4 = w4 + w5 + w6
     if problems:
         raise InputFileError(problems)
-    warnings.extend(w1 + w2 + w3 + w4 + (list(insights.warnings) if insights is not None else []))
+    catalog = packaged_catalog()
+    for found in catalogs:
+        catalog = merge_catalogs(catalog, found)
+    subscriptions, w7 = _match_subscriptions(subscriptions, deployment, usage, catalog)
+    warnings.extend(w1 + w2 + w3 + w4 + w7 + (list(insights.warnings) if insights is not None else []))
     warnings.extend(_name_conflicts(pl.concat([deployment.select("customer_id", "customer_name", "processed_at"),
                                                usage.select("customer_id", "customer_name", "processed_at")])))
     inventory = Inventory(
@@ -200,8 +217,20 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     warnings.extend(inventory.warning_lines())
     return Exports(deployment.select(list(schema.DEPLOYMENT_COLUMNS)), usage.select(list(schema.USAGE_COLUMNS)),
                    subscriptions.select(list(schema.SUBSCRIPTION_COLUMNS)), tuple(loaded), tuple(warnings),
-                   activity, prices, tickets, inventory=inventory,
+                   activity, prices, tickets, inventory=inventory, catalog=catalog,
                    **(insights.exports_fields() if insights is not None else {}))
+
+
+def _match_subscriptions(subscriptions: pl.DataFrame, deployment: pl.DataFrame, usage: pl.DataFrame,
+                         catalog: SkuCatalog) -> tuple[pl.DataFrame, list[str]]:
+    """Subscriptions with product_key (and is_trial) from the licence product they match; one warning for those
+    that match none, one for those of tenants absent from the licence feeds."""
+    if subscriptions.is_empty():
+        return subscriptions, []
+    products = pl.concat([deployment.select("customer_id", "product_id", "product_name"),
+                          usage.select("customer_id", "product_id", "product_name")]).unique()
+    matched = match_subscriptions(subscriptions, products, catalog)
+    return matched.drop("matched_product_id"), subscription_warnings(matched, products.get_column("customer_id"))
 
 
 def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[str]]:

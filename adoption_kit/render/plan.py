@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adoption_kit import __version__
-from adoption_kit.analysis import find_customer, staleness_warning, validate_customer_id
+from adoption_kit.analysis import find_customer, staleness_warning
 from adoption_kit.compute.metrics import SEGMENTS
 from adoption_kit.config import REPORT_TEMPLATES_DIR, TEMPLATE_FILES, Thresholds
 from adoption_kit.errors import ParameterError
@@ -104,7 +104,7 @@ def plan_reports(analysis: Analysis, run_dir: str | Path, *, data_path: str | Pa
                  audience: str = "internal") -> list[ReportJob]:
     """The reports of one run: the portfolio overview, the low-adoption list, then one report per selected customer.
 
-    `customers` are tenant ids (checked with `analysis.validate_customer_id`, and each must be in the data);
+    `customers` are tenant ids or customer names (exact, ignoring case: `analysis.resolve_customer`), each in the data;
     `segments` keeps the customers in those segments (both given: customers in the list AND in a segment).
     None selects every customer. `top_n` / `stale_after_days` of None leave the template's default.
     Customers are ordered by name, then id. `pseudonym` (the key id of a pseudonymized analysis) is part of
@@ -124,8 +124,8 @@ def plan_reports(analysis: Analysis, run_dir: str | Path, *, data_path: str | Pa
     if customers:
         wanted_ids = []
         for raw in customers:
-            customer_id = validate_customer_id(raw)
-            find_customer(analysis.customers, customer_id)   # UnknownCustomerError names close matches
+            # a tenant id or a customer name, resolved to the tenant id: only GUIDs reach a notebook parameter
+            customer_id = find_customer(analysis.customers, raw)["customer_id"]   # UnknownCustomerError: closest
             if customer_id not in wanted_ids:
                 wanted_ids.append(customer_id)
 

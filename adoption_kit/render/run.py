@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adoption_kit.analysis import prepare, validate_customer_id, write_bundle
+from adoption_kit.analysis import prepare, validate_customer_ref, write_bundle
 from adoption_kit.config import REPORT_TEMPLATES_DIR, Thresholds
 from adoption_kit.errors import ParameterError
 from adoption_kit.interrupts import sigterm_as_interrupt
@@ -110,7 +110,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     _check_segments(segments)
     if customers:
         for customer_id in customers:
-            validate_customer_id(customer_id)       # before any file is read
+            validate_customer_ref(customer_id)      # a GUID or a plain name, before any file is read
     data_path = Path(data_path).expanduser().resolve()
     out_dir = check_output(out_dir, [data_path], folder=True)   # before loading: one line, nothing read
     if pseudonym_key is not None:

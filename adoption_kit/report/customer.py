@@ -11,7 +11,7 @@ from adoption_kit.config import Thresholds
 from adoption_kit.report import tables
 from adoption_kit.report.book import customer_book_figures
 from adoption_kit.report.exact_usage import exact_usage_figures
-from adoption_kit.report.format import Fragment, _fill, _fragment, esc, format_int, format_pct, plural
+from adoption_kit.report.format import Fragment, _fill, _fragment, esc, format_int, format_known, format_pct, plural
 from adoption_kit.report.headline import _common_figures, _round
 from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
 
@@ -27,16 +27,30 @@ def customer_header(view: CustomerView, analysis: Analysis) -> Fragment:
         ("Tenant id", c["customer_id"]),
         ("Segment", f"{c['segment']}: {SEGMENT_MEANINGS.get(c['segment'], '')}"),
         ("Products (included)", format_int(c["products"])),
-        ("Licenses sold / assigned", f"{format_int(c['licenses_sold'])} / {format_int(c['licenses_assigned'])}"),
-        ("Active / qualified users", f"{format_int(c['licenses_active'])} / {format_int(c['licenses_qualified'])}"),
-        ("Deployment", f"{format_pct(c['deployment_rate'])}: {_standing(view.deployment_percentile, 'deployment')}"),
-        ("Usage", f"{format_pct(c['usage_rate'])}: {_standing(view.usage_percentile, 'usage')}"),
-        ("Idle licenses", format_int(c["licenses_idle"])),
+        ("Licenses sold / assigned", f"{format_known(c['licenses_sold'])} / {format_known(c['licenses_assigned'])}"
+                                     f"{_unknown_note(c, 'products_without_deployment', 'a deployment row')}"),
+        ("Active / qualified users", f"{format_known(c['licenses_active'])} / {format_known(c['licenses_qualified'])}"
+                                     f"{_unknown_note(c, 'products_without_usage', 'usage rows')}"),
+        ("Deployment", f"{_rate(c, 'deployment_rate', 'licenses_sold')}: "
+                       f"{_standing(view.deployment_percentile, 'deployment')}"),
+        ("Usage", f"{_rate(c, 'usage_rate', 'licenses_qualified')}: {_standing(view.usage_percentile, 'usage')}"),
+        ("Idle licenses", format_known(c["licenses_idle"])),
         ("Low-adoption ranking", rank),
     ]
     markup = "".join(f"<tr><th style=\"text-align: left\">{esc(k)}</th>"
                      f"<td style=\"text-align: left\">{esc(v)}</td></tr>" for k, v in rows)
     return _fragment([f"<table>{markup}</table>"], [f"{k}: {v}" for k, v in rows])
+
+
+def _unknown_note(row: dict[str, Any], column: str, what: str) -> str:
+    """' (2 products without a deployment row: unknown, not 0)' when some products lack that feed."""
+    n = row.get(column) or 0
+    return f" ({plural(n, 'product')} without {what}: unknown, not 0)" if n else ""
+
+
+def _rate(row: dict[str, Any], rate: str, denominator: str) -> str:
+    """A rate, or 'unknown' when its denominator is unknown (no feed row) rather than 0 ('n/a')."""
+    return "unknown" if row.get(denominator) is None else format_pct(row.get(rate))
 
 
 def _standing(percentile: float | None, what: str) -> str:
@@ -58,8 +72,12 @@ def customer_products(view: CustomerView, thresholds: Thresholds) -> Fragment:
     caption = (f"{plural(products.height, 'product')}; bold and shaded: deployment under "
                f"{format_pct(thresholds.deploy, 0)}, usage under {format_pct(thresholds.adopt, 0)}, "
                f"or usage over 100% (check the data). Excluded products do not count in the ratios.")
+    if products.select(pl.col("licenses_sold", "licenses_qualified").is_null().any()).row(0) != (False, False):
+        caption += (" unknown: the product has no deployment row (sold, assigned) or no usage rows (qualified, "
+                    "active) in the exports, so those counts are unknown, not 0; its rate then reads n/a.")
     return tables.styled_table(frame, uuid="customer_products", caption=caption, pct=["Deployment", "Usage"],
-                        ints=["Sold", "Assigned", "Qualified", "Active"], thresholds=thresholds)
+                        ints=["Sold", "Assigned", "Qualified", "Active"], thresholds=thresholds,
+                        unknown=["Sold", "Assigned", "Qualified", "Active"])
 
 
 def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
@@ -91,6 +109,12 @@ def customer_flags(view: CustomerView, thresholds: Thresholds) -> Fragment:
     for p in included.filter(pl.col("licenses_sold") == 0).to_dicts():
         flags.append((f"No licenses of {p['product_name']} sold through you",
                       _fill(NEXT_STEPS["data_check:no_sold"], p)))
+    for p in included.filter(pl.col("licenses_sold").is_null()).to_dicts():
+        flags.append((f"No deployment row for {p['product_name']}: licenses sold and assigned are unknown, not 0",
+                      NEXT_STEPS["note:no_deployment"]))
+    for p in included.filter(pl.col("licenses_qualified").is_null()).to_dicts():
+        flags.append((f"No usage rows for {p['product_name']}: qualified and active licenses are unknown, not 0",
+                      NEXT_STEPS["note:no_usage"]))
     for p in included.filter((pl.col("licenses_sold") > 0)
                              & (pl.col("licenses_assigned") > pl.col("licenses_sold"))).to_dicts():
         flags.append((f"More {p['product_name']} licenses assigned than sold through you "

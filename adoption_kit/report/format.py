@@ -57,6 +57,11 @@ def format_int(value: int | None) -> str:
     return "n/a" if value is None else f"{int(value):,}"
 
 
+def format_known(value: int | None) -> str:
+    """A count that can be unknown (its feed row is missing): 8145 -> '8,145'; None -> 'unknown', never 0."""
+    return "unknown" if value is None else format_int(value)
+
+
 def format_date(value: datetime | None) -> str:
     return "unknown" if value is None else f"{value:%Y-%m-%d}"
 
@@ -101,8 +106,9 @@ def _text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: 
 
 
 def _fill(template: str, counts: Mapping[str, Any]) -> str:
-    """A NEXT_STEPS text with `{name}` replaced by counts['licenses_<name>'] (thousands separated)."""
-    return _PLACEHOLDER.sub(lambda m: format_int(counts.get(f"licenses_{m[1]}")), template)
+    """A NEXT_STEPS text with `{name}` replaced by counts['licenses_<name>'] (thousands separated; a missing
+    count reads 'unknown', as in compute.metrics)."""
+    return _PLACEHOLDER.sub(lambda m: format_known(counts.get(f"licenses_{m[1]}")), template)
 
 
 def threshold_text(thresholds: Thresholds) -> str:

@@ -8,6 +8,7 @@ CAUSE_LABELS: Mapping[str, str] = {
     "duplicate_subscription": "duplicate subscription",
     "trial": "open trial",
     "turnover": "user turnover (leavers still counted)",
+    "unchecked_no_subscription_match": "not checked: no subscription matches the product",
     "unexplained": "no cause in the data",
     "yammer": "Yammer (Viva Engage) activity",
 }

@@ -17,6 +17,7 @@ from adoption_kit.report.format import (
     esc,
     format_date,
     format_int,
+    format_known,
     format_pct,
     plural,
     threshold_text,
@@ -31,19 +32,27 @@ def portfolio_headline(analysis: Analysis) -> Fragment:
     rows = [
         ("Customers", format_int(p.get("customers", 0))),
         ("Products (customer x product, included)", format_int(p.get("products", 0))),
-        ("Licenses sold", format_int(p.get("licenses_sold", 0))),
-        ("Licenses assigned", format_int(p.get("licenses_assigned", 0))),
-        ("Qualified users", format_int(p.get("licenses_qualified", 0))),
-        ("Active users", format_int(p.get("licenses_active", 0))),
-        ("Deployment (assigned / sold)", format_pct(p.get("deployment_rate"))),
-        ("Usage (active / qualified)", format_pct(p.get("usage_rate"))),
-        ("Median customer deployment", format_pct(p.get("median_customer_deployment_rate"))),
-        ("Median customer usage", format_pct(p.get("median_customer_usage_rate"))),
-        ("Idle licenses (unassigned + inactive)", format_int(p.get("licenses_idle", 0))),
+        ("Licenses sold", format_known(p.get("licenses_sold", 0))),
+        ("Licenses assigned", format_known(p.get("licenses_assigned", 0))),
+        ("Qualified users", format_known(p.get("licenses_qualified", 0))),
+        ("Active users", format_known(p.get("licenses_active", 0))),
+        ("Deployment (assigned / sold)", _rate(p, "deployment_rate", "licenses_sold")),
+        ("Usage (active / qualified)", _rate(p, "usage_rate", "licenses_qualified")),
+        ("Median customer deployment", _rate(p, "median_customer_deployment_rate", "licenses_sold")),
+        ("Median customer usage", _rate(p, "median_customer_usage_rate", "licenses_qualified")),
+        ("Idle licenses (unassigned + inactive)", format_known(p.get("licenses_idle", 0))),
         ("Data processed (UTC)", format_date(analysis.processed_at_max)),
     ]
+    for column, what in (("products_without_deployment", "deployment row"), ("products_without_usage", "usage rows")):
+        if p.get(column):   # missing is not zero: say how much of the portfolio the sums leave out
+            rows.append((f"Products without {what} (counts unknown, left out of the sums)", format_int(p[column])))
     markup, text = _table(["Figure", "Value"], rows, numeric=[1])
     return _fragment([markup], text)
+
+
+def _rate(p: Mapping[str, Any], rate: str, denominator: str) -> str:
+    """A rate, or 'unknown' when its counts are unknown (no feed rows at all) rather than 0 ('n/a')."""
+    return "unknown" if p.get(denominator, 0) is None else format_pct(p.get(rate))
 
 
 def portfolio_story(analysis: Analysis) -> Fragment:
@@ -51,11 +60,19 @@ def portfolio_story(analysis: Analysis) -> Fragment:
     p = analysis.portfolio
     counts = segment_frame(analysis)
     by = {r["segment"]: r for r in counts.to_dicts()}
-    sentence1 = (f"Across {plural(p.get('customers', 0), 'customer')}, {format_pct(p.get('deployment_rate'))} of "
-                 f"the {format_int(p.get('licenses_sold', 0))} licenses sold are assigned and "
-                 f"{format_pct(p.get('usage_rate'))} of {format_int(p.get('licenses_qualified', 0))} qualified "
-                 f"users are active; the median customer is at {format_pct(p.get('median_customer_deployment_rate'))} "
-                 f"deployment and {format_pct(p.get('median_customer_usage_rate'))} usage.")
+    sentence1 = (f"Across {plural(p.get('customers', 0), 'customer')}, "
+                 f"{_rate(p, 'deployment_rate', 'licenses_sold')} of "
+                 f"the {format_known(p.get('licenses_sold', 0))} licenses sold are assigned and "
+                 f"{_rate(p, 'usage_rate', 'licenses_qualified')} of {format_known(p.get('licenses_qualified', 0))} "
+                 f"qualified users are active; the median customer is at "
+                 f"{_rate(p, 'median_customer_deployment_rate', 'licenses_sold')} deployment and "
+                 f"{_rate(p, 'median_customer_usage_rate', 'licenses_qualified')} usage.")
+    unknown = [f"{plural(p[c], 'product')} without {what}" for c, what in
+               (("products_without_deployment", "a deployment row"), ("products_without_usage", "usage rows"))
+               if p.get(c)]
+    if unknown:
+        sentence1 += (f" {' and '.join(unknown)} are left out of these sums: their counts are unknown, not 0 "
+                      f"(check that every export was downloaded).")
     sentence2 = (f"{plural(by['deploy']['customers'], 'customer')} should assign licenses "
                  f"({format_int(by['deploy']['licenses_unassigned'])} unassigned), "
                  f"{format_int(by['adopt']['customers'])} should drive adoption "
@@ -125,11 +142,14 @@ def segment_frame(analysis: Analysis) -> pl.DataFrame:
     """Customers, licenses and idle licenses per segment, every segment present (zeros included), in SEGMENTS order."""
     sums = ["licenses_sold", "licenses_assigned", "licenses_qualified", "licenses_active",
             "licenses_unassigned", "licenses_inactive", "licenses_idle"]
-    counts = analysis.customers.group_by("segment").agg(pl.len().cast(pl.Int64).alias("customers"),
-                                                        *[pl.col(c).sum().cast(pl.Int64) for c in sums])
+    # Sums over the customers whose counts are known; null (unknown) when none is, 0 for an empty segment.
+    known = [pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).cast(pl.Int64).alias(c) for c in sums]
+    counts = analysis.customers.group_by("segment").agg(pl.len().cast(pl.Int64).alias("customers"), *known)
     base = pl.DataFrame({"segment": list(SEGMENTS), "_order": list(range(len(SEGMENTS)))})
+    empty = pl.col("customers").is_null()
     return (base.join(counts, on="segment", how="left")
-            .with_columns(pl.col("customers", *sums).fill_null(0))
+            .with_columns(pl.when(empty).then(0).otherwise(pl.col(c)).cast(pl.Int64).alias(c) for c in sums)
+            .with_columns(pl.col("customers").fill_null(0))
             .sort("_order").drop("_order"))
 
 
@@ -166,8 +186,8 @@ def segment_table(analysis: Analysis) -> Fragment:
     rows = []
     for r in frame.to_dicts():
         rows.append([r["segment"], SEGMENT_MEANINGS[r["segment"]], format_int(r["customers"]),
-                     format_pct(r["customers"] / total, 0), format_int(r["licenses_sold"]),
-                     format_int(r["licenses_idle"]), segment_next_step(r["segment"], r, analysis)])
+                     format_pct(r["customers"] / total, 0), format_known(r["licenses_sold"]),
+                     format_known(r["licenses_idle"]), segment_next_step(r["segment"], r, analysis)])
     markup, text = _table(["Segment", "Meaning", "Customers", "Share", "Licenses sold", "Idle licenses",
                            "Next step"], rows, numeric=[2, 3, 4, 5],
                           caption=f"Thresholds: {threshold_text(analysis.thresholds)}; the first matching "

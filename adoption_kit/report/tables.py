@@ -35,14 +35,16 @@ def _css_block(selectors: str, css: str) -> str:
 
 
 def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[str] = (),
-                 ints: Sequence[str] = (), thresholds: Thresholds | None = None) -> Fragment:
+                 ints: Sequence[str] = (), thresholds: Thresholds | None = None,
+                 unknown: Sequence[str] = ()) -> Fragment:
     """A styled HTML table: every text cell, header and the caption HTML-escaped, % and thousands formatted.
 
     With `thresholds`, a 'Deployment' cell under thresholds.deploy, a 'Usage' cell under thresholds.adopt
     and any rate over 100% are bold and shaded. `uuid` fixes the element ids, so the HTML is the same run
     to run (nbval compares it). The markup is what pandas' Styler writes for the same table (ids, classes,
     one <style> block; a test compares the two), built without pandas: importing pandas would cost a
-    customer report's kernel more than half a second.
+    customer report's kernel more than half a second. A missing cell reads "n/a", or "unknown" in the
+    `unknown` columns (counts from a feed row that is missing: unknown, never 0).
     """
     columns = frame.columns
     right = {c for c in (*pct, *ints) if c in columns}
@@ -55,7 +57,7 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
 
     def shown(column: str, value: Any) -> str:
         if _missing(value):
-            return "n/a"
+            return "unknown" if column in unknown else "n/a"
         if column in pct:
             return format_pct(value)
         if column in ints:

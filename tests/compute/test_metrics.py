@@ -16,6 +16,7 @@ T1 = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
 T0 = dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc)
 E3 = "6fd2c87f-b296-42f0-b197-1e91e994b900"
 BUSINESS = "cdd28e44-67e3-425e-be4c-737fab2899d3"
+E1 = "18181a46-0d4e-45cd-891e-60aabd171b4e"
 FLOW_FREE = "f30db892-07e9-47e9-837c-80727f46fd3d"
 NAMES = {E3: "OFFICE 365 E3", BUSINESS: "OFFICE 365 BUSINESS", FLOW_FREE: "MICROSOFT FLOW FREE"}
 
@@ -93,11 +94,12 @@ def test_output_columns_match_the_contract():
         "customer_id", "customer_name", "product_id", "product_name", "licenses_sold", "licenses_assigned",
         "licenses_qualified", "qualified_conflict", "licenses_active", "deployment_rate", "usage_rate",
         "licenses_unassigned", "licenses_inactive", "licenses_idle", "inflated", "inflation_causes",
-        "segment", "next_step", "excluded", "exclusion_reason"]
+        "segment", "next_step", "excluded", "exclusion_reason", "product_display_name"]
     assert m.customers.columns == [
         "customer_id", "customer_name", "products", "licenses_sold", "licenses_assigned", "licenses_qualified",
         "licenses_active", "deployment_rate", "usage_rate", "licenses_unassigned", "licenses_inactive",
-        "licenses_idle", "inflated", "inflation_causes", "segment", "next_step"]
+        "licenses_idle", "inflated", "inflation_causes", "segment", "next_step",
+        "products_without_deployment", "products_without_usage"]
     for col in ("customers", "products", "licenses_sold", "licenses_assigned", "licenses_qualified",
                 "licenses_active", "deployment_rate", "usage_rate", "median_customer_deployment_rate",
                 "median_customer_usage_rate", "licenses_idle", "processed_at_min", "processed_at_max"):
@@ -217,14 +219,67 @@ def test_sold_zero_gives_null_deployment_rate_and_data_check():
     assert "assigned 4" in row["next_step"]
 
 
-def test_usage_without_deployment_row_has_zero_sold():
-    p = metrics.compute_frames(deployment(), usage(use("c1", E3, "Exchange", 6, 6))).products
+def test_usage_without_deployment_row_has_unknown_sold_not_zero():
+    # Missing is not zero: no deployment row -> sold and assigned unknown (null), and the segment follows the
+    # usage rule instead of "sold 0 -> bought elsewhere".
+    p = metrics.compute_frames(deployment(), usage(use("c1", E3, "Exchange", 6, 6),
+                                                   use("c1", BUSINESS, "Exchange", 10, 3))).products
     row = one(p, product_id=E3)
-    assert (row["licenses_sold"], row["licenses_assigned"]) == (0, 0)
+    assert (row["licenses_sold"], row["licenses_assigned"], row["licenses_unassigned"]) == (None, None, None)
     assert row["deployment_rate"] is None
     assert row["usage_rate"] == pytest.approx(1.0)  # 6 / 6 is not over 100 %
+    assert row["licenses_idle"] == 0                # inactive 6 - 6 = 0; unassigned unknown adds nothing
     assert row["inflated"] is False
-    assert row["segment"] == "data_check"           # sold == 0
+    assert row["segment"] == "healthy"              # not over 1, not under 0.6; upsell needs a deployment rate
+    assert "bought elsewhere" not in row["next_step"]
+    assert "no licenses deployment row" in row["next_step"] and "unknown (not 0)" in row["next_step"]
+    low = one(p, product_id=BUSINESS)
+    assert low["segment"] == "adopt"                # 3 / 10 = 0.3 < 0.6
+    assert "Licenses assigned but not active: 7 of 10" in low["next_step"]
+    assert "Deployment unknown" in low["next_step"]
+
+
+def test_no_deployment_export_gives_unknown_deployment_at_every_level():
+    m = metrics.compute_frames(deployment(), usage(use("c1", E3, "Exchange", 10, 9),
+                                                   use("c2", E3, "Exchange", 4, 1)))
+    for c in m.customers.iter_rows(named=True):
+        assert (c["licenses_sold"], c["licenses_assigned"], c["deployment_rate"]) == (None, None, None)
+        assert c["products_without_deployment"] == 1 and c["products_without_usage"] == 0
+        assert "Deployment unknown" in c["next_step"]
+    assert one(m.customers, customer_id="c1")["segment"] == "healthy"   # 9 / 10 = 0.9
+    assert one(m.customers, customer_id="c2")["segment"] == "adopt"     # 1 / 4 = 0.25
+    p = m.portfolio.row(0, named=True)
+    assert (p["licenses_sold"], p["licenses_assigned"], p["deployment_rate"]) == (None, None, None)
+    assert p["median_customer_deployment_rate"] is None
+    assert (p["licenses_qualified"], p["licenses_active"]) == (14, 10)   # 10 + 4, 9 + 1
+    assert p["usage_rate"] == pytest.approx(10 / 14)
+    assert p["licenses_idle"] == 4                                        # inactive 1 + 3
+    assert (p["products_without_deployment"], p["products_without_usage"]) == (2, 0)
+
+
+def test_customer_sums_are_over_known_products_and_count_the_unknown():
+    # c1: E3 has both feeds (sold 10, assigned 8; qualified 8, active 6); BUSINESS has usage only
+    # (qualified 5, active 5); a third product has deployment only (sold 4, assigned 1).
+    m = metrics.compute_frames(
+        deployment(dep("c1", E3, 10, 8), dep("c1", E1, 4, 1)),
+        usage(use("c1", E3, "Exchange", 8, 6), use("c1", BUSINESS, "Exchange", 5, 5)))
+    c = one(m.customers, customer_id="c1")
+    assert (c["licenses_sold"], c["licenses_assigned"]) == (14, 9)            # 10 + 4, 8 + 1
+    assert c["deployment_rate"] == pytest.approx(9 / 14)
+    assert (c["licenses_qualified"], c["licenses_active"]) == (13, 11)        # 8 + 5, 6 + 5
+    assert c["usage_rate"] == pytest.approx(11 / 13)
+    assert (c["products_without_deployment"], c["products_without_usage"]) == (1, 1)
+    assert c["licenses_unassigned"] == 5                                      # 2 + 3
+    assert c["licenses_inactive"] == 2                                        # 2 + 0
+    assert c["licenses_idle"] == 7
+    assert c["segment"] == "deploy"                                           # 9 / 14 = 0.64 < 0.8
+    assert "1 product(s) have none" in c["next_step"]
+    assert "Deployment covers only the products with a deployment row" in c["next_step"]
+    only_dep = one(m.products, product_id=E1)
+    assert (only_dep["licenses_qualified"], only_dep["licenses_active"], only_dep["licenses_inactive"]) == (
+        None, None, None)
+    assert only_dep["licenses_idle"] == 3                                     # unassigned 4 - 1
+    assert "Usage unknown" in only_dep["next_step"]
 
 
 def test_deployment_without_usage_rows_has_null_usage_and_falls_through():
@@ -232,7 +287,7 @@ def test_deployment_without_usage_rows_has_null_usage_and_falls_through():
         deployment(dep("c1", E3, 10, 9), dep("c1", BUSINESS, 10, 5)), usage(),
     ).products
     healthy = one(p, product_id=E3)
-    assert (healthy["licenses_qualified"], healthy["licenses_active"]) == (0, 0)
+    assert (healthy["licenses_qualified"], healthy["licenses_active"]) == (None, None)   # unknown, not 0
     assert healthy["usage_rate"] is None
     # 9 / 10 = 0.9 >= 0.8: not deploy; null usage can be neither adopt nor upsell -> healthy
     assert healthy["segment"] == "healthy"
@@ -295,7 +350,54 @@ def test_subscriptions_of_other_customers_or_products_do_not_count():
         sub("c2", "OFFICE 365 E3", "s1", is_trial=True),
         sub("c1", "OFFICE 365 BUSINESS", "s2", is_trial=True),
     )
-    assert _inflated_product(subs)["inflation_causes"] == "unexplained"
+    # c1's subscription matches no licence product of c1 (it has E3 only), so whether E3 has a trial or a second
+    # subscription cannot be checked: said so, rather than a plain "unexplained"
+    row = _inflated_product(subs)
+    assert row["inflation_causes"] == "unchecked_no_subscription_match"
+    assert "no subscription of the customer matches this product" in row["next_step"]
+
+
+def test_unexplained_when_every_subscription_of_the_customer_matches_another_product():
+    m = metrics.compute_frames(
+        deployment(dep("c1", E3, 10, 10), dep("c1", BUSINESS, 5, 5)),
+        usage(use("c1", E3, "Exchange", 10, 12), use("c1", BUSINESS, "Exchange", 5, 5)),
+        subscriptions(sub("c1", "OFFICE 365 BUSINESS", "s2", is_trial=True)))
+    assert one(m.products, product_id=E3)["inflation_causes"] == "unexplained"
+
+
+def test_marketing_offer_names_match_legacy_licence_names_through_the_catalog():
+    # Licence feeds: legacy upper-case names; subscriptions: offerName marketing names (exports.md section 2).
+    legacy = {E3: "OFFICE 365 ENTERPRISE E3", E1: "OFFICE 365 ENTERPRISE E1"}
+    d = deployment(*[dep("c1", g, 10, 10, product_name=n) for g, n in legacy.items()])
+    u = usage(*[use("c1", g, "Exchange", 10, 12, product_name=n) for g, n in legacy.items()])
+    subs = subscriptions(sub("c1", "Office 365 E3", "s1", status="active"),
+                         sub("c1", "Office 365 E3", "s2", status="suspended"),
+                         sub("c1", "Office 365 E1 Trial", "s3"))   # isTrial false: the name says trial
+    p = metrics.compute_frames(d, u, subs).products
+    assert one(p, product_id=E3)["inflation_causes"] == "duplicate_subscription"   # 2 subs, one suspended
+    assert one(p, product_id=E1)["inflation_causes"] == "trial"
+
+
+def test_products_get_the_catalog_display_name_and_keep_the_exported_one():
+    new = "0f0f0f0f-0000-4000-8000-000000000001"
+    d = deployment(dep("c1", E3, 10, 8, product_name="OFFICE 365 ENTERPRISE E3"),
+                   dep("c1", BUSINESS, 5, 5, product_name="OFFICE 365 BUSINESS"),
+                   dep("c1", new, 1, 1, product_name="CONTOSO NEW"),
+                   dep("c1", None, 2, 2, product_name="office 365 enterprise e1"))   # no productId: by name
+    p = metrics.compute_frames(d, usage()).products
+    assert one(p, product_id=E3)["product_display_name"] == "Office 365 E3"
+    assert one(p, product_id=E3)["product_name"] == "OFFICE 365 ENTERPRISE E3"
+    assert one(p, product_id=BUSINESS)["product_display_name"] == "Microsoft 365 Apps for Business"
+    assert one(p, product_id=new)["product_display_name"] == "CONTOSO NEW"           # unknown SKU: as exported
+    assert one(p, product_id="name:OFFICE 365 ENTERPRISE E1")["product_display_name"] == "Office 365 E1"
+
+
+def test_a_product_missing_from_the_catalog_still_matches_by_folded_name():
+    new = "0f0f0f0f-0000-4000-8000-000000000001"   # not in the packaged catalog
+    d = deployment(dep("c1", new, 10, 10, product_name="CONTOSO COPILOT PLUS"))
+    u = usage(use("c1", new, "Exchange", 10, 12, product_name="CONTOSO COPILOT PLUS"))
+    p = metrics.compute_frames(d, u, subscriptions(sub("c1", "Contoso  Copilot plus", "s1", is_trial=True))).products
+    assert one(p, product_id=new)["inflation_causes"] == "trial"
 
 
 def test_subscription_name_matches_case_and_whitespace_insensitively():

@@ -966,6 +966,63 @@ def double_bom_csv():
 @case
 def utf32_le_bom():
     return _encoded_deployment("utf-32-le", bom=b"\xff\xfe\x00\x00")
+# --- missing is not zero; subscriptions named differently (issue 13) ----------------------------------------
+@case
+def no_deployment_export():
+    return valid_usage()
+
+
+@case
+def usage_without_deployment_row():
+    return {"deployment.json": page([deployment(T2)]), **valid_usage()}
+
+
+def offer(tenant: str, offer_name: str, sub_id: str, **overrides) -> dict:
+    """A subscription as the resource names it: offerName (the marketing name), no productName."""
+    row = {key: value if value != "" else None   # JSON gives null, not "", for an empty date
+           for key, value in subscription(tenant, id=sub_id, **overrides).items() if key != "productName"}
+    row["offerName"] = offer_name
+    return row
+
+
+def inflated_book() -> dict[str, bytes]:
+    """The valid book with T1's Exchange at 9 active of 8 qualified (usage 112.5%)."""
+    return {**valid_deployment(),
+            "usage.json": page([usage(T1, "EXO", licensesActive=9), usage(T1, "SPO"), usage(T2, "EXO")])}
+
+
+@case
+def subscription_offer_names_differ():
+    subs = [offer(T1, "Office 365 E3", "5F6CC7C7-69A8-4A95-8E81-D63C178E3510"),
+            offer(T1, "Office 365 E3", "5F6CC7C7-69A8-4A95-8E81-D63C178E3511", status="SUSPENDED"),
+            offer(T2, "Microsoft 365 Apps for business", "5F6CC7C7-69A8-4A95-8E81-D63C178E3512"),
+            offer(T2, "Office 365 E1 Trial", "5F6CC7C7-69A8-4A95-8E81-D63C178E3513"),
+            offer("9A9A9A9A-0000-4000-8000-000000000003", "Office 365 E3", "5F6CC7C7-69A8-4A95-8E81-D63C178E3514")]
+    return {**inflated_book(), "subscriptions.json": page(subs)}
+
+
+@case
+def subscription_matches_nothing_over_100():
+    subs = [offer(T1, "Contoso Unknown Offer", "5F6CC7C7-69A8-4A95-8E81-D63C178E3520")]
+    return {**inflated_book(), "subscriptions.json": page(subs)}
+
+
+NEW_SKU = "0F0F0F0F-0000-4000-8000-00000000C0DE"   # a SKU newer than the packaged catalog
+
+
+@case
+def sku_catalog_csv_in_folder():
+    """Microsoft's licensing CSV dropped in the folder (Windows-1252, `String_ Id` drift, a quoted comma) names a
+    SKU the packaged catalog does not know; its subscription offerName ends in " Trial"."""
+    dep = [deployment(T1, productId=NEW_SKU, productName="CONTOSO COPILOT PLUS")]
+    use = [usage(T1, "EXO", productId=NEW_SKU, productName="CONTOSO COPILOT PLUS", licensesActive=9)]
+    subs = [offer(T1, "Contoso Copilot, Café Edition Trial", "5F6CC7C7-69A8-4A95-8E81-D63C178E3530")]
+    catalog = ('Product_Display_Name,String_ Id,GUID,Service_Plan_Name,Service_Plan_Id,'
+               'Service_Plans_Included_Friendly_Names\r\n'
+               f'"Contoso Copilot, Café Edition",CONTOSO_COPILOT_PLUS,{NEW_SKU.lower()},EXCHANGE_S_STANDARD,'
+               '9aaf7827-d63c-4b61-89c3-182f06f82e5c,"Exchange Online (Plan 1)"\r\n')
+    return {"deployment.json": page(dep), "usage.json": page(use), "subscriptions.json": page(subs),
+            "Product names and service plan identifiers for licensing.csv": catalog.encode("cp1252")}
 
 
 def write(root: Path = HERE) -> list[Path]:

@@ -105,7 +105,8 @@ def test_styled_table_escapes_cells_and_caption_and_has_stable_ids(sample):
     assert "0.611849" not in first.html
 
 
-def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), ints=(), thresholds=None) -> str:
+def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), ints=(), thresholds=None,
+                      unknown=()) -> str:
     """The table as pandas' Styler writes it (the implementation styled_table replaced), for comparison."""
     import math
 
@@ -115,6 +116,7 @@ def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), i
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format.format_pct(v)
 
     def int_text(v):
+        # `unknown` columns (counts of a missing feed row) read "unknown"; the sample has none missing
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format.format_int(v)
 
     styler = (pdf.style.set_uuid(uuid).hide(axis="index")

@@ -48,14 +48,17 @@ def segment_counts(customers: Any) -> alt.LayerChart:
     idle = pl.col("licenses_idle").sum() if "licenses_idle" in df.columns else pl.lit(None, pl.Int64)
     counts = df.group_by("segment").agg(
         pl.len().alias("customers"),
-        pl.col("licenses_sold").sum().alias("licenses_sold"),
+        # unknown (null) when no customer of the segment has a deployment row: never shown as 0 sold
+        pl.when(pl.col("licenses_sold").is_not_null().any()).then(pl.col("licenses_sold").sum()).alias("licenses_sold"),
         idle.alias("licenses_idle"),
     )
     total = df.height
     frame = (
         pl.DataFrame({"segment": list(SEGMENT_ORDER), "order": list(range(len(SEGMENT_ORDER)))})
         .join(counts, on="segment", how="left")
-        .with_columns(pl.col("customers", "licenses_sold").fill_null(0).cast(pl.Int64))
+        .with_columns(pl.when(pl.col("customers").is_null()).then(0).otherwise(pl.col("licenses_sold"))
+                      .cast(pl.Int64).alias("licenses_sold"))
+        .with_columns(pl.col("customers").fill_null(0).cast(pl.Int64))
         .with_columns((pl.col("customers") / total if total else pl.lit(0.0)).alias("share"))
         .sort("order").drop("order")
     )
