@@ -319,7 +319,7 @@ def write_metrics(paths: Iterable[str | Path], *, level: str, out: str | Path,
     exports = load(list(paths), pseudonym_key=pseudonym_key).latest()
     metrics = compute(exports, thresholds=thresholds, exclusions=load_exclusions(exclusions))
     written = write_table(getattr(metrics, METRIC_LEVELS[level]), out)
-    return Written(written.path, written.rows, tuple(exports.warnings))
+    return Written(written.path, written.rows, tuple(exports.warnings), tuple(exports.inventory.lines()))
 
 
 def _book_day(today: str) -> date | None:

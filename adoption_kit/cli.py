@@ -58,6 +58,10 @@ def _command_metrics(args: argparse.Namespace) -> int:
     key = _pseudonym_key(args, args.out.expanduser().resolve().parent, "the output folder")
     written = write_metrics(args.paths, level=args.level, out=args.out, thresholds=_thresholds(args),
                             exclusions=args.exclusions, pseudonym_key=key)
+    if written.files:   # what was read and what was skipped, as `validate` lists it: a skipped file is named
+        print("files:", file=sys.stderr)
+        for line in written.files:
+            _say_line(line, file=sys.stderr)
     for warning in written.warnings:
         _say_line(f"warning: {warning}", file=sys.stderr)
     _say(f"wrote {written.rows} {args.level} row(s) to {written.path}")

@@ -42,6 +42,7 @@ class Written:
     path: Path
     rows: int
     warnings: tuple[str, ...] = ()   # the loader's warnings, for the caller to show
+    files: tuple[str, ...] = ()      # the inputs listing (files read by kind, files skipped and why)
 
 
 @contextmanager

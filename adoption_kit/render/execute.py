@@ -94,13 +94,23 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     error: dict[str, Any] | None = None
     notebook = None
     with tempfile.TemporaryFile() as kernel_log:
-        try:
-            notebook = papermill.execute_notebook(
+        def execute() -> Any:
+            return papermill.execute_notebook(
                 spec["template_copy"], None, parameters=dict(spec["parameters"]), progress_bar=False,
                 request_save_on_cell_execute=False, log_output=False, cwd=spec["run_dir"],
                 start_timeout=KERNEL_START_TIMEOUT, timeout_func=remaining,
                 on_notebook_start=on_notebook_start, on_cell_start=on_cell_start, on_cell_error=on_cell_error,
                 kernel_manager_class=_kernel_manager_class(kernel_log))
+
+        try:
+            try:
+                notebook = execute()
+            except RuntimeError as exc:
+                if seen["cell"] is not None or "before replying to kernel_info" not in str(exc):
+                    raise
+                # The kernel died while it was starting (seen on the rerun after a killed run, as a port is
+                # taken between being picked and bound): no cell ran, so one fresh start is safe.
+                notebook = execute()
         except PapermillExecutionError as exc:
             cell = seen["error_cell"]
             error = {"type": "cell_error", "cell_index": exc.cell_index, "execution_count": exc.exec_count,

@@ -143,3 +143,19 @@ def test_help_shows_percent_signs_once(capsys):
             cli_main([command, "--help"])
         text = capsys.readouterr().out
         assert "80%" in text and "%%" not in text, command
+
+
+def test_metrics_lists_the_files_it_read_and_the_ones_it_skipped(tmp_path, capsys):
+    # Like `validate`: a workbook beside the exports is named as skipped, never passed over in silence.
+    data = tmp_path / "data"
+    data.mkdir()
+    for source in SAMPLE_DIR.iterdir():
+        if source.is_file():
+            (data / source.name).write_bytes(source.read_bytes())
+    (data / "deployment.xlsx").write_bytes(b"PK\x03\x04" + bytes(60))
+    assert main(["metrics", str(data), "--level", "customer", "--out", str(tmp_path / "out.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "files:" in err
+    assert any(line.startswith("  read    deployment") for line in err.splitlines())
+    skipped = [line for line in err.splitlines() if line.startswith("  skipped")]
+    assert len(skipped) == 1 and "deployment.xlsx" in skipped[0] and "Excel workbook" in skipped[0]
