@@ -306,8 +306,8 @@ def product_metrics(
     - licenses_sold/assigned come from deployment (0 when the product has no deployment row);
       deployment_rate = assigned / sold, null when sold == 0.
     - licenses_qualified is the qualified count of the product's workload rows (the same seats are
-      listed once per workload, so they are never summed); when rows disagree the largest is kept and
-      ``qualified_conflict`` is true.
+      listed once per workload, so they are never summed); when rows disagree the largest of the rows that
+      give the active count (the non-Yammer ones, see below) is kept and ``qualified_conflict`` is true.
     - licenses_active is the largest active count over the non-Yammer workloads: a *lower bound* of
       "active in at least one workload" (a user active only in Exchange and another only in SharePoint
       count once each in their workload, and the export cannot tell that they differ). Yammer rows are
@@ -940,7 +940,8 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
     usage = (
         _with_turnover(use, evidence).group_by(_KEY)
         .agg(
-            pl.col("licenses_qualified").max(),
+            pl.col("licenses_qualified").filter(~yammer).max().alias("_qualified_other"),
+            pl.col("licenses_qualified").filter(yammer).max().alias("_qualified_yammer"),
             (pl.col("licenses_qualified").n_unique() > 1).alias("qualified_conflict"),
             pl.col("licenses_active").filter(~yammer).max().alias("_active_other"),
             pl.col("licenses_active").filter(yammer).max().alias("_active_yammer"),
@@ -948,6 +949,9 @@ def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresho
             (over & yammer).any().alias("_turnover_yammer"),
         )
         .with_columns(
+            # qualified and active from the same rows: the non-Yammer ones (Yammer only when there are no others)
+            pl.when(pl.col("_active_other").is_null() & pl.col("_active_yammer").is_not_null())
+            .then(pl.col("_qualified_yammer")).otherwise(pl.col("_qualified_other")).alias("licenses_qualified"),
             pl.coalesce("_active_other", "_active_yammer").alias("licenses_active"),
             (pl.col("_active_other").is_null() & pl.col("_active_yammer").is_not_null()).alias("_from_yammer"),
         )

@@ -333,7 +333,9 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
-        raw = raw.with_columns(pl.all().str.strip_chars().replace("", None))
+        # (two passes: strip, then blank to null; a `.replace("", None)` hash lookup costs twice both)
+        raw = raw.with_columns(pl.all().str.strip_chars())
+        raw = raw.with_columns(pl.when(pl.all().str.len_bytes() > 0).then(pl.all()).name.keep())
     return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
 
 

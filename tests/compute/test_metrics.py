@@ -193,6 +193,19 @@ def test_product_active_ignores_yammer_when_other_workloads_exist():
     assert row["usage_rate"] == pytest.approx(0.7)      # 7 / 10
 
 
+def test_product_qualified_comes_from_the_same_non_yammer_rows_as_active():
+    # Yammer lists more seats (12) than the paid workloads (10): active 7 (Exchange) is over 10, not 12
+    p = metrics.compute_frames(
+        deployment(dep("c1", E3, 10, 10)),
+        usage(use("c1", E3, "Exchange", 10, 7), use("c1", E3, "Yammer", 12, 11)),
+    ).products
+    row = one(p, product_id=E3)
+    assert (row["licenses_qualified"], row["licenses_active"]) == (10, 7)
+    assert row["usage_rate"] == pytest.approx(0.7)      # 7 / 10, not 7 / 12
+    assert row["licenses_inactive"] == 3                 # 10 - 7
+    assert row["qualified_conflict"] is True            # the rows disagree: said so
+
+
 def test_yammer_only_product_uses_yammer_and_blames_it_when_over_100():
     p = metrics.compute_frames(
         deployment(dep("c1", BUSINESS, 10, 10)), usage(use("c1", BUSINESS, "Yammer", 10, 13)),

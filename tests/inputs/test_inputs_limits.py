@@ -59,3 +59,32 @@ def test_a_giant_csv_line_is_refused_before_decoding(tmp_path):
     with pytest.raises(InputFileError) as error:
         load_exports(tmp_path)
     assert "has a line of over 4 MiB (starting at byte " in str(error.value)
+
+
+def _longest_run(data: bytes, stops: bytes) -> int:
+    best = run = 0
+    for octet in data:
+        run = 0 if octet in stops else run + 1
+        best = max(best, run)
+    return best
+
+
+def test_the_block_shortcut_never_misses_a_long_run():
+    """The shortcut may answer "maybe" too often, never "no" when a run over the limit exists: checked against
+    a byte-by-byte count on random data with a small limit, and on the edge cases (run at the start, the end,
+    exactly limit, limit + 1)."""
+    import random
+
+    from adoption_kit.inputs.limits import _may_hold_run_over
+
+    rng = random.Random(14)
+    limit = 8
+    cases = [b"x" * (limit + 1), b"\n" + b"x" * (limit + 1), b"x" * (limit + 1) + b"\n", b"x" * limit + b"\n" * 3,
+             (b"x" * limit + b"\n") * 5, b""]
+    cases += [bytes(rng.choice(b"ab\r\n" if rng.random() < 0.5 else b"abcdefg\n") for _ in range(rng.randrange(60)))
+              for _ in range(3000)]
+    for data in cases:
+        if _longest_run(data, b"\r\n") > limit:
+            assert _may_hold_run_over(data, b"\r\n", limit), data
+    # and it lets the usual file through without the exact scan
+    assert not _may_hold_run_over((b"a,b,c\r\n" * 1000), b"\r\n", 16)
