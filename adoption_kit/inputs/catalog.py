@@ -25,6 +25,7 @@ from typing import Any, Final
 import polars as pl
 
 from adoption_kit import config
+from adoption_kit.inputs.insights import OFFICE_PRODUCT_ID
 from adoption_kit.schema import header_key
 from adoption_kit.values import is_guid, normalise_guid, product_name_key
 
@@ -172,7 +173,8 @@ def match_subscriptions(subscriptions: pl.DataFrame, products: pl.DataFrame,
 
     `products`: customer_id, product_id, product_name (the licence products). Order of evidence: the SKU GUID
     (a subscription offer_id that is a catalog GUID), then any known name of the same SKU, then the folded name;
-    the full name before the name without " Trial"; ties: the smallest product_id.
+    the full name before the name without " Trial"; ties: the smallest product_id. A subscription that matches
+    nothing else and is not a Dynamics 365 one matches the tenant's Insights Office product, when it has one.
     """
     catalog = catalog if catalog is not None else packaged_catalog()
     subs = subscriptions.with_row_index("_sub")
@@ -202,6 +204,11 @@ def match_subscriptions(subscriptions: pl.DataFrame, products: pl.DataFrame,
     for rank, name, by_trial in ((3, full, False), (4, stripped, True)):
         cands.append(subs.select("_sub", "customer_id", (pl.lit("name:") + product_name_key(name)).alias("_key"),
                                  pl.lit(rank).alias("_rank"), pl.lit(by_trial).alias("_by_trial")))
+    # Last of all, the Insights Office figure (one per tenant over all its Office products, inputs.insights):
+    # any subscription of that tenant that is not a Dynamics 365 one can explain its usage over 100%.
+    cands.append(subs.filter(~product_name_key(full).str.contains("DYNAMICS").fill_null(False))
+                 .select("_sub", "customer_id", pl.lit(OFFICE_PRODUCT_ID).alias("_key"),
+                         pl.lit(6).alias("_rank"), pl.lit(False).alias("_by_trial")))
     if "product_key" in subs.columns:   # already matched once (load_exports): the same answer again
         cands.append(subs.select("_sub", "customer_id", (pl.lit("name:") + pl.col("product_key")).alias("_key"),
                                  pl.lit(5).alias("_rank"), pl.lit(False).alias("_by_trial")))

@@ -6,8 +6,8 @@ trends and segment changes work from the first download. The mapping (see README
 
 - OfficeUsage: one usage row per tenant x canonical workload x month under the one product OFFICE_PRODUCT_ID
   (the dataset has no product): licenses_qualified = PaidAvailableUnits, licenses_active = MonthlyActiveUsers.
-  The metrics' product rule (largest non-Yammer active count over the product's qualified count) then gives the
-  customer's usage. Workloads that share a canonical name (OneDrive and SharePoint) become one row: the larger
+  The metrics' product rule (largest non-Yammer active count over the largest non-Yammer qualified count) then
+  gives the customer's usage. Workloads that share a canonical name (OneDrive and SharePoint) become one row: the larger
   MAU over the larger PAU, a lower bound. Rows flagged IsDuplicateRowForPGA are dropped (counted once).
 - The seats report gives that product's deployment per tenant x month: the sums of TotalAssignedSeats and
   TotalSoldSeats over its non-Dynamics, not-churned rows. Without it there is no deployment row at all:

@@ -113,6 +113,28 @@ def test_yammer_over_pau_is_flagged_yammer_not_capped(tmp_path):
     assert metrics.products.row(0, named=True)["usage_rate"] == 0.8
 
 
+SUBS_HEADER = "customerTenantId,customerName,id,offerName,status,isTrial,licenseCount"
+
+
+@pytest.mark.parametrize(("subs", "cause"), [
+    ([f"{T2},Fabrikam GmbH,S1,Microsoft 365 Business Basic,active,true,25"], "trial"),
+    ([f"{T2},Fabrikam GmbH,S1,Microsoft 365 Business Basic,active,false,10",
+      f"{T2},Fabrikam GmbH,S2,Microsoft 365 Business Basic,suspended,false,10"], "duplicate_subscription"),
+    ([f"{T2},Fabrikam GmbH,S1,Microsoft 365 Business Basic,active,false,10"], "unexplained"),
+    # a Dynamics subscription never speaks for the Office figure: it matches no product, so it is unchecked
+    ([f"{T2},Fabrikam GmbH,S1,Dynamics 365 Sales Enterprise,active,true,5"], "unchecked_no_subscription_match"),
+])
+def test_office_over_100_names_the_cause_the_subscriptions_show(tmp_path, subs, cause):
+    # T2, 2026-10: Teams MAU 12 over PAU 10 (1.2). The Office figure covers all the tenant's Office products,
+    # so any of its non-Dynamics subscriptions (here Business Basic) can explain it.
+    office_book(tmp_path)
+    write(tmp_path / "subscriptions.csv", SUBS_HEADER, subs)
+    metrics = compute(load_exports(tmp_path).latest(), exclusions=load_exclusions())
+    t2 = metrics.products.filter(pl.col("customer_id") == T2.lower()).row(0, named=True)
+    assert (t2["usage_rate"], t2["inflated"]) == (1.2, True)      # kept, never capped
+    assert t2["inflation_causes"] == cause
+
+
 def test_pga_duplicates_counted_once_and_csv_api_form(tmp_path):
     header = OFFICE_HEADER.replace("\t", ",") + ",IsDuplicateRowForPGA"
     lines = [office_line(T1, "Exchange Online", "2026-10", 50, 40).replace("\t", ",") + ",False",
