@@ -235,7 +235,9 @@ def compute_frames(
     """All metric frames from the normalised frames (polars or pandas; schema.DEPLOYMENT_COLUMNS and friends).
 
     ``exclusions`` is a frame with columns product_id, product_name, reason (``load_exclusions()`` reads
-    the packaged list); ``None`` excludes nothing, so that this function stays free of I/O.
+    the packaged list); ``None`` excludes nothing, so that this function stays free of I/O. The free SKUs of
+    Insights DynamicsUsage downloads (``exports.insights_exclusions``) are added by ``compute(exports)``; with
+    this function pass ``with_insights_exclusions(exclusions, exports)`` (adoption_kit.compute.insights).
 
     Snapshots: when a feed holds several ``processed_at`` values for one customer, only that customer's
     newest rows of that feed are used (the same rule as ``Exports.latest()``); a key still seen twice
