@@ -26,6 +26,8 @@ class RawField:
     required: bool = False
     aliases: tuple[str, ...] = ()
     allow_empty: bool = False      # with required: the column must be present, its cells may be empty
+    read: bool = True              # False: documented (it names the file's columns) but nothing uses it, so the
+    #                                loaders neither check nor keep it (the wide Insights downloads' partner columns)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ SUBSCRIPTIONS = ExportKind(
         RawField("trialEndDate", "trial_end_at", "datetime"),
         RawField("trialToPaidConversionDate", "trial_converted_at", "datetime"),
         RawField("deprovisionedDate", "deprovisioned_at", "datetime"),
-        RawField("customerMarket", "customer_market", "str"),
+        RawField("customerMarket", "customer_market", "str", read=False),
     ),
     signature=frozenset({"status"}),  # plus an id field and quantity/licenseCount or offerName/productName
 )
@@ -176,16 +178,16 @@ INSIGHTS_OFFICE = ExportKind(
     name="insights_office",
     title="Insights Office 365 licence usage (OfficeUsage)",
     fields=_INSIGHTS_CUSTOMER_FIELDS + (
-        RawField("CustomerTpid", "customer_tpid", "str"),
+        RawField("CustomerTpid", "customer_tpid", "str", read=False),
         RawField("WorkloadName", "workload_name", "str", required=True),
         RawField("PaidAvailableUnits", "paid_available_units", "int", required=True),
         RawField("MonthlyActiveUsers", "monthly_active_users", "int", required=True),
-        RawField("CustomerMarket", "customer_market", "str"),
-        RawField("CustomerSegment", "customer_segment", "str"),
-        RawField("MPNId", "mpn_id", "str"),
-        RawField("PartnerName", "partner_name", "str"),
-        RawField("PartnerLocation", "partner_location", "str"),
-        RawField("PartnerAttributionType", "partner_attribution_type", "str"),
+        RawField("CustomerMarket", "customer_market", "str", read=False),
+        RawField("CustomerSegment", "customer_segment", "str", read=False),
+        RawField("MPNId", "mpn_id", "str", read=False),
+        RawField("PartnerName", "partner_name", "str", read=False),
+        RawField("PartnerLocation", "partner_location", "str", read=False),
+        RawField("PartnerAttributionType", "partner_attribution_type", "str", read=False),
         RawField("IsDuplicateRowForPGA", "is_duplicate_row_for_pga", "bool"),
     ),
     signature=frozenset({"paidavailableunits", "monthlyactiveusers"}),
@@ -202,9 +204,9 @@ INSIGHTS_DYNAMICS = ExportKind(
         RawField("SKU", "sku", "str", required=True),
         RawField("SKUId", "sku_id", "str", required=True),
         RawField("FreeVsPaidSKU", "free_vs_paid", "str", required=True, allow_empty=True),
-        RawField("CustomerTpid", "customer_tpid", "str"),
-        RawField("CustomerMarket", "customer_market", "str"),
-        RawField("CustomerSegment", "customer_segment", "str"),
+        RawField("CustomerTpid", "customer_tpid", "str", read=False),
+        RawField("CustomerMarket", "customer_market", "str", read=False),
+        RawField("CustomerSegment", "customer_segment", "str", read=False),
         RawField("AvailableSeats", "available_seats", "int", required=True),
         RawField("AssignedSeats", "assigned_seats", "int", required=True),
         RawField("ActiveSeats", "active_seats", "int", required=True),

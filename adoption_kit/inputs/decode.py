@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 
 import polars as pl
 
@@ -98,8 +99,10 @@ def _decode_utf16(data: bytes, codec: str, name: str) -> str:
                                     "save it again from the spreadsheet as Unicode text or CSV UTF-8") from None
 
 
-def _read_utf8_delimited(data: bytes, name: str) -> pl.DataFrame | None:
+def _read_utf8_delimited(data: bytes, name: str,
+                         columns_for: Callable[[list[str]], list[str] | None] | None = None) -> pl.DataFrame | None:
     """The bytes of a delimited UTF-8 file (BOM or not) parsed by polars directly, cells untrimmed.
+    `columns_for(header)`, when given, may name the only columns to parse (None: all of them).
 
     None when this fast path does not apply (JSON, UTF-16, a PowerShell #TYPE line, invalid UTF-8, a row
     polars cannot parse): `_read_delimited` then decodes the text and words any error exactly as before.
@@ -118,8 +121,10 @@ def _read_utf8_delimited(data: bytes, name: str) -> pl.DataFrame | None:
     except UnicodeDecodeError:
         return None
     delimiter = _sniff_header(first_line, name)
+    wanted = columns_for(next(csv.reader([first_line], delimiter=delimiter))) if columns_for else None
     try:
-        frame = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
+        frame = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"',
+                            columns=wanted)
     except pl.exceptions.PolarsError:
         return None
     return frame.rename({c: c.strip() for c in frame.columns})

@@ -60,8 +60,11 @@ def _unknown_statuses(frame: pl.DataFrame, raw: str, status: str, known: tuple[s
 
 def office_rules(frame: pl.DataFrame, headers: dict[str, dict[str, str]]) -> tuple[pl.DataFrame, list[str]]:
     """OfficeUsage: each row's canonical workload (names the kit does not know pass through)."""
-    pairs = frame.select("workload_name").unique().with_columns(_canonical_by_name().alias("workload"))
-    return frame.drop("workload").join(pairs, on="workload_name", how="left", maintain_order="left"), []
+    pairs = frame.select(pl.col("workload_name").unique()).with_columns(_canonical_by_name().alias("workload"))
+    # a handful of distinct names: looked up, not joined
+    workload = pl.col("workload_name").replace_strict(pairs.get_column("workload_name"), pairs.get_column("workload"),
+                                                      return_dtype=pl.String)
+    return frame.with_columns(workload.alias("workload")), []
 
 
 def _canonical_by_name() -> pl.Expr:
@@ -209,8 +212,8 @@ def _select(frame: pl.DataFrame, columns: dict) -> pl.DataFrame:
 
 
 def _surely_unique(frame: pl.DataFrame, key: list[str]) -> bool:
-    """True when no key repeats (distinct 64-bit hashes prove it); False means: check properly."""
-    return frame.is_empty() or bool(frame.select(pl.struct(key).hash().is_unique().all()).item())
+    """True when no key repeats; False means: find the repeats and compare them (the slower path)."""
+    return frame.is_empty() or not frame.select(key).is_duplicated().any()
 
 
 def _office_usage(office: pl.DataFrame) -> tuple[pl.DataFrame, int]:

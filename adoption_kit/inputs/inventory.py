@@ -9,7 +9,7 @@ stays an error (see load.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -359,20 +359,36 @@ def partial_snapshots(frame: pl.DataFrame, feed: str, share: float = PARTIAL_SNA
     (a snapshot sharing no customer with it holds other customers, and re-downloads none)."""
     if frame.is_empty():
         return []
-    per_snapshot = (frame.group_by("processed_at").agg(pl.col("customer_id").unique().alias("customers"),
-                                                       pl.col("source_file").unique().sort().alias("files"))
-                    .sort("processed_at"))
+    pairs = frame.select("processed_at", "customer_id").unique()
+    snapshots = pairs.get_column("processed_at").unique().sort().to_list()
+    if len(snapshots) < 2:
+        return []
+    covered = _overlaps(pairs, snapshots)
     found = []
-    previous: tuple[datetime, set] | None = None
-    for snapshot, customers, files in per_snapshot.iter_rows():
-        current = set(customers)
-        if previous is not None:
-            before, before_customers = previous
-            covered = len(current & before_customers)
-            if not covered:   # other customers only (a new customer's first rows): nothing re-downloaded
+    base: int | None = None
+    for i, snapshot in enumerate(snapshots):
+        if base is not None:
+            shared, before = covered(i, base), covered(base, base)
+            if not shared:   # other customers only (a new customer's first rows): nothing re-downloaded
                 continue
-            if covered < share * len(before_customers):
-                found.append(SnapshotCoverage(feed, snapshot, before, covered, len(before_customers), tuple(files)))
+            if shared < share * before:
+                files = frame.filter(pl.col("processed_at") == snapshot).get_column("source_file").unique().sort()
+                found.append(SnapshotCoverage(feed, snapshot, snapshots[base], shared, before, tuple(files)))
                 continue   # a partial snapshot is not the base of the next comparison
-        previous = (snapshot, current)
+        base = i
     return found
+
+
+def _overlaps(pairs: pl.DataFrame, snapshots: list) -> Callable[[int, int], int]:
+    """covered(i, j): the customers in both snapshot i and snapshot j (i == j: in snapshot i). One bit per
+    snapshot in each customer's mask when there are at most 62 snapshots; sets otherwise."""
+    if len(snapshots) <= 62:
+        import numpy as np  # here: report kernels that only read a bundle never need it
+
+        index = pl.DataFrame({"processed_at": snapshots, "_bit": [1 << i for i in range(len(snapshots))]},
+                             schema={"processed_at": pairs.schema["processed_at"], "_bit": pl.Int64})
+        masks = (pairs.join(index, on="processed_at").group_by("customer_id").agg(pl.col("_bit").sum())
+                 .get_column("_bit").to_numpy())
+        return lambda i, j: int(np.count_nonzero((masks & ((1 << i) | (1 << j))) == ((1 << i) | (1 << j))))
+    by_snapshot = {s: set(c) for s, c in pairs.group_by("processed_at").agg(pl.col("customer_id")).iter_rows()}
+    return lambda i, j: len(by_snapshot[snapshots[i]] & by_snapshot[snapshots[j]])

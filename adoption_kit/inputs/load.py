@@ -35,7 +35,7 @@ from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.limits import check_raw_sizes
 from adoption_kit.inputs.normalise import normalise, normalise_files
-from adoption_kit.schema import ExportKind
+from adoption_kit.schema import ExportKind, header_key
 from adoption_kit.values import file_sha256
 
 _READERS, _READ_AHEAD = 2, 3   # files parsed at once; files read ahead of the one being checked
@@ -298,7 +298,7 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
     raw = json_pages._read_json_records_with_polars(body, helper) if body[:64].lstrip()[:1] in (b"{", b"[") else None
     delimited = False
     if raw is None:
-        raw = _read_utf8_delimited(data, name)  # large UTF-8 CSVs go straight to polars too
+        raw = _read_utf8_delimited(data, name, _read_columns)  # large UTF-8 CSVs go straight to polars too
         delimited = raw is not None
     decode_warnings: list[str] = []
     text: str | None = None
@@ -333,10 +333,32 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
     if delimited and kind is not schema.ACTIVITY:
         # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
         # conversions trim only the columns whose values do not parse as they are.
-        # (two passes: strip, then blank to null; a `.replace("", None)` hash lookup costs twice both)
-        raw = raw.with_columns(pl.all().str.strip_chars())
-        raw = raw.with_columns(pl.when(pl.all().str.len_bytes() > 0).then(pl.all()).name.keep())
+        # Only the columns the kind reads (others are never looked at). Two passes, strip then blank to null:
+        # a `.replace("", None)` hash lookup costs twice both.
+        read_keys = {header_key(n) for f in kind.fields if f.read for n in (f.name, *f.aliases)} | {"links"}
+        kept = [c for c in raw.columns if header_key(c) in read_keys]
+        raw = raw.with_columns(pl.col(kept).str.strip_chars())
+        raw = raw.with_columns(pl.when(pl.col(kept).str.len_bytes() > 0).then(pl.col(kept)).name.keep())
     return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
+
+
+def _read_columns(header: list[str]) -> list[str] | None:
+    """The columns of a wide Insights download that the kit reads (half of OfficeUsage's are partner fields it
+    never uses), when the header has every required one; None (parse them all) otherwise, so that a missing or
+    misspelt column is still reported against the whole header."""
+    try:
+        kind = detect_kind(header, "")
+    except InputFileError:
+        return None
+    if kind not in schema.INSIGHTS_KINDS:
+        return None
+    read = [f for f in kind.fields if f.read]
+    keys = {header_key(h) for h in header}
+    if not all(header_key(f.name) in keys or any(header_key(a) in keys for a in f.aliases)
+               for f in read if f.required):
+        return None
+    wanted = {header_key(n) for f in read for n in (f.name, *f.aliases)}
+    return [h for h in header if header_key(h) in wanted]
 
 
 def _file_warnings(name: str, warnings: list[str]) -> list[str]:

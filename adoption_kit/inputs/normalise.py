@@ -167,6 +167,8 @@ def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.Data
     headers: dict[str, str] = {}
     licence_feed = kind in (schema.DEPLOYMENT, schema.USAGE)
     for raw_field in kind.fields:
+        if not raw_field.read:
+            continue
         sources = list(dict.fromkeys(by_key[k] for k in map(header_key, (raw_field.name, *raw_field.aliases))
                                      if k in by_key))
         if raw_field.target in selected:

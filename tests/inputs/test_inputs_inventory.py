@@ -11,6 +11,7 @@ import io
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from adoption_kit.cli import main
@@ -402,3 +403,39 @@ def test_an_activity_report_missing_a_column_names_the_closest_header(tmp_path):
     [line] = problems_of(tmp_path)
     assert ("column 'Has Teams License': the required column 'Has Teams License' is missing "
             "(found 'Has Teams Licence', the closest match)") in line
+
+
+@pytest.mark.parametrize("snapshots", [5, 70])   # one bit per snapshot (<= 62), and the set fallback
+def test_partial_snapshots_agree_with_a_plain_count_of_shared_customers(snapshots):
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from adoption_kit.inputs.inventory import partial_snapshots
+
+    rng = random.Random(snapshots)
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(snapshots):   # some snapshots hold every customer, some a few (re-downloads), some others
+        if i % 4 == 2:   # a re-download of three customers
+            pool = [f"c{n}" for n in rng.sample(range(40), 3)]
+        else:
+            numbers = range(40) if rng.random() < 0.6 else rng.sample(range(60), rng.choice([2, 5, 45]))
+            pool = [f"c{n}" for n in numbers]
+        rows += [{"processed_at": start + timedelta(days=i), "customer_id": c, "source_file": f"f{i}.json"}
+                 for c in pool]
+    frame = pl.DataFrame(rows)
+    expected, base = [], None
+    by_day = {}
+    for r in rows:
+        by_day.setdefault(r["processed_at"], set()).add(r["customer_id"])
+    for day in sorted(by_day):
+        if base is not None:
+            shared = len(by_day[day] & by_day[base])
+            if shared and shared < 0.5 * len(by_day[base]):
+                expected.append((day, base, shared, len(by_day[base])))
+                continue
+            if not shared:
+                continue
+        base = day
+    got = [(p.snapshot, p.previous, p.customers, p.previous_customers) for p in partial_snapshots(frame, "usage")]
+    assert got == expected and expected   # the random book has re-downloads to find
