@@ -135,6 +135,19 @@ def test_office_over_100_names_the_cause_the_subscriptions_show(tmp_path, subs, 
     assert t2["inflation_causes"] == cause
 
 
+def test_partner_columns_are_documented_but_never_read(tmp_path):
+    # PartnerName and CustomerMarket are not used by any figure: a control character in them is not checked
+    # (no warning), while the same in CustomerName, which reports show, is cleaned and warned about.
+    line = office_line(T1, "Exchange Online", "2026-10", 50, 40).replace("\tPartner\t", "\tPart\x07ner\t")
+    write(tmp_path / "OfficeUsage.tsv", OFFICE_HEADER, [line.replace("\tGB\tSMB", "\tG\x07B\tSMB")])
+    exports = load_exports(tmp_path)
+    assert not any("control characters" in w for w in exports.warnings)
+    assert exports.usage.select("licenses_qualified", "licenses_active").rows() == [(50, 40)]
+    write(tmp_path / "OfficeUsage.tsv", OFFICE_HEADER, [office_line(T1, "Exchange Online", "2026-10", 50, 40,
+                                                                    name="Con\x07toso")])
+    assert any("control characters" in w for w in load_exports(tmp_path).warnings)
+
+
 def test_pga_duplicates_counted_once_and_csv_api_form(tmp_path):
     header = OFFICE_HEADER.replace("\t", ",") + ",IsDuplicateRowForPGA"
     lines = [office_line(T1, "Exchange Online", "2026-10", 50, 40).replace("\t", ",") + ",False",
