@@ -95,11 +95,9 @@ def profile_steps(folder: Path) -> list[tuple[str, float]]:
     """One profiled load_exports: the cumulative seconds of each step of _STEPS (profiling adds a little)."""
     import cProfile
     import pstats
-
-    from adoption_kit.inputs import load_exports
-
     from concurrent.futures import ThreadPoolExecutor
 
+    from adoption_kit.inputs import load_exports
     from adoption_kit.inputs.load import _read_raw_export
 
     with ThreadPoolExecutor(max_workers=1) as helper:   # the reader thread's work, timed on its own
