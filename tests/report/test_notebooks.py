@@ -199,7 +199,7 @@ def test_portfolio_with_other_thresholds(tmp_path):
     assert "Thresholds: deploy 90%, adopt 70%, upsell 95%" in text_of(cell(nb, "data-summary"))
     assert "deploy threshold 90%" in text_of(cell(nb, "quadrant"), "image/svg+xml")
     assert text_of(cell(nb, "staleness")).startswith("WARNING: The data was processed on 2026-11-01, 212 days ago")
-    assert "The 10 largest of 50 customers" in text_of(cell(nb, "heatmap"), "image/svg+xml")
+    assert "the 10 largest of 50 customers" in text_of(cell(nb, "heatmap"), "image/svg+xml")
     assert str(tmp_path) not in output_json(nb)
 
 
