@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
+REPORT_WIDTH = 1280   # the viewport the reports are read at (and the screenshots taken at)
+# The sample customer with the most product x workload lines (15): the trend folds all but the top into "Other".
+SUMMITMERE = ("2e727d3a-a288-42ed-b5b1-f3ff4b", "Summitmere Pharma A/S")
+JAPANESE_NAME = "株式会社サミットメア製薬 東京本社"
+LONG_NAME = "Internationale Handels- und Verwaltungsgesellschaft Müller-Lüdenscheidt GmbH & Co. KG"
 TOLERANCE = 1.0   # px: anti-aliasing and rounding of Chromium's boxes
 
 MEASURE_JS = r"""
@@ -91,6 +96,56 @@ async (tolerance) => {
   return {charts, problems};
 }
 """
+
+
+def _long_names_book(folder: Path) -> Path:
+    """The hostile sample (Ashstead renamed to a long markup payload) with Summitmere renamed to a Japanese
+    name and Smith, Jones & Partners to a long German one."""
+    from render_support import hostile_sample
+
+    data = hostile_sample(folder)
+    for file in data.iterdir():
+        if file.is_file():
+            text = file.read_text(encoding="utf-8")
+            text = text.replace(SUMMITMERE[1], JAPANESE_NAME).replace("Smith, Jones & Partners", LONG_NAME)
+            file.write_text(text, encoding="utf-8")
+    return data
+
+
+def _full_id(data: Path, prefix: str) -> str:
+    import json
+
+    for file in data.glob("license-deployment-page-*.json"):
+        for row in json.loads(file.read_text(encoding="utf-8"))["Value"]:
+            if row["customerTenantId"].lower().startswith(prefix):
+                return row["customerTenantId"].lower()
+    raise AssertionError(f"no tenant id starting {prefix} in the sample")
+
+
+_RUNS: dict[str, Any] = {}
+
+
+def long_names_runs(tmp_path_factory: Any) -> dict[str, Any]:
+    """The real templates on the long-names book, for 4 customers (hostile, payload, long German, Japanese):
+    {'internal': RunResult, 'customer': RunResult (with PDFs), 'japanese': its tenant id}; once per session."""
+    if not _RUNS:
+        from render_support import ASHSTEAD_ID, HOSTILE_ID, SMITH_ID
+
+        from adoption_kit.config import REPORT_TEMPLATES_DIR
+        from adoption_kit.render import render_reports
+
+        root = tmp_path_factory.mktemp("long-names")
+        data = _long_names_book(root / "data")
+        japanese = _full_id(data, SUMMITMERE[0])
+        chosen = [HOSTILE_ID, ASHSTEAD_ID, SMITH_ID, japanese]
+        for audience in ("internal", "customer"):
+            result = render_reports(data, root / audience, customers=chosen, workers=2,
+                                    templates_dir=REPORT_TEMPLATES_DIR, today="2026-11-20", progress=False,
+                                    audience=audience, pdf=audience == "customer")
+            assert result.exit_code == 0, [r.describe_error() for r in result.failures]
+            _RUNS[audience] = result
+        _RUNS["japanese"] = japanese
+    return _RUNS
 
 
 def open_browser(playwright: Any) -> Any:

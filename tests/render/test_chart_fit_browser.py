@@ -9,63 +9,19 @@ Skipped with the reason when Chromium or Playwright is missing.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from chart_fit import CHROMIUM, measure_page, open_browser
-from render_support import ASHSTEAD_ID, HOSTILE_ID, SMITH_ID, hostile_sample
-
-from adoption_kit.config import REPORT_TEMPLATES_DIR
+from chart_fit import CHROMIUM, JAPANESE_NAME, REPORT_WIDTH, long_names_runs, measure_page, open_browser
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (apt-get install "
                                                                        "chromium; .ci/run does it)"),
               pytest.mark.browser, pytest.mark.kernel]
 
-# The sample customer with the most product x workload lines (15): the trend folds all but the top into "Other".
-SUMMITMERE = ("2e727d3a-a288-42ed-b5b1-f3ff4b", "Summitmere Pharma A/S")
-JAPANESE_NAME = "株式会社サミットメア製薬 東京本社"
-LONG_NAME = "Internationale Handels- und Verwaltungsgesellschaft Müller-Lüdenscheidt GmbH & Co. KG"
-REPORT_WIDTH = 1280   # the viewport the reports are read at (and the screenshots taken at)
-
-
-def _long_names_book(folder: Path) -> Path:
-    """The hostile sample (Ashstead renamed to a long markup payload) with Summitmere renamed to a Japanese
-    name and Smith, Jones & Partners to a long German one."""
-    data = hostile_sample(folder)
-    for file in data.iterdir():
-        if file.is_file():
-            text = file.read_text(encoding="utf-8")
-            text = text.replace(SUMMITMERE[1], JAPANESE_NAME).replace("Smith, Jones & Partners", LONG_NAME)
-            file.write_text(text, encoding="utf-8")
-    return data
-
-
-def _full_id(data: Path, prefix: str) -> str:
-    for file in data.glob("license-deployment-page-*.json"):
-        for row in json.loads(file.read_text(encoding="utf-8"))["Value"]:
-            if row["customerTenantId"].lower().startswith(prefix):
-                return row["customerTenantId"].lower()
-    raise AssertionError(f"no tenant id starting {prefix} in the sample")
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from adoption_kit.render import render_reports
-
-    root = tmp_path_factory.mktemp("chart-fit")
-    data = _long_names_book(root / "data")
-    japanese = _full_id(data, SUMMITMERE[0])
-    chosen = [HOSTILE_ID, ASHSTEAD_ID, SMITH_ID, japanese]
-    found = {}
-    for audience in ("internal", "customer"):
-        result = render_reports(data, root / audience, customers=chosen, workers=2, templates_dir=REPORT_TEMPLATES_DIR,
-                                today="2026-11-20", progress=False, audience=audience, pdf=audience == "customer")
-        assert result.exit_code == 0, [r.describe_error() for r in result.failures]
-        found[audience] = result
-    found["japanese"] = japanese
-    return found
+    return long_names_runs(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -151,14 +107,25 @@ def test_japanese_name_has_real_glyphs(runs, browser):
     assert widths["kanji"] > widths["tofu"] + 2, widths
 
 
-@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs pdffonts (poppler-utils)")
-def test_japanese_name_prints_in_a_cjk_font(runs):
-    """The customer's PDF embeds a Noto Sans CJK font (the name's glyphs come from it, in the text and the charts)."""
-    import subprocess
-
-    pdf = next(p for p in runs["customer"].run_dir.rglob("*.pdf") if runs["japanese"][:8] in p.name)
-    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
-    assert "NotoSansCJK" in fonts.replace(" ", ""), fonts
-    others = [p for p in runs["customer"].run_dir.rglob("*.pdf") if runs["japanese"][:8] not in p.name]
-    assert others and all("NotoSansCJK" not in subprocess.run(["pdffonts", str(o)], capture_output=True, text=True,
-                                                             check=True).stdout for o in others)
+def test_japanese_name_is_drawn_from_a_cjk_font(runs, browser):
+    """Chromium's own account of the fonts it drew the title with (DevTools CSS.getPlatformFontsForNode): every
+    Japanese glyph of the name comes from Noto Sans CJK, none from a font without them."""
+    result = runs["customer"]
+    page = next(p for p in result.run_dir.rglob("*.html") if runs["japanese"][:8] in p.name)
+    context = browser.new_context(viewport={"width": REPORT_WIDTH, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.goto(page.as_uri())
+        tab.evaluate("document.fonts.ready.then(() => true)")
+        cdp = context.new_cdp_session(tab)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        heading = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "h1"})["nodeId"]
+        text = cdp.send("DOM.describeNode", {"nodeId": heading, "depth": 1})["node"]["children"][0]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": text.get("nodeId") or heading})["fonts"]
+    finally:
+        context.close()
+    cjk = sum(1 for ch in JAPANESE_NAME if ord(ch) > 0x2E80)
+    from_cjk = sum(f["glyphCount"] for f in fonts if "CJK" in f["familyName"])
+    assert from_cjk >= cjk, fonts
