@@ -1,7 +1,6 @@
 """index.html: the run's reports, their headline figures and this week's work queue (Jinja, autoescaped, offline)."""
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone

@@ -65,8 +65,8 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
                 f"Dashed: deploy {_pct_text(d)} and adopt {_pct_text(a)} thresholds."]
     if df.height < 2:
         subtitle.append("One snapshot only: add older exports (other processedDateTime values) for a trend.")
-    return _layer(lines, *rules).properties(title=_title("Portfolio deployment and usage over time", subtitle, width=520),
-                                               width=520, height=240)
+    title = _title("Portfolio deployment and usage over time", subtitle, width=520)
+    return _layer(lines, *rules).properties(title=title, width=520, height=240)
 
 
 TREND_TOP_N = 7          # lines drawn one by one; the rest become one grey "Other" line
