@@ -36,3 +36,14 @@ def _customer_names(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             for customer_id in ids:
                 stems[customer_id] = f"{stem.rsplit('-', 1)[0]}-{customer_id}"
     return stems
+
+
+def report_links(customers: Any) -> dict[str, str]:
+    """customer id -> its report's HTML relative to the run folder (customers/<slug>-<id8>.html), for every
+    customer of `customers` (the analysis' customers frame: the plan names the files from the same rows).
+    A link points at a report of this run folder; one not rendered (a --customer run) is rendered by a full run."""
+    rows = customers.select("customer_id", "customer_name").to_dicts()
+    return {customer_id: f"{stem}.html" for customer_id, stem in _customer_names(rows).items()}
+
+
+REPORT_LINK = re.compile(rf"^{CUSTOMERS_DIR}/[a-z0-9-]+\.html$")   # what a book report may link to

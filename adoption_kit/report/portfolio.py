@@ -24,6 +24,7 @@ from adoption_kit.report.format import (
 )
 from adoption_kit.report.headline import _common_figures, _round
 from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
+from adoption_kit.report.links import report_links
 
 
 def portfolio_headline(analysis: Analysis) -> Fragment:
@@ -118,6 +119,7 @@ def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
     by_cause = dict(zip(causes_all.get_column("inflation_causes").to_list(),
                         causes_all.get_column("count").to_list()))
     shown = frame.head(top_n)
+    hrefs = report_links(analysis.customers)
     rows = []
     for r in shown.to_dicts():
         causes = (r["inflation_causes"] or "unexplained").split(";")
@@ -129,7 +131,8 @@ def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
                + (f", the {format_int(shown.height)} with the most excess active users shown"
                   if shown.height < frame.height else ""))
     markup, text = _table(["Customer", "Product", "Workloads over 100%", "Product usage", "Active (max)",
-                           "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5])
+                           "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5],
+                          links=[hrefs.get(i) for i in shown.get_column("customer_id").to_list()])
     explain = [(CAUSE_LABELS[c], by_cause[c], NEXT_STEPS[f"data_check:{c}"]) for c in CAUSES if c in by_cause]
     items = "".join(f"<li><b>{esc(label)}</b> ({esc(plural(n, 'product'))}): {esc(why)}</li>"
                     for label, n, why in explain)

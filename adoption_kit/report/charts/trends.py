@@ -42,7 +42,7 @@ def portfolio_trend(history_portfolio: Any, thresholds: Thresholds = DEFAULT_THR
             .unpivot(index=["processed_at", "customers"], variable_name="measure", value_name="rate")
             .with_columns(pl.col("measure").replace_strict(names), pl.col("rate").cast(pl.Float64))
             .sort("measure", "processed_at"))
-    x_enc = alt.X("processed_at:T", title="Snapshot (processedDateTime, UTC)",
+    x_enc = alt.X("processed_at:T", title="Export date (UTC)",
                   axis=alt.Axis(format="%Y-%m-%d", labelAngle=0, tickCount=max(df.height, 1)))
     y_max = max(1.0, _axis_max(long.get_column("rate")))
     y_enc = alt.Y("rate:Q", title="Rate", scale=alt.Scale(domain=[0, y_max], nice=False), axis=_pct_axis())
@@ -102,7 +102,7 @@ def customer_trend(history_workloads: Any, customer_id: str,
         series = [s for s in series if s != others] + [others]
     palette = [TREND_COLORS[i % len(TREND_COLORS)] for i in range(len(series) - (1 if others else 0))]
     palette += [OTHERS_COLOR] if others else []
-    x_enc = alt.X("processed_at:T", title="Snapshot (processedDateTime, UTC)",
+    x_enc = alt.X("processed_at:T", title="Export date (UTC)",
                   axis=alt.Axis(format="%Y-%m-%d", labelAngle=0,
                                 tickCount=max(frame.get_column("processed_at").n_unique(), 1)))
     y_max = _axis_max(frame.get_column("usage_rate"))
