@@ -14,6 +14,7 @@ TITLES: Mapping[str, str] = {"portfolio": "Portfolio overview", "low_adoption": 
 PORTFOLIO_NAME = "portfolio-overview"
 LOW_ADOPTION_NAME = "low-adoption-accounts"
 ACTION_CSV = "low-adoption-accounts.csv"
+WORKBOOK = "adoption-lists.xlsx"    # --xlsx: the action list and the customer table (report.workbook)
 BUNDLE_DIR = "_bundle"          # the metrics computed once per run; each notebook reads its slice
 FAILED_DIR = "_failed"          # executed notebooks of failed reports, to see the failing cell
 STATE_DIR = ".state"            # one small JSON per report: fingerprint, headline, duration
