@@ -33,13 +33,14 @@ def ranking_table(analysis: Analysis, *, top_n: int, links: bool = True) -> Frag
     each name links to the customer's report in the run folder (`links=False`: plain names)."""
     ranked = work_queue_columns(analysis, analysis.ranking.sort("rank").head(top_n))
     currency = analysis.book.settings.get("currency")
+    cost_heading = f"Idle cost / month ({currency})" if currency else "Idle cost / month"
     frame = ranked.select(
         pl.col("rank").alias("Rank"), pl.col("customer_name").fill_null(pl.col("customer_id")).alias("Customer"),
         pl.col("segment").alias("Segment"),
         pl.col("deployment_rate").alias("Deployment"), pl.col("usage_rate").alias("Usage"),
         pl.col("licenses_idle").alias("Idle"),
-        pl.col("idle_cost_per_month").map_elements(lambda v: format_money(v, currency), return_dtype=pl.String)
-        .fill_null("n/a").alias("Idle cost / month"),
+        pl.col("idle_cost_per_month").map_elements(lambda v: f"{v:,.0f}", return_dtype=pl.String)
+        .fill_null("n/a").alias(cost_heading),
         pl.col("days_to_renewal").alias("Renews in (days)"),
         pl.when(pl.col("support_heavy")).then(pl.lit("how-to heavy")).when(pl.col("support_heavy").not_())
         .then(pl.lit("no")).otherwise(pl.lit("n/a")).alias("Support"),
@@ -56,7 +57,7 @@ def ranking_table(analysis: Analysis, *, top_n: int, links: bool = True) -> Frag
     return tables.styled_table(frame, uuid="low_adoption", caption=caption, pct=["Deployment", "Usage"],
                                ints=["Rank", "Idle", "Renews in (days)"], thresholds=t,
                                links={"Customer": [hrefs.get(i) for i in ranked.get_column("customer_id")]},
-                               widths={"Customer": "11rem", "Next step": "24rem", "Idle cost / month": "7rem"})
+                               widths={"Next step": "20rem"})
 
 
 def low_adoption_figures(analysis: Analysis, written_rows: int | None) -> dict[str, Any]:

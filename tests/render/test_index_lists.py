@@ -33,7 +33,7 @@ def test_headline_tiles_are_labelled_in_a_fixed_order(runs):
     assert listed == [label for _, label, _ in LOW_ADOPTION_TILES]
     for raw in ("csv rows", "top customer id", "median customer", "upsell threshold", ">currency<"):
         assert raw not in page, raw
-    assert re.search(r'<div class="k">Idle cost</div><div class="v">USD [\d,]+\.\d\d</div>', page)
+    assert re.search(r'<div class="k">Idle cost</div><div class="v long">USD [\d,]+\.\d\d</div>', page)
     assert re.search(r'<div class="k">Deployment</div><div class="v">\d+\.\d%</div>', page)
 
 
@@ -78,9 +78,20 @@ def test_index_and_lists_read_without_clipping_or_tall_rows(runs):
                     for (const table of document.querySelectorAll('table')) {
                       const box = table.getBoundingClientRect();
                       if (box.right > document.documentElement.clientWidth + 1) out.wide.push(table.id || 'table');
+                      // wider than the box it sits in (which would cut it off or make it scroll sideways)
+                      for (let up = table.parentElement; up && up !== document.body; up = up.parentElement) {
+                        if (up.scrollWidth > up.clientWidth + 1 && getComputedStyle(up).overflowX !== 'visible') {
+                          out.wide.push((table.id || 'table') + ' in ' + up.className);
+                          break;
+                        }
+                      }
                       for (const row of table.querySelectorAll('tbody tr')) {
                         const h = row.getBoundingClientRect().height;
                         if (h > 120) out.tall.push([table.id, Math.round(h), row.textContent.slice(0, 40)]);
+                      }
+                      for (const tile of document.querySelectorAll('.tile .v')) {
+                        if (tile.getBoundingClientRect().right > tile.parentElement.getBoundingClientRect().right + 1)
+                          out.cut.push('tile ' + tile.textContent.slice(0, 30));
                       }
                       for (const cell of table.querySelectorAll('td, th')) {
                         if (cell.scrollWidth > cell.clientWidth + 1) out.cut.push(cell.textContent.slice(0, 40));
