@@ -8,7 +8,7 @@ import polars as pl
 from adoption_kit.analysis import Analysis
 from adoption_kit.report import tables
 from adoption_kit.report.actions import work_queue_columns
-from adoption_kit.report.format import Fragment, _fragment, esc, format_int, format_money, format_pct, plural
+from adoption_kit.report.format import Fragment, _fragment, esc, format_int, format_pct, plural
 from adoption_kit.report.headline import _common_figures
 from adoption_kit.report.links import report_links
 

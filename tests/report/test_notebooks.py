@@ -53,8 +53,9 @@ CONTRACT = {
 }
 # Cells whose outputs nbval compares with the committed ones (deterministic text only).
 CHECKED = {
-    "portfolio-overview": ["first-page", "headline-figures", "story", "over-100", "segment-table", "trends", "segment-changes",
-                           "renewal-queue", "own-seats", "idle-cost", "support", "data-summary", "headline"],
+    "portfolio-overview": ["first-page", "headline-figures", "story", "over-100", "segment-table", "trends",
+                           "segment-changes", "renewal-queue", "own-seats", "idle-cost", "support", "data-summary",
+                           "headline"],
     "customer-insights": ["first-page", "customer-header", "products-table", "exact-usage", "flags", "trend",
                           "renewals", "idle-cost", "support", "data-summary", "headline"],
     "low-adoption-accounts": ["summary", "ranked", "csv", "data-summary", "headline"],
