@@ -57,7 +57,8 @@ def ranking_table(analysis: Analysis, *, top_n: int, links: bool = True) -> Frag
     return tables.styled_table(frame, uuid="low_adoption", caption=caption, pct=["Deployment", "Usage"],
                                ints=["Rank", "Idle", "Renews in (days)"], thresholds=t,
                                links={"Customer": [hrefs.get(i) for i in ranked.get_column("customer_id")]},
-                               widths={"Next step": "20rem"})
+                               widths={"Customer": "min-width: 10rem; overflow-wrap: anywhere",
+                                       "Next step": "min-width: 20rem"})
 
 
 def low_adoption_figures(analysis: Analysis, written_rows: int | None) -> dict[str, Any]:

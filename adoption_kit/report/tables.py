@@ -48,8 +48,9 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
     `unknown` columns (counts from a feed row that is missing: unknown, never 0).
 
     `links`: column -> one href per row (None: no link): the cell's text becomes a link (href escaped; the
-    HTML export keeps only links to the run folder's customer reports). `widths`: column -> a CSS min-width
-    (e.g. "22rem"), so that a column of sentences is not squeezed to a word per line.
+    HTML export keeps only links to the run folder's customer reports). `widths`: column -> CSS declarations for
+    its cells (e.g. "min-width: 20rem", so that a column of sentences is not squeezed to a word per line, or
+    "overflow-wrap: anywhere", so that a long name without spaces does not widen the table past the page).
     """
     columns = frame.columns
     right = {c for c in (*pct, *ints) if c in columns}
@@ -79,7 +80,8 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
     widths = widths or {}
     links = links or {}
     styles += [f"#{t} .col{i} {{\n  text-align: {'right' if c in right else 'left'};\n"
-               + (f"  min-width: {widths[c]};\n" if c in widths else "") + "}\n"
+               + "".join(f"  {d.split(':', 1)[0].strip()}: {d.split(':', 1)[1].strip()};\n"
+                         for d in widths.get(c, "").split(";") if d.strip()) + "}\n"
                for i, c in enumerate(columns)]
     by_css: dict[str, list[str]] = {}  # in order of first use, row by row (as Styler groups them)
     body = []

@@ -135,7 +135,7 @@ def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), i
     right = [c for c in (*pct, *ints) if c in pdf.columns]
     widths = widths or {}
     styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"
-                                           + (f"; min-width: {widths[c]}" if c in widths else "")}]
+                                           + (f"; {widths[c]}" if c in widths else "")}]
                                       for c in pdf.columns}, overwrite=False)
     if thresholds is not None:
         for column, limit, css in (("Deployment", thresholds.deploy, tables._LOW_DEPLOY_CSS),
