@@ -130,6 +130,13 @@ def format_money(value: float | None, currency: str | None) -> str:
     return f"{currency + ' ' if currency else ''}{value:,.2f}"
 
 
+def format_money_tile(value: float | None, currency: str | None) -> str:
+    """Money for a KPI tile, in whole units (the cents are in the tables): 35702.4, 'USD' -> 'USD 35,702'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{currency + ' ' if currency else ''}{value:,.0f}"
+
+
 def format_points(change: float | None) -> str:
     """A rate change in percentage points: -0.25 -> '-25.0 pts'; None -> 'n/a'."""
     if change is None or (isinstance(change, float) and math.isnan(change)):

@@ -18,7 +18,7 @@ from adoption_kit.report.format import (
     format_date,
     format_int,
     format_known,
-    format_money,
+    format_money_tile,
     format_pct,
     plural,
     threshold_text,
@@ -223,7 +223,8 @@ def portfolio_figures(analysis: Analysis) -> dict[str, Any]:
 
 
 def portfolio_tiles(analysis: Analysis) -> list[tuple[str, str, str]]:
-    """(label, value, note) of the portfolio's first-page tiles, in a fixed order; idle cost only where priced."""
+    """(label, value, note) of the portfolio's first-page tiles, in a fixed order; idle cost only where priced.
+    At most 6, so that each value fits its tile on one line at the report's width."""
     p = analysis.portfolio
     tiles = [
         ("Customers", format_int(p.get("customers", 0)), "in the book"),
@@ -238,11 +239,9 @@ def portfolio_tiles(analysis: Analysis) -> list[tuple[str, str, str]]:
     book = analysis.book
     if book.settings.get("prices_loaded") and book.idle_cost.height:
         month = float(book.idle_cost.get_column("idle_cost_per_month").sum())
-        tiles.append(("Idle cost", format_money(month, book.settings.get("currency")), "per month, where priced"))
+        tiles.append(("Idle cost", format_money_tile(month, book.settings.get("currency")), "per month, where priced"))
     tiles.append(("Low-adoption accounts", format_int(analysis.ranking.height), "segments deploy and adopt"))
-    tiles.append(("Data date", format_date(analysis.processed_at_max) if analysis.processed_at_max else "unknown",
-                  "newest Partner Center export"))
-    return tiles
+    return tiles    # (the data date is in the box just above the tiles)
 
 
 def portfolio_first_page(analysis: Analysis) -> Fragment:

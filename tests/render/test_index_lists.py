@@ -107,3 +107,30 @@ def test_index_and_lists_read_without_clipping_or_tall_rows(runs):
                     assert found["nextStep"] is not None and found["nextStep"] >= 300, found
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+def test_first_page_tiles_hold_their_values(runs):
+    """Every KPI tile of every report (both audiences) shows its whole value: none runs out of its tile."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    pages = [p for audience in ("internal", "customer") for p in runs[audience].run_dir.rglob("*.html")
+             if p.name != "index.html" and not p.name.startswith(".")]
+    with playwright_api.sync_playwright() as p:
+        browser = open_browser(p)
+        try:
+            seen = 0
+            for path in pages:
+                tab = browser.new_page(viewport={"width": REPORT_WIDTH, "height": 900})
+                tab.goto(path.as_uri())
+                found = tab.evaluate("""() => [...document.querySelectorAll('.ak-tile')].map(tile => {
+                    const value = tile.querySelector('.ak-tile-value');
+                    return [value.textContent, value.scrollWidth <= value.clientWidth + 1 &&
+                            value.getBoundingClientRect().right <= tile.getBoundingClientRect().right + 1];
+                })""")
+                tab.close()
+                seen += len(found)
+                assert all(fits for _, fits in found), (path.name, found)
+        finally:
+            browser.close()
+    assert seen >= 4 * 5 * 2 + 6, seen     # customer reports (5+ tiles each, both audiences) and the portfolio
