@@ -20,6 +20,7 @@ examples:
   adoption-kit report data/sample --out reports
   adoption-kit report data/sample --out shared-reports --pseudonymize
   adoption-kit report data/sample --out reports --audience customer --customer 00ca2d71-7224-4239-a117-2a633dbe2f22
+  adoption-kit report data/sample --out reports --xlsx
 """
 
 
@@ -120,7 +121,7 @@ def _command_report(args: argparse.Namespace) -> int:
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
-        pdf=args.pdf, paper=args.paper, charts=args.charts)
+        pdf=args.pdf, paper=args.paper, charts=args.charts, xlsx=args.xlsx)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -249,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="print NAME.pdf beside each NAME.html with headless Chromium (default: on for "
                                "--audience customer, off otherwise)")
     audience.add_argument("--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)")
+    audience.add_argument("--xlsx", action="store_true",
+                          help="also write adoption-lists.xlsx in the run folder: the CRM action list and the "
+                               "customer table for Excel (percentages formatted, header frozen, each name "
+                               "linked to its report); internal audience only")
     _add_threshold_options(report)
     _add_pseudonym_options(report)
     report.set_defaults(handler=_command_report)

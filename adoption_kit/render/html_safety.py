@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
 
+from adoption_kit.report.links import REPORT_LINK
+
 _ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div",
     "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd",
@@ -47,8 +49,8 @@ def _allowed_attribute(tag: str, name: str, value: str) -> bool:
         return name != "style" or _safe_css(value)
     if name not in _TAG_ATTRIBUTES.get(tag, frozenset()):
         return False
-    if tag == "a" and name == "href":
-        return bool(re.match(r"^(https?:|mailto:|#)", value.strip(), re.IGNORECASE))
+    if tag == "a" and name == "href":   # and a book report's link to a customer report of the same run folder
+        return bool(re.match(r"^(https?:|mailto:|#)", value.strip(), re.IGNORECASE)) or bool(REPORT_LINK.match(value))
     if tag == "img" and name == "src":
         return bool(_DATA_IMAGE.match(value.strip()))
     return True

@@ -1,7 +1,6 @@
 """index.html: the run's reports, their headline figures and this week's work queue (Jinja, autoescaped, offline)."""
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from adoption_kit import __version__
 from adoption_kit.render.csp import finish_page
 from adoption_kit.render.layout import ACTION_CSV, MANIFEST, TEMPLATES_DIR
 from adoption_kit.render.results import RunResult, _error_line, _now_iso
+from adoption_kit.report.headline import CUSTOMER_COLUMNS, tiles_for
 from adoption_kit.store import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,28 +32,34 @@ def _write_index(result: RunResult, analysis: Analysis) -> None:
     books = [r for r in reports if r.job.kind != "customer"]
     customers = sorted((r for r in reports if r.job.kind == "customer"),
                        key=lambda r: ((r.job.customer_name or "").casefold(), r.job.customer_id or ""))
-    hidden = {"report", "customer_id", "customer_name", "segment"}
-    columns: list[str] = []
-    for r in customers:
-        columns += [k for k in r.headline if k not in hidden and k not in columns]
-    shared: dict[str, Any] = {}
-    if len(customers) > 1:   # a figure equal in every row (thresholds, data date) goes above the table
-        for key in columns:
-            values = {json.dumps(r.headline.get(key), default=str) for r in customers}
-            if len(values) == 1:
-                shared[key] = customers[0].headline.get(key)
-        columns = [k for k in columns if k not in shared]
+    present = {key for r in customers for key in r.headline}
+    columns = [(key, heading) for key, heading in CUSTOMER_COLUMNS if key in present]
+    links = {r.job.customer_id: r.job.html for r in customers if r.job.customer_id is not None}
+    tiles = {r.job.name: [_tile(r, key, label, note, links) for key, label, note in tiles_for(r.job.kind, r.headline)]
+             for r in books}
     page = environment.get_template(INDEX_TEMPLATE).render(
         kit_version=__version__, generated_at=_now_iso(), run_date=result.run_dir.name,
         processed_min=_shown_time(analysis.processed_at_min), processed_max=_shown_time(analysis.processed_at_max),
-        thresholds=analysis.thresholds, books=books, customers=customers, columns=columns, shared=shared,
+        thresholds=analysis.thresholds, books=books, tiles=tiles, customers=customers, columns=columns,
         failures=result.failures, action_csv=ACTION_CSV if (result.run_dir / ACTION_CSV).is_file() else None,
-        queue=_work_queue(analysis, {r.job.customer_id: r.job.html for r in customers
-                                     if r.job.customer_id is not None}),   # a customer job always has one
+        queue=_work_queue(analysis, links),
         counts={k: result.count(k) for k in ("rendered", "current", "failed", "earlier")},
         error_line=_error_line, manifest=MANIFEST)
     with atomic_path(result.index_path) as part:
         part.write_text(finish_page(page, charts=False), encoding="utf-8")   # the policy; sortable tables
+
+
+def _tile(report: Any, key: str, label: str, note: str, links: Mapping[str, str]) -> dict[str, Any]:
+    """One headline tile: its label, the figure as shown (a rate as %, money with its currency), a note, a link."""
+    figures = report.headline
+    value = figures.get(key)
+    shown = format_figure(value, key)
+    if key.endswith("_per_month") and value is not None and figures.get("currency"):
+        shown = f"{figures['currency']} {shown}"
+    if key == "accounts" and figures.get("customers") is not None:
+        note = f"of {format_figure(figures['customers'])} customers (segments deploy and adopt)"
+    href = links.get(figures.get("top_customer_id") or "") if key == "top_customer_name" else None
+    return {"label": label, "value": shown, "note": note, "href": href, "text": isinstance(value, str)}
 
 
 def _label(key: str) -> str:
@@ -95,6 +101,8 @@ def format_figure(value: Any, key: str = "") -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float)) and key.endswith(("_rate", "_share", "_threshold")):
         return f"{value * 100:.1f}%"
+    if isinstance(value, (int, float)) and key.endswith("_points"):
+        return f"{value:+.1f}" if value else "0"
     if isinstance(value, (int, float)) and key.endswith(("_per_month", "_per_year")):
         return f"{value:,.2f}"
     if isinstance(value, int):

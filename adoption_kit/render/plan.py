@@ -1,8 +1,6 @@
 """Planning a run: the report jobs (template, parameters, output name, fingerprint) for the selected customers."""
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +16,17 @@ from adoption_kit.render.hashing import _packaged_exclusions_sha256, _tree_sha25
 from adoption_kit.render.layout import (
     ACTION_CSV,
     BUNDLE_DIR,
-    CUSTOMERS_DIR,
     LOW_ADOPTION_NAME,
     PORTFOLIO_NAME,
     TEMPLATES_DIR,
     TITLES,
+)
+from adoption_kit.report.links import (  # noqa: F401  (output_name, slugify, SLUG_MAX: re-exported by render)
+    CUSTOMERS_DIR,
+    SLUG_MAX,
+    _customer_names,
+    output_name,
+    slugify,
 )
 from adoption_kit.values import file_sha256, json_sha256, parse_today
 
@@ -30,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from adoption_kit.analysis import Analysis
 
 
-SLUG_MAX = 40
 # Parameters that name files of this run (the fingerprint covers their content, not their location).
 _LOCATION_PARAMETERS = ("data_path", "metrics_bundle", "exclusions_path", "action_csv")
 
@@ -65,33 +68,6 @@ class ReportJob:
 # ---------------------------------------------------------------------------
 # Output names
 # ---------------------------------------------------------------------------
-def slugify(name: Any, max_length: int = SLUG_MAX) -> str:
-    """An ASCII, lower-case, dash-separated file name part of at most `max_length` characters;
-    'customer' if none is left."""
-    folded = unicodedata.normalize("NFKD", "" if name is None else str(name))
-    folded = folded.encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:max_length].rstrip("-")
-    return slug or "customer"
-
-
-def output_name(customer_name: Any, customer_id: str) -> str:
-    """A customer report's output stem: customers/<slug of the name>-<first 8 characters of the tenant id>."""
-    return f"{CUSTOMERS_DIR}/{slugify(customer_name)}-{customer_id[:8]}"
-
-
-def _customer_names(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Output stems per customer id; a clash (same slug and id prefix) uses the whole id for the clashing ones."""
-    stems = {row["customer_id"]: output_name(row["customer_name"], row["customer_id"]) for row in rows}
-    seen: dict[str, list[str]] = {}
-    for customer_id, stem in stems.items():
-        seen.setdefault(stem, []).append(customer_id)
-    for stem, ids in seen.items():
-        if len(ids) > 1:
-            for customer_id in ids:
-                stems[customer_id] = f"{stem.rsplit('-', 1)[0]}-{customer_id}"
-    return stems
-
-
 # ---------------------------------------------------------------------------
 # Planning
 # ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from adoption_kit.render.assets import write_run_assets
 from adoption_kit.render.audience import cells_for, check_audience, write_customer_bundles
 from adoption_kit.render.csp import CHART_MODES
 from adoption_kit.render.index import _write_index
-from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR
+from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR, WORKBOOK
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
 from adoption_kit.render.pdf import PdfJob, check_paper, find_chromium, print_pdfs
@@ -35,6 +35,8 @@ from adoption_kit.render.state import (
     stored_headline,
 )
 from adoption_kit.report.actions import action_list
+from adoption_kit.report.links import report_links
+from adoption_kit.report.workbook import write_workbook
 from adoption_kit.store import atomic_path, check_output, write_table
 from adoption_kit.values import check_positive_number, check_whole_number, file_sha256, parse_today
 
@@ -54,7 +56,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
                    progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
                    audience: str = "internal", pdf: bool | None = None, paper: str = "a4",
-                   charts: str = "shared") -> RunResult:
+                   charts: str = "shared", xlsx: bool = False) -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -89,6 +91,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     `charts`: how the reports' live charts get their JavaScript (render.csp): "shared" loads the run folder's
     _assets/vega-bundle.js, "inline" carries the bundle in each page (it stands alone), "static" adds no chart
     script (the SVGs only). Not part of the fingerprint: `force=True` to re-render current reports another way.
+    `xlsx`: also write adoption-lists.xlsx (report.workbook: the action list and the customer table, rates as
+    percentages, header frozen, names linked to this run folder's reports); internal audience only.
     """
     started = time.monotonic()
     started_at = _now_iso()
@@ -100,6 +104,9 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         check_whole_number("stale_after_days", stale_after_days)
     parse_today(today)
     audience = check_audience(audience)
+    if xlsx and audience != "internal":
+        raise ParameterError("--xlsx writes the whole book's action list and customer table: it is for the internal "
+                             "audience only; run it without --audience customer")
     pdf = (audience == "customer") if pdf is None else bool(pdf)
     if pdf:
         check_paper(paper)
@@ -191,6 +198,10 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         (run_dir / FAILED_DIR / f"{outcome.job.name}.ipynb").unlink(missing_ok=True)
                 # Rewritten on every run: the CRM list is today's even when its report failed or was current.
                 _write_action_csv(analysis, run_dir / ACTION_CSV)
+                if xlsx:   # the action list and customer table as a workbook, names linked to their reports
+                    links = {i: href for i, href in report_links(analysis.customers).items()
+                             if (run_dir / href).is_file()}
+                    write_workbook(analysis, run_dir / WORKBOOK, links)
                 earlier = _earlier_reports(run_dir, {job.name for job in jobs})
                 result = RunResult(run_dir, tuple(ordered + earlier), False, used_workers,
                                    time.monotonic() - started, common)

@@ -9,7 +9,10 @@ One module per concern:
   format        escaping, numbers/dates/money/points, Fragment, boxes, plain tables
   labels        short names of the over-100% causes and the segments
   tables        styled tables (the markup pandas' Styler writes, without pandas)
-  headline      the headline figures bundle (HEADLINE_TAG / HEADLINE_MIME) the report index reads
+  headline      the headline figures bundle (HEADLINE_TAG / HEADLINE_MIME) the report index reads, and the
+                index's tiles and customer columns (labels, fixed order)
+  links         where each customer report is written (customers/<slug>-<id8>.html): names link to it
+  workbook      the --xlsx workbook (action list + customer table; openpyxl, imported only when written)
   sources       every report: where the data comes from, and how old it is
   portfolio     portfolio-overview text and figures
   customer      customer-insights text and figures

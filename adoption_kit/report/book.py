@@ -25,6 +25,13 @@ from adoption_kit.report.format import (
     plural,
 )
 from adoption_kit.report.headline import _round
+from adoption_kit.report.links import report_links
+
+
+def _links(analysis: Analysis, rows: pl.DataFrame) -> list[str | None]:
+    """Per row of `rows` (a frame with customer_id), the href of the customer's report in the run folder."""
+    hrefs = report_links(analysis.customers)
+    return [hrefs.get(i) for i in rows.get_column("customer_id").to_list()]
 
 
 def _latest_flags(history_workloads: pl.DataFrame) -> pl.DataFrame:
@@ -69,6 +76,7 @@ def trends_summary(analysis: Analysis, *, top_n: int) -> Fragment:
                 for r in flags.head(top_n).to_dicts()]
         markup, table_text = _table(["Customer", "Product", "Workload", "Flag", "Usage before", "Usage now", "Change",
                                      "Active users", "Robust z"], rows, numeric=[4, 5, 6, 8],
+                                    links=_links(analysis, flags.head(top_n)),
                                     caption="Sudden changes since each customer's previous export"
                                             + (f" (the {format_int(top_n)} strongest of {format_int(flags.height)})"
                                                if flags.height > top_n else ""))
@@ -93,7 +101,8 @@ def segment_changes_table(analysis: Analysis, *, top_n: int) -> Fragment:
              f"{format_pct(r['previous_usage_rate'])} -> {format_pct(r['usage_rate'])}",
              format_date(r["previous_processed_at"])] for r in changes.head(top_n).to_dicts()]
     markup, text = _table(["Customer", "Segment before", "Segment now", "Deployment", "Usage", "Previous export"],
-                          rows, caption=f"{plural(changes.height, 'customer')} changed segment since the previous "
+                          rows, links=_links(analysis, changes.head(top_n)),
+                          caption=f"{plural(changes.height, 'customer')} changed segment since the previous "
                                         f"export" + (f"; the first {format_int(top_n)} shown" if changes.height > top_n
                                                      else ""))
     return _fragment([markup], text)
@@ -121,6 +130,7 @@ def renewal_queue_table(analysis: Analysis, *, top_n: int) -> Fragment:
              else "n/a", r["change_rule"]] for r in queue.head(top_n).to_dicts()]
     markup, text = _table(["#", "Customer", "Product", "Segment", "Deployment", "Usage", "Idle", "Seats can change",
                            "In days", "Term", "Auto-renew", "Rule"], rows, numeric=[0, 4, 5, 6, 8],
+                          links=_links(analysis, queue.head(top_n)), link_column=1,
                           caption=f"Renewal queue: the first {format_int(min(top_n, queue.height))} of "
                                   f"{format_int(queue.height)}")
     return _fragment([f"<p>{esc(line)}</p>", markup], [line] + text)
@@ -148,7 +158,8 @@ def own_seats_summary(analysis: Analysis, *, top_n: int) -> Fragment:
     rows = [[r["customer_name"], r["product_name"], format_int(r["licenses_sold"]), format_int(r["own_quantity"]),
              format_int(r["other_quantity"]), format_pct(r["own_share"])] for r in partial.head(top_n).to_dicts()]
     markup, text = _table(["Customer", "Product", "Sold (all partners)", "Yours", "Elsewhere", "Your share"], rows,
-                          numeric=[2, 3, 4, 5], caption="Products where others hold part of the seats")
+                          numeric=[2, 3, 4, 5], caption="Products where others hold part of the seats",
+                          links=_links(analysis, partial.head(top_n)))
     return _fragment([f"<p>{esc(line)}</p>", markup], [line] + text)
 
 
@@ -175,6 +186,7 @@ def idle_cost_summary(analysis: Analysis, *, top_n: int) -> Fragment:
                  format_int(r["unpriced_idle_licenses"])] for r in customers.head(top_n).to_dicts()]
         markup, table_text = _table(["Customer", "Segment", "Idle licences (priced)", "Per month", "Per year",
                                      "Idle without a price"], rows, numeric=[2, 3, 4, 5],
+                                    links=_links(analysis, customers.head(top_n)),
                                     caption=f"Idle cost by customer: the {format_int(min(top_n, customers.height))} "
                                             f"largest of {format_int(customers.height)}")
         parts.append(markup)
@@ -217,7 +229,8 @@ def support_signal(analysis: Analysis, *, top_n: int) -> Fragment:
     rows = [[r["customer_name"], r["segment"], format_int(r["how_to_tickets"]), format_int(r["active_users"]),
              f"{r['how_to_per_100']:.1f}", format_int(r["break_fix_tickets"])] for r in heavy.head(top_n).to_dicts()]
     markup, text = _table(["Customer", "Adoption segment", "How-to tickets", "Active users", "How-to per 100 users",
-                           "Break-fix tickets"], rows, numeric=[2, 3, 4, 5], caption="Support-heavy accounts")
+                           "Break-fix tickets"], rows, numeric=[2, 3, 4, 5], caption="Support-heavy accounts",
+                          links=_links(analysis, heavy.head(top_n)))
     step = f"Next step for these accounts: {SUPPORT_NEXT_STEP}"
     return _fragment([f"<p>{esc(line)}</p>", markup, f"<p>{esc(step)}</p>"], [line] + text + [step])
 

@@ -13,7 +13,7 @@ import polars as pl
 from adoption_kit.analysis import Analysis, CustomerView
 from adoption_kit.report.audience import is_customer_facing
 from adoption_kit.report.customer import customer_next_steps
-from adoption_kit.report.format import Fragment, esc, format_date, format_int, format_money, format_pct
+from adoption_kit.report.format import Fragment, esc, format_date, format_int, format_money_tile, format_pct
 from adoption_kit.report.labels import SEGMENT_MEANINGS
 
 
@@ -31,7 +31,8 @@ def kpi_tiles(view: CustomerView, analysis: Analysis) -> list[tuple[str, str, st
         cost = view.book.customer("idle_cost_customers", c["customer_id"]) or {}
         month = cost.get("idle_cost_per_month")
         if month is not None and analysis.book.settings.get("prices_loaded"):
-            tiles.append(("Idle cost", format_money(month, analysis.book.settings.get("currency")), "per month"))
+            tiles.append(("Idle cost", format_money_tile(month, analysis.book.settings.get("currency")),
+                          "per month"))
     tiles.append(("Segment", str(c["segment"]), SEGMENT_MEANINGS.get(c["segment"], "")))
     tiles.append(("Data date", format_date(analysis.processed_at_max) if analysis.processed_at_max else "unknown",
                   "newest Partner Center export"))

@@ -78,15 +78,22 @@ def _box(inner_html: str, colours: Mapping[str, str]) -> str:
     return f'<div style="{_BOX_CSS.format(**colours)}">{inner_html}</div>'
 
 
+def _linked(value: Any, href: str | None) -> str:
+    return f'<a href="{esc(href)}">{esc(value)}</a>' if href else esc(value)
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str = "",
-           numeric: Sequence[int] = ()) -> tuple[str, list[str]]:
-    """An HTML table (every cell escaped) and its plain-text lines."""
+           numeric: Sequence[int] = (), links: Sequence[str | None] | None = None,
+           link_column: int = 0) -> tuple[str, list[str]]:
+    """An HTML table (every cell escaped) and its plain-text lines; with `links` (one href or None per row) the
+    cells of `link_column` link to them (a customer's name to its report)."""
     head = "".join(f'<th style="text-align: {"right" if i in numeric else "left"}">{esc(h)}</th>'
                    for i, h in enumerate(headers))
     body = []
-    for row in rows:
-        cells = "".join(f'<td style="text-align: {"right" if i in numeric else "left"}">{esc(v)}</td>'
-                        for i, v in enumerate(row))
+    for n, row in enumerate(rows):
+        href = links[n] if links is not None else None
+        cells = "".join(f'<td style="text-align: {"right" if i in numeric else "left"}">'
+                        f'{_linked(v, href if i == link_column else None)}</td>' for i, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     cap = f'<caption style="caption-side: top; text-align: left">{esc(caption)}</caption>' if caption else ""
     markup = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -121,6 +128,13 @@ def format_money(value: float | None, currency: str | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{currency + ' ' if currency else ''}{value:,.2f}"
+
+
+def format_money_tile(value: float | None, currency: str | None) -> str:
+    """Money for a KPI tile, in whole units (the cents are in the tables): 35702.4, 'USD' -> 'USD 35,702'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{currency + ' ' if currency else ''}{value:,.0f}"
 
 
 def format_points(change: float | None) -> str:

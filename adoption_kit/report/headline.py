@@ -54,3 +54,60 @@ def headline(figures: Mapping[str, Any]) -> None:
     from IPython.display import display
 
     display(headline_bundle(figures), raw=True)
+
+
+# ---------------------------------------------------------------------------
+# How the report index shows the figures: labelled tiles in a fixed order, the customer table's columns
+# ---------------------------------------------------------------------------
+# (key, label, what the figure is). A key the report did not write is left out; the order is the reader's,
+# not the order the figures were written in (a partial rerun keeps the same tiles in the same places).
+PORTFOLIO_TILES: tuple[tuple[str, str, str], ...] = (
+    ("customers", "Customers", "in the book"),
+    ("deployment_rate", "Deployment", "licences sold that are assigned"),
+    ("usage_rate", "Usage", "qualified users who are active"),
+    ("licenses_idle", "Idle licences", "unassigned or assigned but inactive"),
+    ("idle_cost_per_month", "Idle cost", "per month, where priced"),
+    ("low_adoption_accounts", "Low-adoption accounts", "segments deploy and adopt"),
+    ("renewal_queue_in_horizon", "Renewing soon", "low-adoption products whose seats can change within the horizon"),
+    ("customers_data_check", "Data to check", "customers with usage above 100% or nothing sold"),
+    ("trend_drops", "Usage drops", "sudden drops since the previous export"),
+    ("data_processed", "Data date", "newest Partner Center export"),
+)
+LOW_ADOPTION_TILES: tuple[tuple[str, str, str], ...] = (
+    ("accounts", "Accounts to act on", "customers in segments deploy and adopt"),
+    ("accounts_deploy", "To deploy", "licences bought but not assigned"),
+    ("accounts_adopt", "To adopt", "licences assigned but not used"),
+    ("licenses_idle", "Idle licences", "on these accounts"),
+    ("accounts_renewing_in_horizon", "Renewing soon", "seats can change within the horizon"),
+    ("accounts_support_heavy", "Support-heavy", "many how-to tickets per 100 active users"),
+    ("top_customer_name", "First on the list", "the most idle licences we are confident about"),
+    ("data_processed", "Data date", "newest Partner Center export"),
+)
+KIT_REPORTS = frozenset({"portfolio-overview", "low-adoption-accounts"})
+# Figures the index never shows as a tile (identifiers, bookkeeping, what the thresholds line says already).
+INDEX_HIDDEN = frozenset({"report", "customer_id", "customer_name", "top_customer_id", "csv_rows", "currency",
+                          "deploy_threshold", "adopt_threshold", "upsell_threshold"})
+# The customer table of the index: what an account manager acts on (everything else: the customer's report, the
+# CSV and the .xlsx workbook). (key, column heading)
+CUSTOMER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("deployment_rate", "Deployment"),
+    ("usage_rate", "Usage"),
+    ("licenses_sold", "Licences sold"),
+    ("licenses_idle", "Idle licences"),
+    ("idle_cost_per_month", "Idle cost / month"),
+    ("days_to_renewal", "Renewal in (days)"),
+    ("low_adoption_rank", "List rank"),
+    ("usage_change_points", "Usage change (pts)"),
+)
+
+
+def tiles_for(kind: str, figures: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, label, note) of the tiles a book report's figures fill, in the fixed order; a partner template's own
+    figures follow in the order it wrote them, labelled from their names."""
+    fixed = PORTFOLIO_TILES if kind == "portfolio" else LOW_ADOPTION_TILES if kind == "low_adoption" else ()
+    known = {key for key, _, _ in fixed}
+    shown = [(key, label, note) for key, label, note in fixed if key in figures]
+    if figures.get("report") in KIT_REPORTS:      # the kit's own template: its other figures are in the report
+        return shown
+    return shown + [(key, key.replace("_", " ").capitalize(), "") for key in figures
+                    if key not in known and key not in INDEX_HIDDEN]

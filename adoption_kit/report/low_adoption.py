@@ -8,8 +8,9 @@ import polars as pl
 from adoption_kit.analysis import Analysis
 from adoption_kit.report import tables
 from adoption_kit.report.actions import work_queue_columns
-from adoption_kit.report.format import Fragment, _fragment, esc, format_int, format_money, format_pct, plural
+from adoption_kit.report.format import Fragment, _fragment, esc, format_int, format_pct, plural
 from adoption_kit.report.headline import _common_figures
+from adoption_kit.report.links import report_links
 
 
 def ranking_summary(analysis: Analysis, *, top_n: int) -> Fragment:
@@ -27,20 +28,20 @@ def ranking_summary(analysis: Analysis, *, top_n: int) -> Fragment:
     return _fragment([f"<p>{esc(line)}</p>"], [line])
 
 
-def ranking_table(analysis: Analysis, *, top_n: int) -> Fragment:
-    """The first `top_n` ranked accounts: rates as %, below-threshold rates highlighted, idle licenses, next step."""
+def ranking_table(analysis: Analysis, *, top_n: int, links: bool = True) -> Fragment:
+    """The first `top_n` ranked accounts: rates as %, below-threshold rates highlighted, idle licenses, next step;
+    each name links to the customer's report in the run folder (`links=False`: plain names)."""
     ranked = work_queue_columns(analysis, analysis.ranking.sort("rank").head(top_n))
     currency = analysis.book.settings.get("currency")
+    cost_heading = f"Idle cost / month ({currency})" if currency else "Idle cost / month"
     frame = ranked.select(
-        pl.col("rank").alias("Rank"), pl.col("customer_name").alias("Customer"),
+        pl.col("rank").alias("Rank"), pl.col("customer_name").fill_null(pl.col("customer_id")).alias("Customer"),
         pl.col("segment").alias("Segment"),
         pl.col("deployment_rate").alias("Deployment"), pl.col("usage_rate").alias("Usage"),
-        pl.col("licenses_sold").alias("Sold"), pl.col("licenses_idle").alias("Idle"),
-        pl.col("idle_share").alias("Idle share"),
-        pl.col("days_to_renewal").alias("Seats change in (days)"),
-        pl.col("renewal_queue_rank").alias("Renewal queue #"),
-        pl.col("idle_cost_per_month").map_elements(lambda v: format_money(v, currency), return_dtype=pl.String)
-        .fill_null("n/a").alias("Idle cost / month"),
+        pl.col("licenses_idle").alias("Idle"),
+        pl.col("idle_cost_per_month").map_elements(lambda v: f"{v:,.0f}", return_dtype=pl.String)
+        .fill_null("n/a").alias(cost_heading),
+        pl.col("days_to_renewal").alias("Renews in (days)"),
         pl.when(pl.col("support_heavy")).then(pl.lit("how-to heavy")).when(pl.col("support_heavy").not_())
         .then(pl.lit("no")).otherwise(pl.lit("n/a")).alias("Support"),
         pl.col("next_step").alias("Next step"),
@@ -48,11 +49,16 @@ def ranking_table(analysis: Analysis, *, top_n: int) -> Fragment:
     t = analysis.thresholds
     caption = (f"Top {format_int(ranked.height)} of {plural(analysis.ranking.height, 'low-adoption account')}; "
                f"bold and shaded: deployment under {format_pct(t.deploy, 0)} or usage under "
-               f"{format_pct(t.adopt, 0)}. Idle = unassigned + assigned but inactive licenses. Seats change in: days "
-               f"until the account's next renewal (the renewal queue orders by it); Support: how-to tickets per 100 "
-               f"active users at or above the threshold.")
-    return tables.styled_table(frame, uuid="low_adoption", caption=caption, pct=["Deployment", "Usage", "Idle share"],
-                        ints=["Rank", "Sold", "Idle", "Seats change in (days)", "Renewal queue #"], thresholds=t)
+               f"{format_pct(t.adopt, 0)}. Idle = unassigned + assigned but inactive licenses. Renews in: days "
+               f"until the account's seats can next change (its soonest subscription renewal); Support: how-to "
+               f"tickets per 100 active users at or above the threshold. Click a name for the customer's report; "
+               f"licences sold, idle share and the renewal queue position are in the CRM action list.")
+    hrefs = report_links(analysis.customers) if links else {}
+    return tables.styled_table(frame, uuid="low_adoption", caption=caption, pct=["Deployment", "Usage"],
+                               ints=["Rank", "Idle", "Renews in (days)"], thresholds=t,
+                               links={"Customer": [hrefs.get(i) for i in ranked.get_column("customer_id")]},
+                               widths={"Customer": "min-width: 10rem; overflow-wrap: anywhere",
+                                       "Next step": "min-width: 20rem"})
 
 
 def low_adoption_figures(analysis: Analysis, written_rows: int | None) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def _ranked_book_figures(analysis: Analysis) -> dict[str, Any]:
 def written_note(written: Any, shown: str) -> Fragment:
     """One line saying where the CRM CSV went (`shown` = a path safe to show), or that none was written."""
     if written is None:
-        line = "No CSV written (action_csv is empty)."
+        line = "No CSV written (no file name was given for it)."
     else:
         line = (f"Wrote {plural(written.rows, 'account')} to {shown}: UTF-8 CSV for a CRM import; text that a "
                 f"spreadsheet would run as a formula starts with an apostrophe.")

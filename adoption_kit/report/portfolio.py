@@ -18,12 +18,14 @@ from adoption_kit.report.format import (
     format_date,
     format_int,
     format_known,
+    format_money_tile,
     format_pct,
     plural,
     threshold_text,
 )
 from adoption_kit.report.headline import _common_figures, _round
 from adoption_kit.report.labels import CAUSE_LABELS, SEGMENT_MEANINGS
+from adoption_kit.report.links import report_links
 
 
 def portfolio_headline(analysis: Analysis) -> Fragment:
@@ -118,6 +120,7 @@ def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
     by_cause = dict(zip(causes_all.get_column("inflation_causes").to_list(),
                         causes_all.get_column("count").to_list()))
     shown = frame.head(top_n)
+    hrefs = report_links(analysis.customers)
     rows = []
     for r in shown.to_dicts():
         causes = (r["inflation_causes"] or "unexplained").split(";")
@@ -129,7 +132,8 @@ def over_100_table(analysis: Analysis, *, top_n: int) -> Fragment:
                + (f", the {format_int(shown.height)} with the most excess active users shown"
                   if shown.height < frame.height else ""))
     markup, text = _table(["Customer", "Product", "Workloads over 100%", "Product usage", "Active (max)",
-                           "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5])
+                           "Qualified", "Likely cause"], rows, caption=caption, numeric=[3, 4, 5],
+                          links=[hrefs.get(i) for i in shown.get_column("customer_id").to_list()])
     explain = [(CAUSE_LABELS[c], by_cause[c], NEXT_STEPS[f"data_check:{c}"]) for c in CAUSES if c in by_cause]
     items = "".join(f"<li><b>{esc(label)}</b> ({esc(plural(n, 'product'))}): {esc(why)}</li>"
                     for label, n, why in explain)
@@ -216,3 +220,56 @@ def portfolio_figures(analysis: Analysis) -> dict[str, Any]:
         **book_figures(analysis),
         **_common_figures(analysis),
     }
+
+
+def portfolio_tiles(analysis: Analysis) -> list[tuple[str, str, str]]:
+    """(label, value, note) of the portfolio's first-page tiles, in a fixed order; idle cost only where priced.
+    At most 6, so that each value fits its tile on one line at the report's width."""
+    p = analysis.portfolio
+    tiles = [
+        ("Customers", format_int(p.get("customers", 0)), "in the book"),
+        ("Deployment", _rate(p, "deployment_rate", "licenses_sold"),
+         f"{format_known(p.get('licenses_assigned', 0))} of {format_known(p.get('licenses_sold', 0))} licences "
+         f"assigned"),
+        ("Usage", _rate(p, "usage_rate", "licenses_qualified"),
+         f"{format_known(p.get('licenses_active', 0))} of {format_known(p.get('licenses_qualified', 0))} qualified "
+         f"users active"),
+        ("Idle licences", format_known(p.get("licenses_idle", 0)), "unassigned or assigned but inactive"),
+    ]
+    book = analysis.book
+    if book.settings.get("prices_loaded") and book.idle_cost.height:
+        month = float(book.idle_cost.get_column("idle_cost_per_month").sum())
+        tiles.append(("Idle cost", format_money_tile(month, book.settings.get("currency")), "per month, where priced"))
+    tiles.append(("Low-adoption accounts", format_int(analysis.ranking.height), "segments deploy and adopt"))
+    return tiles    # (the data date is in the box just above the tiles)
+
+
+def portfolio_first_page(analysis: Analysis) -> Fragment:
+    """The portfolio's first screen: labelled KPI tiles and what to do next, segment by segment (the detail
+    follows in the report)."""
+    tiles = portfolio_tiles(analysis)
+    markup = "".join(f'<div class="ak-tile"><div class="ak-tile-label">{esc(label)}</div>'
+                     f'<div class="ak-tile-value">{esc(value)}</div><div class="ak-tile-note">{esc(note)}</div></div>'
+                     for label, value, note in tiles)
+    frame = {r["segment"]: r for r in segment_frame(analysis).to_dicts()}
+    steps: list[tuple[str, str]] = []
+    book = analysis.book
+    if book.settings.get("subscriptions_loaded"):
+        soon = book.renewals.filter(pl.col("queued") & pl.col("in_horizon")).height
+        if soon:
+            steps.append((f"Renewing soon ({plural(soon, 'product')})",
+                          f"low-adoption products whose seats can change within "
+                          f"{book.settings.get('horizon_days', 60)} days: start with the renewal queue below, "
+                          f"before annual seats are locked for another term."))
+    for segment in ("deploy", "adopt", "data_check", "upsell"):
+        counts = frame.get(segment)
+        if counts and counts["customers"]:
+            steps.append((f"{segment} ({plural(counts['customers'], 'customer')})",
+                          segment_next_step(segment, counts, analysis).replace("see the table above",
+                                                                               "see Usage over 100% below")))
+    items = "".join(f"<li><b>{esc(head)}</b>: {esc(body)}</li>" for head, body in steps)
+    html = (f'<div class="ak-first-page"><div class="ak-tiles" role="list" aria-label="Key figures">{markup}</div>'
+            f'<h2 class="ak-steps-title">What to do next</h2><ol>{items}</ol></div>')
+    text = [*(f"{label}: {value} ({note})" for label, value, note in tiles), "What to do next",
+            *(f"{n}. {head}: {body}" for n, (head, body) in enumerate(steps, start=1))]
+    return Fragment(html, "\n".join(text))

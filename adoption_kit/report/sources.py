@@ -25,22 +25,22 @@ def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> 
     kinds: dict[str, int] = {}
     for source in analysis.sources:
         kinds[source.get("kind", "unknown")] = kinds.get(source.get("kind", "unknown"), 0) + 1
-    files = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none listed"
+    files = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items())) or "none listed"
     first, last = analysis.processed_at_min, analysis.processed_at_max
     processed = format_date(last) if first == last or first is None else f"{format_date(first)} to {format_date(last)}"
     excluded = analysis.portfolio.get("excluded_products") or 0
     bundle = bool(analysis.meta.get("thresholds"))
     items = [
         ("Export files", f"{sum(kinds.values())} ({files})"),
-        ("Data processed (processedDateTime, UTC)", processed),
-        ("Snapshot", str(analysis.meta.get("as_of", "latest"))),
+        ("Data processed (UTC)", processed),
+        ("Snapshot", _snapshot(analysis.meta.get("as_of", "latest"))),
         ("Thresholds", threshold_text(analysis.thresholds)),
         ("Excluded from the ratios", plural(excluded, "product row")),
     ]
     # Insights downloads: which source and basis each figure has (nothing added for a REST-only book)
     items += [(f"Source: {figure}", where) for figure, where in source_lines(set(kinds))]
     if bundle:
-        items.append(("Computed", "once for this report run (metrics bundle)"))
+        items.append(("Computed", "once for this run of the reports"))
     notes = [strip_paths(w) for w in analysis.warnings]
     if requested is not None and requested != analysis.thresholds:
         notes.insert(0, f"The metrics bundle was computed with thresholds {threshold_text(analysis.thresholds)}; "
@@ -55,6 +55,12 @@ def data_summary(analysis: Analysis, *, requested: Thresholds | None = None) -> 
                           _WARN_COLOURS))
         text += [f"Note: {n}" for n in notes]
     return _fragment(parts, text)
+
+
+def _snapshot(as_of: object) -> str:
+    """'the newest export of each customer' for the default, else 'the newest export on or before <date>'."""
+    text = str(as_of or "latest")
+    return "the newest export of each customer" if text == "latest" else f"the newest export on or before {text}"
 
 
 def staleness(analysis: Analysis, *, now: datetime, stale_after_days: int) -> Fragment:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -36,7 +36,8 @@ def _css_block(selectors: str, css: str) -> str:
 
 def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[str] = (),
                  ints: Sequence[str] = (), thresholds: Thresholds | None = None,
-                 unknown: Sequence[str] = ()) -> Fragment:
+                 unknown: Sequence[str] = (), links: Mapping[str, Sequence[str | None]] | None = None,
+                 widths: Mapping[str, str] | None = None) -> Fragment:
     """A styled HTML table: every text cell, header and the caption HTML-escaped, % and thousands formatted.
 
     With `thresholds`, a 'Deployment' cell under thresholds.deploy, a 'Usage' cell under thresholds.adopt
@@ -45,6 +46,11 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
     one <style> block; a test compares the two), built without pandas: importing pandas would cost a
     customer report's kernel more than half a second. A missing cell reads "n/a", or "unknown" in the
     `unknown` columns (counts from a feed row that is missing: unknown, never 0).
+
+    `links`: column -> one href per row (None: no link): the cell's text becomes a link (href escaped; the
+    HTML export keeps only links to the run folder's customer reports). `widths`: column -> CSS declarations for
+    its cells (e.g. "min-width: 20rem", so that a column of sentences is not squeezed to a word per line, or
+    "overflow-wrap: anywhere", so that a long name without spaces does not widen the table past the page).
     """
     columns = frame.columns
     right = {c for c in (*pct, *ints) if c in columns}
@@ -71,7 +77,11 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
     t = f"T_{uuid}"
     styles = [f"#{t} td {{\n  vertical-align: top;\n}}\n", f"#{t}  th {{\n  vertical-align: top;\n}}\n",
               f"#{t} caption {{\n  caption-side: top;\n  text-align: left;\n}}\n"]
-    styles += [f"#{t} .col{i} {{\n  text-align: {'right' if c in right else 'left'};\n}}\n"
+    widths = widths or {}
+    links = links or {}
+    styles += [f"#{t} .col{i} {{\n  text-align: {'right' if c in right else 'left'};\n"
+               + "".join(f"  {d.split(':', 1)[0].strip()}: {d.split(':', 1)[1].strip()};\n"
+                         for d in widths.get(c, "").split(";") if d.strip()) + "}\n"
                for i, c in enumerate(columns)]
     by_css: dict[str, list[str]] = {}  # in order of first use, row by row (as Styler groups them)
     body = []
@@ -80,7 +90,11 @@ def styled_table(frame: pl.DataFrame, *, uuid: str, caption: str, pct: Sequence[
         for c, (value, text) in enumerate(zip(row, texts)):
             if c in highlight and (css := _rate_css(value, *highlight[c])):
                 by_css.setdefault(css, []).append(f"#{t}_row{r}_col{c}")
-            cells.append(f'      <td id="{t}_row{r}_col{c}" class="data row{r} col{c}" >{_cell_escape(text)}</td>\n')
+            shown_text = _cell_escape(text)
+            href = links[columns[c]][r] if columns[c] in links else None
+            if href:
+                shown_text = f'<a href="{_cell_escape(href)}">{shown_text}</a>'
+            cells.append(f'      <td id="{t}_row{r}_col{c}" class="data row{r} col{c}" >{shown_text}</td>\n')
         body.append("    <tr>\n" + "".join(cells) + "    </tr>\n")
     styles += [_css_block(", ".join(selectors), css) for css, selectors in by_css.items()]
     head = "".join(f'      <th id="{t}_level0_col{i}" class="col_heading level0 col{i}" >{_cell_escape(c)}</th>\n'

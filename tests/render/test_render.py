@@ -278,7 +278,7 @@ def test_index_lists_every_report_with_headlines_and_escapes_names(stand_in_run)
         assert f'href="{name}"' in page
     assert ESCAPED_HOSTILE in page and HOSTILE_NAME not in page
     assert "Smith, Jones &amp; Partners" in page
-    assert "licenses sold" in page            # a headline column
+    assert "Licences sold" in page            # a headline column
     assert render.find_unsafe_html(page) == [] and "<script" not in without_kit_scripts(page)
 
 

@@ -13,6 +13,7 @@ from adoption_kit.render import csp
 from adoption_kit.render.execute import _for_html
 from adoption_kit.render.interactive_html import live_chart_html
 from adoption_kit.report import charts
+from adoption_kit.report.charts.common import report_style
 from adoption_kit.report.charts.interactive import INTERACTIVE_MIME, interactive_allowed, static_only
 
 PAGE = "<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body>{}</body></html>"
@@ -78,7 +79,8 @@ def test_renderer_adds_the_spec_only_when_interactive_and_not_opted_out():
     live, _ = charts.offline_renderer(spec, png_scale=1.0, interactive=True)
     opted_out, _ = charts.offline_renderer(static_only(_chart()).to_dict(), png_scale=1.0, interactive=True)
     assert INTERACTIVE_MIME not in static and INTERACTIVE_MIME not in opted_out
-    assert live[INTERACTIVE_MIME] == spec and live["image/svg+xml"] == static["image/svg+xml"]
+    # the live spec is the chart in the kit's font stack, as the static SVG is drawn (charts.common.report_style)
+    assert live[INTERACTIVE_MIME] == report_style(spec) and live["image/svg+xml"] == static["image/svg+xml"]
 
 
 def test_customer_audience_gets_static_charts():
@@ -94,7 +96,7 @@ def test_live_chart_markup_escapes_the_spec_and_keeps_the_svg():
     attribute = re.search(r'data-ak-spec="([^"]*)"', markup).group(1)
     import html
 
-    assert json.loads(html.unescape(attribute)) == json.loads(json.dumps(spec))
+    assert json.loads(html.unescape(attribute)) == json.loads(json.dumps(report_style(spec)))
     svg = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', markup).group(1)
     assert base64.b64decode(svg).decode("utf-8") == bundle["image/svg+xml"]
     assert render.find_unsafe_html(PAGE.format(markup)) == []

@@ -176,7 +176,7 @@ def test_index_table_sorts_numbers_as_numbers_and_filters(run, browser):
         headers = visit.page.locator(f"{table} >> thead th")
         names = [h.strip() for h in headers.all_inner_texts()]
         assert names[0] == "Customer"
-        numeric = next(i for i, n in enumerate(names) if n in ("licenses sold", "licenses assigned"))
+        numeric = next(i for i, n in enumerate(names) if n in ("Licences sold", "Idle licences"))
         headers.nth(numeric).click()
         values = [_number(v) for v in _column(visit, table, numeric)]
         present = [v for v in values if v is not None]

@@ -99,14 +99,15 @@ def test_styled_table_escapes_cells_and_caption_and_has_stable_ids(sample):
     again = low_adoption.ranking_table(sample, top_n=25)
     assert first.html == again.html                              # same ids run to run (nbval compares it)
     assert 'id="T_low_adoption"' in first.html
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", first.html, re.S)
+    cells = [re.sub(r'^<a href="customers/[a-z0-9-]+\.html">(.*)</a>$', r"\1", c)   # names link to their reports
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", first.html, re.S)]
     assert html.escape(HOSTILE) in cells
-    assert "61.2%" in cells and "1,806" in cells                  # % and thousands formatted
+    assert "61.2%" in cells and "1,080" in cells                  # % and thousands formatted
     assert "0.611849" not in first.html
 
 
 def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), ints=(), thresholds=None,
-                      unknown=()) -> str:
+                      unknown=(), links=None, widths=None) -> str:
     """The table as pandas' Styler writes it (the implementation styled_table replaced), for comparison."""
     import math
 
@@ -119,14 +120,22 @@ def _styler_reference(frame: pl.DataFrame, *, uuid: str, caption: str, pct=(), i
         # `unknown` columns (counts of a missing feed row) read "unknown"; the sample has none missing
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format.format_int(v)
 
+    linked = {}
+    for column, hrefs in (links or {}).items():   # Styler escapes the value, then the formatter wraps it in a link
+        by_value = dict(zip(pdf[column].map(lambda v: tables._cell_escape(str(v))), hrefs))
+        linked[column] = lambda v, by_value=by_value: (f'<a href="{html.escape(by_value[v])}">{v}</a>'
+                                                       if by_value.get(v) else v)
     styler = (pdf.style.set_uuid(uuid).hide(axis="index")
-              .format({**{c: pct_text for c in pct}, **{c: int_text for c in ints}}, escape="html", na_rep="n/a")
+              .format({**{c: pct_text for c in pct}, **{c: int_text for c in ints}, **linked}, escape="html",
+                      na_rep="n/a")
               .format_index(escape="html", axis=1)
               .set_caption(format.esc(caption))
               .set_table_styles([{"selector": "td, th", "props": "vertical-align: top"},
                                  {"selector": "caption", "props": "caption-side: top; text-align: left"}]))
     right = [c for c in (*pct, *ints) if c in pdf.columns]
-    styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"}]
+    widths = widths or {}
+    styler = styler.set_table_styles({c: [{"selector": "", "props": f"text-align: {'right' if c in right else 'left'}"
+                                           + (f"; {widths[c]}" if c in widths else "")}]
                                       for c in pdf.columns}, overwrite=False)
     if thresholds is not None:
         for column, limit, css in (("Deployment", thresholds.deploy, tables._LOW_DEPLOY_CSS),
@@ -337,7 +346,7 @@ def test_action_list_csv_is_formula_safe(sample, tmp_path):
     first = dict(zip(rows[0], rows[1]))
     assert first["rank"] == "1" and first["deployment_pct"] == "61.2" and first["data_processed"] == "2026-11-01"
     assert actions.write_action_list(sample, "") is None
-    assert low_adoption.written_note(None, "").text == "No CSV written (action_csv is empty)."
+    assert low_adoption.written_note(None, "").text == "No CSV written (no file name was given for it)."
     assert low_adoption.written_note(written, "crm.csv").text.startswith(f"Wrote {written.rows} accounts to crm.csv:")
     with pytest.raises(ParameterError, match="must end in .csv"):
         actions.write_action_list(sample, str(tmp_path / "crm.xlsx"))

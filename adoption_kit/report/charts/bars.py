@@ -83,7 +83,7 @@ def segment_counts(customers: Any) -> alt.LayerChart:
         text=alt.Text("customers:Q", format=",d"),
     )
     title = _title("Customers per segment", [f"{_plural(total, 'customer')}; the first matching rule wins, "
-                                             f"from data_check to healthy."])
+                                             f"from data_check to healthy."], width=420)
     return _layer(bars, text).properties(title=title, width=420, height=260)
 
 
@@ -145,8 +145,8 @@ def product_bars(products: Any, customer_id: str, thresholds: Thresholds = DEFAU
         x_enc = alt.X("rate:Q", title=f"{measure} (%)", scale=alt.Scale(domain=[0, x_max], nice=False),
                       axis=_pct_axis())
         y_enc = alt.Y("product:N", sort=labels, scale=alt.Scale(domain=labels),
-                      title="Product" if show_y else None,
-                      axis=alt.Axis(labelLimit=240) if show_y else alt.Axis(labels=False, ticks=False,
+                      title=None,      # the chart's title says "by product"; an axis title would crowd the labels
+                      axis=alt.Axis(labelLimit=0) if show_y else alt.Axis(labels=False, ticks=False,
                                                                                domain=False))
         tooltip = [
             alt.Tooltip("product_name:N", title="Product"),
@@ -184,7 +184,7 @@ def product_bars(products: Any, customer_id: str, thresholds: Thresholds = DEFAU
     ]
     if not rows.height:
         subtitle.append("No included products.")
-    title = _title(f"{name}: deployment and usage by product", subtitle)
+    title = _title(f"{name}: deployment and usage by product", subtitle, width=2 * 260 + 12)
     return alt.hconcat(left, right, title=title, spacing=12).resolve_scale(color="shared")
 
 
@@ -231,8 +231,8 @@ def workload_usage_bars(workloads: Any, customer_id: str,
     x_max = _axis_max(frame.get_column("usage_rate"))
     x_scale = alt.Scale(domain=[0, x_max], nice=False)
     x_enc = alt.X("usage_rate:Q", title=USAGE_AXIS_TITLE, scale=x_scale, axis=_pct_axis())
-    y_enc = alt.Y("bar:N", title="Product · workload", sort=bars_order, scale=alt.Scale(domain=bars_order),
-                  axis=alt.Axis(labelLimit=320))
+    y_enc = alt.Y("bar:N", title=None, sort=bars_order, scale=alt.Scale(domain=bars_order),
+                  axis=alt.Axis(labelLimit=0))   # a product name is shown whole
     tooltip = [
         alt.Tooltip("product_name:N", title="Product"),
         alt.Tooltip("workload:N", title="Workload"),
@@ -259,5 +259,5 @@ def workload_usage_bars(workloads: Any, customer_id: str,
                 excluded_note]
     if not frame.height:
         subtitle.append("No usage rows.")
-    title = _title(f"{name}: usage by product and workload", subtitle)
+    title = _title(f"{name}: usage by product and workload", subtitle, width=420)
     return _layer(bars, text, *rules).properties(title=title, width=420, height=alt.Step(22))

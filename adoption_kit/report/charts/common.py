@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, cast
@@ -54,6 +55,17 @@ INT_TIP = ",d"
 # altair refuses data sets above this many rows (MaxRowsError); we stay below it on purpose.
 ALTAIR_MAX_ROWS = 5000
 ARIA_MAX_POINTS = 500
+
+# Text: one font stack for the static SVG (vl-convert measures with it) and the live chart (Chromium draws with it),
+# so that a label measured at layout time is the label drawn. DejaVu Sans is on every Debian/Ubuntu machine (and
+# wide: a label that fits in it fits in the narrower Arial/Helvetica a reader may have instead); Noto Sans CJK
+# (fonts-noto-cjk, installed by .ci/run) draws Japanese, Chinese and Korean names.
+FONT_STACK: Final = "DejaVu Sans, Noto Sans CJK JP, Noto Sans CJK SC, Arial, Helvetica, sans-serif"
+CHART_PADDING: Final = 10          # px around every chart: room for a glyph drawn wider than measured
+# Average advance of DejaVu Sans per character at the subtitle (11 px) and title (13 px, bold) sizes, rounded up:
+# a line wrapped at width / this many characters fits in `width` pixels.
+SUBTITLE_CHAR_PX: Final = 6.8
+TITLE_CHAR_PX: Final = 8.2
 
 DEPLOYMENT_AXIS_TITLE = "Deployment (% of licenses sold that are assigned)"
 USAGE_AXIS_TITLE = "Usage (% of qualified users who are active)"
@@ -152,11 +164,32 @@ def _pct_axis() -> alt.Axis:
     return alt.Axis(format=PCT_AXIS, labelOverlap="greedy", labelFlush=True)
 
 
-def _title(text: str, subtitle: Sequence[str] = ()) -> alt.Title:
-    lines = [line for line in subtitle if line]
+def _wrap(text: str, width_px: float, char_px: float) -> list[str]:
+    """`text` broken at spaces into lines of at most width_px / char_px characters (a word longer than that
+    is broken too: a customer name without spaces must not run out of the chart)."""
+    limit = max(20, int(width_px / char_px))
+    return textwrap.wrap(text, width=limit, break_long_words=True, break_on_hyphens=False) or [text]
+
+
+def _title(text: str, subtitle: Sequence[str] = (), width: float = 420) -> alt.Title:
+    """The chart's title and subtitle lines, wrapped to `width` px (the chart's drawing width): Vega never
+    wraps a title itself, and a line wider than the chart is cut off at the picture's edge."""
+    lines = [part for line in subtitle if line for part in _wrap(line, width, SUBTITLE_CHAR_PX)]
+    heading = _wrap(text, width, TITLE_CHAR_PX)
+    shown: str | list[str] = heading[0] if len(heading) == 1 else heading
     if lines:
-        return alt.Title(text=text, subtitle=lines, anchor="start")
-    return alt.Title(text=text, anchor="start")
+        return alt.Title(text=shown, subtitle=lines, anchor="start")
+    return alt.Title(text=shown, anchor="start")
+
+
+def report_style(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with the kit's text settings (FONT_STACK, CHART_PADDING) under its config; a chart's own
+    config wins. Applied by the renderers, so the static SVG and the live chart measure the same font."""
+    config = dict(spec.get("config") or {})
+    config.setdefault("font", FONT_STACK)
+    styled = {**spec, "config": config}
+    styled.setdefault("padding", CHART_PADDING)
+    return styled
 
 
 def _normalise_id(customer_id: Any) -> str:

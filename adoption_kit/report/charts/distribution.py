@@ -132,5 +132,5 @@ def rate_distribution(
     if missing:
         reason = "nothing sold" if not is_usage else "no qualified users"
         subtitle.append(f"{_plural(missing, 'customer')} without a {what.lower()} rate ({reason}) not counted.")
-    title = _title(f"{what} rate across customers", subtitle)
+    title = _title(f"{what} rate across customers", subtitle, width=560)
     return _layer(bars, *rules).properties(title=title, width=560, height=260)

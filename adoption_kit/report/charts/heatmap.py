@@ -90,8 +90,8 @@ def workload_heatmap(workloads: Any, customers: Any, *, top_n: int = 25) -> alt.
     x_enc = alt.X("workload:N", title="Workload", sort=workload_order,
                   scale=alt.Scale(domain=workload_order),
                   axis=alt.Axis(orient="top", labelAngle=0, labelLimit=120))
-    y_enc = alt.Y("customer:N", title=f"Customer (largest {_n(top.height)} by licenses sold)", sort=labels,
-                  scale=alt.Scale(domain=labels), axis=alt.Axis(labelLimit=220))
+    # no axis title (the chart's title and subtitle say what the rows are) and no label limit: a name is shown whole
+    y_enc = alt.Y("customer:N", title=None, sort=labels, scale=alt.Scale(domain=labels), axis=alt.Axis(labelLimit=0))
     tooltip = [
         alt.Tooltip("customer_name:N", title="Customer"),
         alt.Tooltip("workload:N", title="Workload"),
@@ -125,10 +125,13 @@ def workload_heatmap(workloads: Any, customers: Any, *, top_n: int = 25) -> alt.
         "before acting. Grey 'n/a': no qualified users.",
     ]
     if cu.height > top.height:
-        subtitle.insert(0, f"The {_n(top.height)} largest of {_plural(cu.height, 'customer')} by licenses sold.")
+        subtitle.insert(0, f"One row per customer: the {_n(top.height)} largest of {_plural(cu.height, 'customer')} "
+                           f"by licenses sold.")
+    else:
+        subtitle.insert(0, f"One row per customer ({_plural(cu.height, 'customer')}), largest by licenses sold first.")
     empty = sorted(set(labels) - set(cells.get_column("customer").to_list()))
     if empty:
         subtitle.append(f"No usage rows: {', '.join(empty)}.")
-    title = _title("Workload usage by customer", subtitle)
+    title = _title("Workload usage by customer", subtitle, width=90 * len(workload_order))
     return _layer(rated, unrated, outline, text).properties(
         title=title, width=alt.Step(90), height=alt.Step(22))

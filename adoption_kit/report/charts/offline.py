@@ -8,6 +8,7 @@ from typing import Any
 import altair as alt
 
 from adoption_kit.errors import ParameterError
+from adoption_kit.report.charts.common import report_style
 from adoption_kit.report.charts.interactive import INTERACTIVE_MIME, vl_version, wants_interactive
 from adoption_kit.values import visible_text
 
@@ -60,7 +61,7 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = 
     """
     import vl_convert as vlc
 
-    spec = chart_safe(spec)
+    spec = report_style(chart_safe(spec))
     svg = vlc.vegalite_to_svg(spec, vl_version=_vl_version())
     png = vlc.svg_to_png(svg, scale=png_scale, ppi=72)
     width, height = _png_size(png)

@@ -27,4 +27,4 @@ def peer_distribution(bands: Any) -> alt.Chart:
     ).properties(width=230, height=170)
     return base.facet(column=alt.Column("rate:N", title=None, sort=["Deployment", "Usage"])).properties(
         title=_title("Where the customer stands among all customers",
-                     ["Share of customers per 10-point band; the dark bar is this customer's band."]))
+                     ["Share of customers per 10-point band; the dark bar is this customer's band."], width=460))

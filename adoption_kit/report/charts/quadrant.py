@@ -261,7 +261,7 @@ def adoption_quadrant(
         else:
             subtitle.insert(0, f"{highlight_name} has no deployment or usage rate and cannot be placed.")
 
-    title = _title(f"Deployment vs usage: {_plural(df.height, 'customer')}", subtitle)
+    title = _title(f"Deployment vs usage: {_plural(df.height, 'customer')}", subtitle, width=560)
     return _layer(*layers).properties(title=title, width=560, height=420)
 
 
