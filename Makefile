@@ -76,7 +76,7 @@ notebooks: $(STAMP) ## Re-execute the report templates on the sample to refresh 
 bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py; figures go to BENCHMARKS.md)
 	$(VPY) benchmarks/run.py
 
-bench-pipeline: $(STAMP) ## Benchmark load + metrics at 1k/20k/200k customers vs bare polars and pandas (~15 min, ~6 GB RAM)
+bench-pipeline: $(STAMP) ## Benchmark load, compute, prepare (cold, warm) at 1k/20k/200k customers vs bare polars and pandas (~20 min, ~6 GB RAM; SIZES: see BENCHMARKS.md)
 	$(VPY) benchmarks/pipeline_bench.py
 
 bench-insights: $(STAMP) ## Benchmark loading a 13-month, 20,000-customer Insights OfficeUsage download vs bare polars

@@ -3,6 +3,7 @@ at three book sizes.
 
     .venv/bin/python benchmarks/pipeline_bench.py                 # 1,000 / 20,000 / 200,000 customers (~15 min)
     .venv/bin/python benchmarks/pipeline_bench.py --sizes 1000 20000 --no-pandas --no-notebook
+    .venv/bin/python benchmarks/pipeline_bench.py --sizes 200000 400000 1000000 --no-pandas   # issue 19 (hours)
 
 Each measurement runs in its own subprocess, so its peak memory (ru_maxrss) is its own. Books are generated once
 per size into benchmarks/out/ (git-ignored) by the kit's deterministic sample generator. Writes its section of
@@ -18,6 +19,8 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -40,8 +43,10 @@ ROWS = sum(f.height for f in frames)
 from adoption_kit.inputs import load_exports
 from adoption_kit.compute.metrics import compute, low_adoption_ranking
 exports = load_exports(FOLDER)
+loaded = time.perf_counter()
 metrics = compute(exports.latest())
 ranking = low_adoption_ranking(metrics.customers)
+EXTRA = {"load_seconds": loaded - start, "compute_seconds": time.perf_counter() - loaded}
 ROWS = exports.usage.height
 """,
     "prepare": """
@@ -105,20 +110,54 @@ def book(customers: int) -> Path:
     folder = OUT / f"book-{customers}"
     stamp = folder / ".complete"
     if not stamp.exists():
-        subprocess.run([str(ROOT / ".venv/bin/adoption-kit"), "sample", str(folder), "--customers", str(customers),
+        subprocess.run([sys.executable, "-m", "adoption_kit.cli", "sample", str(folder), "--customers", str(customers),
                         "--seed", "1", "--page-size", "10000"], check=True)
         stamp.touch()
     return folder
 
 
-def measure(step: str, folder: Path, cache: Path) -> dict:
-    """One step in a fresh interpreter, with `cache` as its parsed-input cache (ADOPTION_KIT_CACHE)."""
+def measure(step: str, folder: Path, cache: Path, max_rss_gib: float = 0.0) -> dict:
+    """One step in a fresh interpreter, with `cache` as its parsed-input cache (ADOPTION_KIT_CACHE).
+
+    With `max_rss_gib`, a watchdog stops the step (and its children) when their resident set passes it, so that
+    a book too large for the machine is reported as over the cap instead of waking the out-of-memory killer on a
+    shared machine: the result then holds "over_cap" and the seconds until it was stopped."""
+    import psutil  # a dependency of jupyter, in the lock file
+
     code = RUNNER.format(body=STEPS[step])
-    result = subprocess.run([sys.executable, "-c", code, str(folder), str(HERE)], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "ADOPTION_KIT_CACHE": str(cache)})
-    if result.returncode:
-        raise SystemExit(f"{step} on {folder.name} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code, str(folder), str(HERE)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env={**os.environ, "ADOPTION_KIT_CACHE": str(cache)})
+    stopped: dict = {}
+
+    def watch() -> None:
+        try:
+            tree = psutil.Process(process.pid)
+            while process.poll() is None:
+                rss = sum(p.memory_info().rss for p in [tree, *tree.children(recursive=True)])
+                stopped["peak_mib"] = max(stopped.get("peak_mib", 0.0), rss / 2**20)
+                if max_rss_gib and rss > max_rss_gib * 2**30:
+                    stopped["seconds"] = time.perf_counter() - started
+                    for p in [*tree.children(recursive=True), tree]:
+                        p.kill()
+                    return
+                time.sleep(0.5)
+        except psutil.NoSuchProcess:
+            return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = process.communicate()
+    watcher.join()
+    if "seconds" in stopped:
+        print(f"{step} on {folder.name}: stopped at {stopped['peak_mib']:,.0f} MiB resident after "
+              f"{stopped['seconds']:.0f} s (--max-rss-gib {max_rss_gib:g})", flush=True)
+        return {"over_cap": True, "seconds": stopped["seconds"], "peak_mib": stopped["peak_mib"],
+                "cpu_seconds": float("nan"), "rows": 0, "extra": None}
+    if process.returncode:
+        raise SystemExit(f"{step} on {folder.name} failed:\n{err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def input_mib(folder: Path) -> float:
@@ -136,6 +175,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000, 200000])
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
+    parser.add_argument("--max-rss-gib", type=float, default=15.0,
+                        help="stop a step whose resident set passes this many GiB and report it as over the cap "
+                             "(0: no cap); default 15, for a shared 24 GB machine")
     parser.add_argument("--no-notebook", action="store_true",
                         help="skip the portfolio notebook and the report on the largest size")
     args = parser.parse_args(argv)
@@ -145,12 +187,16 @@ def main(argv: list[str]) -> int:
         folder = book(customers)
         cache = OUT / f"cache-{customers}"
         shutil.rmtree(cache, ignore_errors=True)   # the first kit run reads every file: cold
-        steps = ["bare", "kit", "kit_warm", "prepare"] + ([] if args.no_pandas else ["pandas"])
+        steps = ["bare", "kit", "kit_warm", "prepare_cold", "prepare"] + ([] if args.no_pandas else ["pandas"])
         if customers == max(args.sizes) and not args.no_notebook:
             steps += ["notebook", "report"]
         found = {}
         for step in steps:
-            found[step] = measure("kit" if step == "kit_warm" else step, folder, cache)
+            # prepare_cold: its own empty cache (the kit runs above filled `cache`); prepare: warm
+            step_cache = OUT / f"cache-{customers}-cold" if step == "prepare_cold" else cache
+            shutil.rmtree(OUT / f"cache-{customers}-cold", ignore_errors=True)
+            found[step] = measure({"kit_warm": "kit", "prepare_cold": "prepare"}.get(step, step), folder, step_cache,
+                                  args.max_rss_gib)
             print(f"{customers:>7} customers  {step:<9} {found[step]['seconds']:8.2f} s  "
                   f"cpu {found[step]['cpu_seconds']:8.2f} s  peak {found[step]['peak_mib']:8.0f} MiB", flush=True)
         rows.append({"customers": customers, "input_mib": input_mib(folder), **found})
@@ -161,7 +207,7 @@ def main(argv: list[str]) -> int:
 
 
 def write_section(rows: list[dict], args: argparse.Namespace) -> None:
-    lines = [MARK_START, "## The whole pipeline at three book sizes (issue 8)", "",
+    lines = [MARK_START, "## The whole pipeline by book size (issues 8 and 19)", "",
              "`make bench-pipeline` (= `"
              + f"{' '.join(['.venv/bin/python', 'benchmarks/pipeline_bench.py', *sys.argv[1:]])}"
              + f"`), {date.today()}. Books from `adoption-kit sample --customers N "
@@ -179,9 +225,14 @@ def write_section(rows: list[dict], args: argparse.Namespace) -> None:
              "- **pandas**: `benchmarks/pandas_reference.py`, the same core metrics written plainly in pandas "
              "(`json.load` per page, `DataFrame`, groupby), newest snapshot per customer.", "",
              "| customers | usage rows | input MiB | bare s | kit cold s | cold / bare | kit warm s | warm / bare | "
-             "prepare s | pandas s | pandas / cold | pandas / warm | cold peak MiB | peak / input |",
+             "prepare warm s | pandas s | pandas / cold | pandas / warm | cold peak MiB | peak / input |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if any(r[s].get("over_cap") for s in ("bare", "kit", "kit_warm")):
+            lines.append(f"| {r['customers']:,} | — | {r['input_mib']:.0f} | " + " | ".join(
+                ["over cap" if r[s].get("over_cap") else f"{r[s]['seconds']:.2f}" for s in ("bare", "kit")]
+                + ["—"] * 9) + " |")
+            continue
         bare, cold, warm = r["bare"]["seconds"], r["kit"]["seconds"], r["kit_warm"]["seconds"]
         pandas_s = r.get("pandas", {}).get("seconds")
         peak = max(r["kit"]["peak_mib"], r["kit_warm"]["peak_mib"])
@@ -195,21 +246,51 @@ def write_section(rows: list[dict], args: argparse.Namespace) -> None:
               "| customers | bare | kit cold | kit warm | prepare | pandas |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['customers']:,} | " + " | ".join(
-            f"{r[s]['cpu_seconds']:.1f}" if s in r else "—" for s in ("bare", "kit", "kit_warm", "prepare", "pandas"))
+            f"{r[s]['cpu_seconds']:.1f}" if s in r and not r[s].get("over_cap") else "—"
+            for s in ("bare", "kit", "kit_warm", "prepare", "pandas"))
             + " |")
-    if len(rows) >= 2:
+    lines += ["", "Each step on its own (issue 19): wall s / CPU s / peak MiB. *load* and *compute* are the two halves "
+                  "of the kit run (`load_exports`; `compute(exports.latest())` + ranking, timed inside it; the peak "
+                  "is the run's); *prepare* is `analysis.prepare(folder)`, cold with an empty cache of its own, "
+                  "warm with the cache the kit runs filled. *over cap*: stopped by the benchmark's watchdog when "
+                  f"its resident set passed {args.max_rss_gib:g} GiB (`--max-rss-gib`), before the machine ran out.",
+              "", "| customers | load cold | compute (cold run) | load warm | compute (warm run) | prepare cold | "
+                  "prepare warm | prepare cold / bare | prepare warm / bare |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(found: dict | None, part: str = "") -> str:
+        if not found:
+            return "—"
+        if found.get("over_cap"):
+            return f"over cap ({found['peak_mib']:,.0f} MiB after {found['seconds']:.0f} s)"
+        seconds = (found.get("extra") or {}).get(f"{part}_seconds", found["seconds"]) if part else found["seconds"]
+        cpu = f" / {found['cpu_seconds']:.1f}" if not part else ""
+        return f"{seconds:.1f}{cpu} / {found['peak_mib']:,.0f}"
+
+    for r in rows:
+        bare = r["bare"]["seconds"]
+        ratios = [f"{r[s]['seconds'] / bare:.2f}x" if s in r and not r[s].get("over_cap") else "—"
+                  for s in ("prepare_cold", "prepare")]
+        lines.append(f"| {r['customers']:,} | {cell(r.get('kit'), 'load')} | {cell(r.get('kit'), 'compute')} | "
+                     f"{cell(r.get('kit_warm'), 'load')} | {cell(r.get('kit_warm'), 'compute')} | "
+                     f"{cell(r.get('prepare_cold'))} | {cell(r.get('prepare'))} | {' | '.join(ratios)} |")
+    complete = [r for r in rows if not any(isinstance(v, dict) and v.get("over_cap") for v in r.values())]
+    if len(complete) < len(rows):
+        lines += ["", "Growth below: over the sizes where no step was over the cap ("
+                  + ", ".join(f"{r['customers']:,}" for r in complete) + ")."]
+    if len(complete) >= 2:
         def growth(step: str) -> float:
-            return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in rows])
+            return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in complete if step in r])
         def growth_top(step: str) -> float:   # the two largest sizes: fixed start-up costs no longer count
-            return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in rows[-2:]])
-        steps = [("kit cold", "kit"), ("kit warm", "kit_warm"), ("prepare", "prepare"), ("bare read", "bare")]
+            return slope([(r["kit"]["rows"], r[step]["seconds"]) for r in complete[-2:] if step in r])
+        steps = [("kit cold", "kit"), ("kit warm", "kit_warm"), ("prepare cold", "prepare_cold"),
+                 ("prepare warm", "prepare"), ("bare read", "bare")]
         lines += ["", f"Growth (log-log slope of seconds on usage rows; 1.0 = linear, below 1 = fixed costs still "
-                      f"count): from {rows[0]['customers']:,} to {rows[-1]['customers']:,} customers "
+                      f"count): from {complete[0]['customers']:,} to {complete[-1]['customers']:,} customers "
                       + ", ".join(f"{label} {growth(step):.2f}" for label, step in steps)
-                      + f"; from {rows[-2]['customers']:,} to {rows[-1]['customers']:,} "
+                      + f"; from {complete[-2]['customers']:,} to {complete[-1]['customers']:,} "
                       + ", ".join(f"{label} {growth_top(step):.2f}" for label, step in steps) + "."]
     largest = rows[-1]
-    if "notebook" in largest:
+    if "notebook" in largest and not largest["notebook"].get("over_cap"):
         lines += ["", f"On the {largest['customers']:,}-customer book (warm cache): the portfolio notebook "
                       f"(`notebooks/reports/10-portfolio-overview.ipynb`, papermill, kernel start to last cell) ran in "
                       f"{largest['notebook']['seconds']:.1f} s with a peak of "
