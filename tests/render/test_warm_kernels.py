@@ -105,3 +105,14 @@ def test_warm_reports_equal_fresh_kernel_reports_but_for_timestamps(tmp_path):
     notebook = json.loads((warm.run_dir / warm.reports[-1].job.notebook).read_text(encoding="utf-8"))
     assert any(c.get("id") == "injected-parameters" for c in notebook["cells"])
     assert "papermill" in notebook["metadata"]
+
+
+def test_progress_lines_give_the_rate_and_the_time_left():
+    from adoption_kit.render.progress import pace
+
+    # 30 of 120 reports in 60 s: 30/min; 90 left at 2 s each = 3 min
+    assert pace(30, 120, 60.0) == "30.0 reports/min, about 3 min 00 s left"
+    # 100 of 20,000 in 50 s: 120/min; 19,900 left at 0.5 s = 9,950 s = 2 h 45 min 50 s
+    assert pace(100, 20_000, 50.0) == "120.0 reports/min, about 2 h 45 min left"
+    assert pace(0, 10, 0.0) == "rate not known yet"
+    assert pace(10, 10, 5.0) == "120.0 reports/min, about 0 s left"
