@@ -121,7 +121,8 @@ def _command_report(args: argparse.Namespace) -> int:
         force=args.force, dry_run=args.dry_run, thresholds=_thresholds(args), exclusions_path=args.exclusions,
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
-        pdf=args.pdf, paper=args.paper, charts=args.charts, xlsx=args.xlsx)
+        pdf=args.pdf, paper=args.paper, charts=args.charts, xlsx=args.xlsx, fresh_kernels=args.fresh_kernels,
+        kernel_reports=args.kernel_reports)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  adoption-kit report data/2026-11 --out reports --segment adopt,deploy --workers 4\n"
                "  adoption-kit report data/2026-11 --out reports --customer 0112a436-b14e-4888-967b-ca4bb2cf1234\n"
                "  adoption-kit report data/2026-11 --out reports --dry-run\n"
+               "  adoption-kit report data/2026-11 --out reports --fresh-kernels   # a new kernel per report\n"
                "  0 6 * * 1  cd ~/adoption-kit && .venv/bin/adoption-kit report data/latest --out reports  # cron",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("data", type=Path, metavar="DATA", help="folder (or file) of Partner Center exports")
@@ -226,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="live charts load the run folder's _assets/vega-bundle.js (shared, the default), carry "
                              "it in every page (inline: a report that stands alone, +0.9 MB each) or stay static "
                              "SVG (static); use --force to apply it to reports already current")
+    report.add_argument("--fresh-kernels", action="store_true",
+                        help="start a new kernel for every report (slower) instead of one warm kernel per worker "
+                             "that renders report after report, its namespace reset between them")
+    report.add_argument("--kernel-reports", type=int, default=200, metavar="N",
+                        help="replace a worker's warm kernel after N reports (default 200); it is always "
+                             "replaced after a failed, timed-out or crashed report")
     report.add_argument("--dry-run", action="store_true",
                         help="print the plan (notebook, parameters, output per report); execute nothing")
     report.add_argument("--timeout", type=float, default=600, metavar="SECONDS",

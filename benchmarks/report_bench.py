@@ -112,12 +112,14 @@ class _TreeCPU:
         return own + sum(self.seen.values())
 
 
-def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool) -> dict:
+def timed_run(data: Path, out: Path, *, workers: int, customers: list[str] | None, force: bool,
+              fresh_kernels: bool = False) -> dict:
     from adoption_kit.render import render_reports
 
     started = time.perf_counter()
     with _TreeCPU() as meter:
-        result = render_reports(data, out, customers=customers, workers=workers, force=force, progress=False)
+        result = render_reports(data, out, customers=customers, workers=workers, force=force, progress=False,
+                                fresh_kernels=fresh_kernels)
     wall, cpu = time.perf_counter() - started, meter.total() or 0.0
     if result.failures:
         raise SystemExit("benchmark run failed: " + "; ".join(r.describe_error() for r in result.failures))
@@ -168,8 +170,31 @@ def book_customers(data: Path, count: int) -> list[str]:
     return ids[::step][:count]
 
 
+def warm_vs_fresh(data: Path, count: int, workers: list[int]) -> dict:
+    """The warm and the fresh-kernel renderer on the same `count` customers of `data`, in this one process run."""
+    customers = book_customers(data, count)
+    figures: dict = {"data": str(data), "customers": len(customers)}
+    for w in workers:
+        for mode in ("warm", "fresh"):
+            run = timed_run(data, OUT / f"wvf-{mode}-w{w}", workers=w, customers=customers, force=True,
+                            fresh_kernels=mode == "fresh")
+            run.pop("breakdown", None)
+            figures[f"{mode}_w{w}"] = run
+            print(f"{mode} kernels, {w} worker(s): {run['reports']} reports in {run['wall_s']:.1f} s wall "
+                  f"({run['wall_per_report_s']:.2f} s/report), CPU {run['cpu_s']:.1f} s "
+                  f"({run['cpu_per_report_s']:.2f} s/report), customer job mean {run['customer_job_s']:.2f} s",
+                  flush=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warm-vs-fresh", type=int, default=0, metavar="N",
+                        help="only the warm and the fresh-kernel renderer side by side on N customers of --data")
+    parser.add_argument("--data", type=Path, default=None, help="exports folder for --warm-vs-fresh "
+                        "(default: the sample)")
+    parser.add_argument("--workers", type=int, action="append", default=None,
+                        help="worker counts for --warm-vs-fresh (repeat; default 1 and 2)")
     parser.add_argument("--quick", action="store_true", help="8 sample customers, 8 book customers, 2 floor runs")
     parser.add_argument("--book-size", type=int, default=20_000)
     parser.add_argument("--book-customers", type=int, default=24)
@@ -179,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     from adoption_kit import __version__
     from adoption_kit.config import SAMPLE_DIR
     from adoption_kit.sample.generator import write_sample
+
+    if args.warm_vs_fresh:
+        figures = warm_vs_fresh(args.data or SAMPLE_DIR, args.warm_vs_fresh, args.workers or [1, 2])
+        target = OUT.parent / "report_warm_vs_fresh.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(figures, indent=1, default=str) + "\n", encoding="utf-8")
+        print(f"wrote {target}")
+        return 0
 
     sample_subset = None
     book_count = args.book_customers

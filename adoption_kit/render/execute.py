@@ -93,14 +93,22 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     error: dict[str, Any] | None = None
     notebook = None
+    warm = None
+    if spec.get("warm"):
+        from adoption_kit.render.warm import WARM_ENGINE, current_kernel
+
+        warm = current_kernel()
+        warm.max_reports = int(spec.get("kernel_reports") or warm.max_reports)
     with tempfile.TemporaryFile() as kernel_log:
         def execute() -> Any:
+            kernel = ({"engine_name": WARM_ENGINE} if warm is not None
+                      else {"kernel_manager_class": _kernel_manager_class(kernel_log)})
             return papermill.execute_notebook(
                 spec["template_copy"], None, parameters=dict(spec["parameters"]), progress_bar=False,
                 request_save_on_cell_execute=False, log_output=False, cwd=spec["run_dir"],
                 start_timeout=KERNEL_START_TIMEOUT, timeout_func=remaining,
                 on_notebook_start=on_notebook_start, on_cell_start=on_cell_start, on_cell_error=on_cell_error,
-                kernel_manager_class=_kernel_manager_class(kernel_log))
+                **kernel)
 
         try:
             try:
@@ -130,7 +138,8 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
             error = {"type": type(exc).__name__, "cell_index": seen["index"],
                      "message": _clip(str(exc), 500)}
         kernel_log.seek(0)
-        kernel_output = _kernel_lines(kernel_log.read().decode("utf-8", "replace"))
+        kernel_output = _kernel_lines(warm.output() if warm is not None
+                                      else kernel_log.read().decode("utf-8", "replace"))
 
     if error is not None:
         if kernel_output:

@@ -31,6 +31,7 @@ def _write_manifest(result: RunResult, analysis: Analysis, **run: Any) -> None:
             "segments": sorted(_check_segments(run["segments"]) or []) or None,
             "workers": run["workers"], "workers_used": result.workers, "force": run["force"],
             "timeout_s": run["timeout"], "templates_dir": str(run["templates_dir"]),
+            "kernels": run.get("kernels", "warm"), "kernel_reports": run.get("kernel_reports"),
         },
         "parameters": result.common_parameters,
         "thresholds": {"deploy": analysis.thresholds.deploy, "adopt": analysis.thresholds.adopt,

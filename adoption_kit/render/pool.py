@@ -20,7 +20,8 @@ from adoption_kit.render.worker import _execute_job, _ready, _worker_init
 
 
 def _job_spec(job: ReportJob, run_dir: Path, timeout: float, parameters: dict[str, Any],
-              effective: dict[str, Any], template_copy: Path) -> dict[str, Any]:
+              effective: dict[str, Any], template_copy: Path, *, warm: bool = True,
+              kernel_reports: int | None = None) -> dict[str, Any]:
     """What a worker needs, as plain picklable values."""
     return {
         "name": job.name, "kind": job.kind, "title": job.title, "template": str(job.template),
@@ -28,6 +29,7 @@ def _job_spec(job: ReportJob, run_dir: Path, timeout: float, parameters: dict[st
         "parameters": parameters, "effective": effective, "fingerprint": job.fingerprint,
         "run_dir": str(run_dir), "timeout": float(timeout), "customer_id": job.customer_id,
         "customer_name": job.customer_name, "segment": job.segment,
+        "warm": warm, "kernel_reports": kernel_reports,
     }
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 DEFAULT_TIMEOUT = 600
+DEFAULT_KERNEL_REPORTS = 200     # render.warm.DEFAULT_KERNEL_REPORTS (not imported: it imports papermill)
 
 
 def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Sequence[str] | None = None,
@@ -56,7 +57,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    templates_dir: str | Path = REPORT_TEMPLATES_DIR,
                    progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
                    audience: str = "internal", pdf: bool | None = None, paper: str = "a4",
-                   charts: str = "shared", xlsx: bool = False) -> RunResult:
+                   charts: str = "shared", xlsx: bool = False, fresh_kernels: bool = False,
+                   kernel_reports: int = DEFAULT_KERNEL_REPORTS) -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -93,11 +95,17 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     script (the SVGs only). Not part of the fingerprint: `force=True` to re-render current reports another way.
     `xlsx`: also write adoption-lists.xlsx (report.workbook: the action list and the customer table, rates as
     percentages, header frozen, names linked to this run folder's reports); internal audience only.
+
+    Kernels (render.warm): each worker keeps one warm kernel and renders report after report in it (the user
+    namespace reset between reports); a kernel is replaced after a failed, timed-out or dead-kernel report and
+    after `kernel_reports` reports. `fresh_kernels=True`: a new kernel per report (slower; the outputs are the
+    same apart from timestamps).
     """
     started = time.monotonic()
     started_at = _now_iso()
     workers = _check_workers(workers)
     check_positive_number("timeout", timeout)
+    check_whole_number("kernel_reports", kernel_reports, minimum=1)
     if top_n is not None:
         check_whole_number("top_n", top_n, minimum=1)
     if stale_after_days is not None:
@@ -183,7 +191,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                     copies = {sample.template: _template_copy(sample.template, run_dir, audience)
                               for sample in samples}
                     specs = [dict(_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
-                                            copies[job.template]), charts=charts) for job in todo]
+                                            copies[job.template], warm=not fresh_kernels,
+                                            kernel_reports=kernel_reports), charts=charts) for job in todo]
                     if report:
                         report.start(len(jobs), len(todo), used_workers)
                     try:
@@ -208,7 +217,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                 _write_manifest(result, analysis, started_at=started_at, data_path=data_path, out_dir=out_dir,
                                 customers=customers, segments=segments, force=force, timeout=timeout,
                                 templates_dir=Path(templates_dir).resolve(), exclusions_path=exclusions_path,
-                                workers=workers, pseudonym=pseudonym)
+                                workers=workers, pseudonym=pseudonym,
+                                kernels="fresh" if fresh_kernels else "warm", kernel_reports=kernel_reports)
                 _write_index(result, analysis)
                 if pdf:   # last: a printing problem leaves the HTML reports, manifest and index complete
                     _print_pdfs(run_dir, ordered, paper, used_workers or 1)

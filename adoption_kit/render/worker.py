@@ -2,8 +2,10 @@
 (referenced by module path when pickled)."""
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import signal
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +24,21 @@ def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
     """In a worker: SIGTERM/SIGINT during a report unwinds it (temporary files go), otherwise exit quietly."""
     if _IN_JOB:
         raise KeyboardInterrupt(f"signal {signum}")
+    _kill_warm_kernels()
     os._exit(128 + signum)
+
+
+def _kill_warm_kernels() -> None:
+    """os._exit runs no clean-up: a warm kernel (render.warm) must not outlive its worker."""
+    warm = sys.modules.get("adoption_kit.render.warm")
+    if warm is not None:
+        warm.kill_all()
+
+
+def _shutdown_warm_kernels() -> None:
+    warm = sys.modules.get("adoption_kit.render.warm")
+    if warm is not None:
+        warm.shutdown_all()
 
 
 def _worker_init() -> None:
@@ -34,6 +50,8 @@ def _worker_init() -> None:
     import nbformat
     import papermill  # noqa: F401
 
+    # multiprocessing children run its finalizers, not atexit: the warm kernel is shut down when the worker ends.
+    multiprocessing.util.Finalize(None, _shutdown_warm_kernels, exitpriority=10)
     _exporter().from_notebook_node(nbformat.v4.new_notebook())
 
 
@@ -44,6 +62,7 @@ def _execute_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _render_one(spec)
     except KeyboardInterrupt:
+        _kill_warm_kernels()
         os._exit(130)
     finally:
         _IN_JOB = False
