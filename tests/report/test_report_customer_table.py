@@ -11,6 +11,7 @@ from render_support import _REAL_RUN, ASHSTEAD_ID, HOSTILE_ID, real_run
 from adoption_kit.analysis import prepare
 from adoption_kit.render import format_figure
 from adoption_kit.report.customer_table import CUSTOMER_TABLE_COLUMNS, customer_table
+from adoption_kit.report.headline import CUSTOMER_COLUMNS
 
 
 def _index_rows(page: str) -> tuple[list[str], list[list[str]]]:
@@ -45,8 +46,9 @@ def test_customer_table_equals_the_index_table(run):
         name = cells[0].replace("(earlier run)", "").strip()
         row = by_name[name]
         assert cells[1] == row["segment"]
+        key_of = {heading: key for key, heading in CUSTOMER_COLUMNS}
         for label, cell in zip(head[2:], cells[2:], strict=True):
-            key = label.replace(" ", "_")
+            key = key_of[label]
             assert cell == format_figure(row[key], key), (name, key)
 
 
