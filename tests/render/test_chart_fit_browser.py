@@ -8,6 +8,7 @@ Skipped with the reason when Chromium or Playwright is missing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -78,9 +79,9 @@ def test_many_trend_lines_fold_into_other(runs):
     assert re.search(r"grey: the 8 others together", html)
 
 
-def test_japanese_name_has_real_glyphs(runs, browser):
-    """The name is drawn in a CJK font: each of its glyphs is as wide as the CJK font's own (a full em) and the
-    text is wider than the same count of a code point no font has (the tofu box)."""
+@contextlib.contextmanager
+def _japanese_report(runs, browser):
+    """The Japanese customer's report open in a tab, its fonts loaded: (context, tab)."""
     result = runs["customer"]
     page = next(p for p in result.run_dir.rglob("*.html") if runs["japanese"][:8] in p.name)
     context = browser.new_context(viewport={"width": REPORT_WIDTH, "height": 900})
@@ -88,6 +89,15 @@ def test_japanese_name_has_real_glyphs(runs, browser):
         tab = context.new_page()
         tab.goto(page.as_uri())
         tab.evaluate("document.fonts.ready.then(() => true)")
+        yield context, tab
+    finally:
+        context.close()
+
+
+def test_japanese_name_has_real_glyphs(runs, browser):
+    """The name is drawn in a CJK font: each of its glyphs is as wide as the CJK font's own (a full em) and the
+    text is wider than the same count of a code point no font has (the tofu box)."""
+    with _japanese_report(runs, browser) as (_, tab):
         assert JAPANESE_NAME in tab.inner_text("h1")
         widths = tab.evaluate("""(name) => {
             const h1 = document.querySelector('h1');
@@ -100,8 +110,6 @@ def test_japanese_name_has_real_glyphs(runs, browser):
             probe.remove();
             return result;
         }""", JAPANESE_NAME)
-    finally:
-        context.close()
     # a CJK glyph is one em wide; the missing-glyph box of the fallback font is narrower (about 0.6 em)
     assert abs(widths["kanji"] - widths["fontSize"]) <= 1.0, widths
     assert widths["kanji"] > widths["tofu"] + 2, widths
@@ -110,13 +118,7 @@ def test_japanese_name_has_real_glyphs(runs, browser):
 def test_japanese_name_is_drawn_from_a_cjk_font(runs, browser):
     """Chromium's own account of the fonts it drew the title with (DevTools CSS.getPlatformFontsForNode): every
     Japanese glyph of the name comes from Noto Sans CJK, none from a font without them."""
-    result = runs["customer"]
-    page = next(p for p in result.run_dir.rglob("*.html") if runs["japanese"][:8] in p.name)
-    context = browser.new_context(viewport={"width": REPORT_WIDTH, "height": 900})
-    try:
-        tab = context.new_page()
-        tab.goto(page.as_uri())
-        tab.evaluate("document.fonts.ready.then(() => true)")
+    with _japanese_report(runs, browser) as (context, tab):
         cdp = context.new_cdp_session(tab)
         cdp.send("DOM.enable")
         cdp.send("CSS.enable")
@@ -124,8 +126,6 @@ def test_japanese_name_is_drawn_from_a_cjk_font(runs, browser):
         heading = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "h1"})["nodeId"]
         text = cdp.send("DOM.describeNode", {"nodeId": heading, "depth": 1})["node"]["children"][0]
         fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": text.get("nodeId") or heading})["fonts"]
-    finally:
-        context.close()
     cjk = sum(1 for ch in JAPANESE_NAME if ord(ch) > 0x2E80)
     from_cjk = sum(f["glyphCount"] for f in fonts if "CJK" in f["familyName"])
     assert from_cjk >= cjk, fonts
