@@ -13,6 +13,7 @@ from adoption_kit import __version__
 from adoption_kit.render.csp import finish_page
 from adoption_kit.render.layout import ACTION_CSV, MANIFEST, TEMPLATES_DIR
 from adoption_kit.render.results import RunResult, _error_line, _now_iso
+from adoption_kit.report.format import format_money_tile
 from adoption_kit.report.headline import CUSTOMER_COLUMNS, tiles_for
 from adoption_kit.store import atomic_path
 
@@ -54,8 +55,8 @@ def _tile(report: Any, key: str, label: str, note: str, links: Mapping[str, str]
     figures = report.headline
     value = figures.get(key)
     shown = format_figure(value, key)
-    if key.endswith("_per_month") and value is not None and figures.get("currency"):
-        shown = f"{figures['currency']} {shown}"
+    if key.endswith("_per_month") and value is not None:   # as on the reports' own tiles: whole units
+        shown = format_money_tile(value, figures.get("currency"))
     if key == "accounts" and figures.get("customers") is not None:
         note = f"of {format_figure(figures['customers'])} customers (segments deploy and adopt)"
     href = links.get(figures.get("top_customer_id") or "") if key == "top_customer_name" else None

@@ -6,6 +6,7 @@ import multiprocessing.util
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,10 @@ def _worker_init() -> None:
     import nbformat
     import papermill  # noqa: F401
 
+    # A stop signal can cancel nbclient's async calls on the warm kernel mid-flight; Python then warns about the
+    # coroutine left unawaited, and that warning's own formatting (an import) can be interrupted into a raw
+    # traceback on the console. The worker is stopping anyway: the warning says nothing to the user.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     # multiprocessing children run its finalizers, not atexit: the warm kernel is shut down when the worker ends.
     multiprocessing.util.Finalize(None, _shutdown_warm_kernels, exitpriority=10)
     _exporter().from_notebook_node(nbformat.v4.new_notebook())
