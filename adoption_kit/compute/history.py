@@ -124,7 +124,6 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
               .get_column("processed_at").drop_nulls().unique().sort().to_list())
     if not stamps:
         return History(settings=settings)
-    subscriptions = getattr(exports, "subscriptions", None)
     exclusions = with_insights_exclusions(exclusions, exports)
     workloads, customers, portfolio = [], [], []
     for stamp in stamps:
@@ -132,7 +131,9 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
         if current is not None and stamp == stamps[-1] and _is_latest(exports, *at_stamp):
             metrics = current
         else:
-            metrics = compute_frames(*at_stamp, subscriptions, thresholds=thresholds, exclusions=exclusions)
+            # No subscriptions: they feed only the inflation causes and next-step texts, which the history
+            # does not keep; matching them to every older snapshot's products was a third of its time.
+            metrics = compute_frames(*at_stamp, None, thresholds=thresholds, exclusions=exclusions)
         at = pl.lit(stamp, dtype=schema.UTC_DATETIME).alias("processed_at")
         workloads.append(metrics.workloads.select(
             "customer_id", "customer_name", "product_id", "product_name", "workload", "workload_code", "excluded",
@@ -141,10 +142,21 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
             "customer_id", "customer_name", at, "licenses_sold", "licenses_assigned", "licenses_qualified",
             "licenses_active", "deployment_rate", "usage_rate", "segment"))
         portfolio.append(metrics.portfolio.select(at, *[c for c in HISTORY_PORTFOLIO_COLUMNS if c != "processed_at"]))
+        del metrics, at_stamp
     customer_rows = _customer_changes(pl.concat(customers))
+    del customers
+    # Each snapshot's workload rows meet only the rows of their customers' previous snapshots, and the
+    # distribution of a period is within one snapshot: one snapshot at a time, never a join of all of them.
     previous = customer_rows.select("customer_id", "processed_at", "previous_processed_at")
-    workload_rows = _workload_changes(pl.concat(workloads), previous, min_qualified, z_threshold, min_change,
-                                      min_peers)
+    by_stamp = dict(zip(stamps, workloads))
+    changed = []
+    for stamp in stamps:
+        changed.append(_workload_changes(by_stamp[stamp], by_stamp,
+                                         previous.filter(pl.col("processed_at") == stamp).drop("processed_at"),
+                                         min_qualified, z_threshold, min_change, min_peers))
+    del by_stamp, workloads
+    workload_rows = pl.concat(changed)
+    del changed
     counts = (workload_rows.filter(pl.col("trend_flag").is_not_null())
               .group_by("customer_id", "processed_at")
               .agg((pl.col("trend_flag") == "drop").sum().cast(pl.Int64).alias("drops"),
@@ -186,7 +198,8 @@ def robust_z(change: pl.Expr, groups: list[str], *, min_peers: int = DEFAULT_MIN
 
 
 def _customer_changes(rows: pl.DataFrame) -> pl.DataFrame:
-    rows = rows.sort("customer_id", "processed_at")
+    """`rows`: one row per customer and snapshot, the snapshots stacked oldest first, so that the row before
+    a customer's row (over customer_id) is its previous snapshot without sorting the book."""
     before = {c: pl.col(c).shift(1).over("customer_id") for c in
               ("processed_at", "deployment_rate", "usage_rate", "segment")}
     return rows.with_columns(**{f"previous_{c}": e for c, e in before.items()}).with_columns(
@@ -197,35 +210,56 @@ def _customer_changes(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _workload_changes(rows: pl.DataFrame, previous: pl.DataFrame, min_qualified: int, z_threshold: float,
-                      min_change: float, min_peers: int) -> pl.DataFrame:
-    rows = rows.join(previous, on=["customer_id", "processed_at"], how="left")
-    earlier = rows.select(*_KEY, pl.col("processed_at").alias("previous_processed_at"),
-                          pl.col("licenses_qualified").alias("previous_licenses_qualified"),
-                          pl.col("licenses_active").alias("previous_licenses_active"),
-                          pl.col("usage_rate").alias("previous_usage_rate"))
-    rows = rows.join(earlier, on=[*_KEY, "previous_processed_at"], how="left", nulls_equal=True)
+_BEFORE: Final = {"licenses_qualified": "previous_licenses_qualified", "licenses_active": "previous_licenses_active",
+                  "usage_rate": "previous_usage_rate"}
+
+
+def _workload_changes(rows: pl.DataFrame, snapshots: dict[Any, pl.DataFrame], previous: pl.DataFrame,
+                      min_qualified: int, z_threshold: float, min_change: float, min_peers: int) -> pl.DataFrame:
+    """One snapshot's workload rows (`rows`) with their change since each customer's previous snapshot.
+
+    `snapshots`: every snapshot's workload rows by processed_at; `previous`: customer_id ->
+    previous_processed_at of this snapshot's customers. Only the narrow key columns are joined, in the
+    rows' order (maintain_order), and the results set beside the rows, so no wide frame is copied.
+    """
+    keys = rows.select(_KEY)
+    before = keys.join(previous, on="customer_id", how="left", maintain_order="left").get_column(
+        "previous_processed_at")
+    found = {n: pl.Series(n, [], rows.schema[c]).extend_constant(None, rows.height) for c, n in _BEFORE.items()}
+    for stamp in before.drop_nulls().unique().sort().to_list():   # usually one: the snapshot before
+        earlier = snapshots[stamp].select(*_KEY, *[pl.col(c).alias(n) for c, n in _BEFORE.items()])
+        there = keys.join(earlier, on=_KEY, how="left", nulls_equal=True, maintain_order="left")
+        here = (before == stamp).fill_null(False)
+        found = {n: there.get_column(n).zip_with(here, column) for n, column in found.items()}
+    columns = [before.cast(schema.UTC_DATETIME), *found.values()]
+    rows = rows.hstack(columns)
     change = pl.col("usage_rate") - pl.col("previous_usage_rate")
     enough = pl.min_horizontal("licenses_qualified", "previous_licenses_qualified") >= min_qualified
     rows = rows.with_columns(change.alias("usage_change")).with_columns(
         (pl.col("usage_change").is_not_null() & ~enough & ~pl.col("excluded")).fill_null(False).alias("guarded"),
         pl.when(enough & ~pl.col("excluded")).then(pl.col("usage_change")).alias("_comparable"),
     )
+    # The distribution of a period (workload x previous -> this processed_at): its median, then the absolute
+    # deviations from it, each computed once (robust_z's terms, as columns).
+    period = ["workload", "previous_processed_at"]
     comparable = pl.col("_comparable")
-    median = comparable.median().over(_PERIOD)
+    rows = rows.with_columns(comparable.count().over(period).cast(pl.Int64).alias("_peers"),
+                             comparable.median().over(period).alias("peer_median"))
+    deviation = (comparable - pl.col("peer_median")).abs()
+    rows = rows.with_columns(deviation.median().over(period).alias("peer_mad"),
+                             deviation.mean().over(period).alias("_mean_ad"))
+    distance = comparable - pl.col("peer_median")
     rows = rows.with_columns(
-        comparable.count().over(_PERIOD).cast(pl.Int64).alias("peers"),
-        median.alias("peer_median"),
-        (comparable - median).abs().median().over(_PERIOD).alias("peer_mad"),
-        robust_z(comparable, _PERIOD, min_peers=min_peers).alias("robust_z"),
-    )
-    material = (comparable - pl.col("peer_median")).abs() >= min_change
-    flagged = (pl.col("robust_z").abs() >= z_threshold) & material
+        pl.when(comparable.is_null() | (pl.col("_peers") < min_peers)).then(None)
+        .when(pl.col("peer_mad") > 0).then(MAD_SCALE * distance / pl.col("peer_mad"))
+        .when(pl.col("_mean_ad") > 0).then(distance / (MEAN_AD_SCALE * pl.col("_mean_ad")))
+        .otherwise(None).alias("robust_z"))
+    flagged = (pl.col("robust_z").abs() >= z_threshold) & (distance.abs() >= min_change)
     return rows.with_columns(
-        pl.when(comparable.is_null()).then(pl.lit(None, pl.Int64)).otherwise(pl.col("peers")).alias("peers"),
+        pl.when(comparable.is_null()).then(pl.lit(None, pl.Int64)).otherwise(pl.col("_peers")).alias("peers"),
         pl.when(flagged & (pl.col("robust_z") < 0)).then(pl.lit("drop"))
         .when(flagged & (pl.col("robust_z") > 0)).then(pl.lit("spike")).alias("trend_flag"),
-    ).drop("_comparable")
+    ).drop("_comparable", "_peers", "_mean_ad")
 
 
 def latest_period(frame: pl.DataFrame) -> pl.DataFrame:
