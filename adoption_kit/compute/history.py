@@ -127,10 +127,11 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
     exclusions = with_insights_exclusions(exclusions, exports)
     workloads, customers, portfolio = [], [], []
     for stamp in stamps:
-        at_stamp = deployment.filter(pl.col("processed_at") == stamp), usage.filter(pl.col("processed_at") == stamp)
-        if current is not None and stamp == stamps[-1] and _is_latest(exports, *at_stamp):
+        if current is not None and stamp == stamps[-1] and _is_latest(exports, deployment, usage, stamp):
             metrics = current
         else:
+            at_stamp = (deployment.filter(pl.col("processed_at") == stamp),
+                        usage.filter(pl.col("processed_at") == stamp))
             # No subscriptions: they feed only the inflation causes and next-step texts, which the history
             # does not keep; matching them to every older snapshot's products was a third of its time.
             metrics = compute_frames(*at_stamp, None, thresholds=thresholds, exclusions=exclusions)
@@ -142,7 +143,7 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
             "customer_id", "customer_name", at, "licenses_sold", "licenses_assigned", "licenses_qualified",
             "licenses_active", "deployment_rate", "usage_rate", "segment"))
         portfolio.append(metrics.portfolio.select(at, *[c for c in HISTORY_PORTFOLIO_COLUMNS if c != "processed_at"]))
-        del metrics, at_stamp
+        del metrics
     customer_rows = _customer_changes(pl.concat(customers))
     del customers
     # Each snapshot's workload rows meet only the rows of their customers' previous snapshots, and the
@@ -155,30 +156,32 @@ def snapshot_history(exports: Any, *, thresholds: Thresholds = DEFAULT_THRESHOLD
                                          previous.filter(pl.col("processed_at") == stamp).drop("processed_at"),
                                          min_qualified, z_threshold, min_change, min_peers))
     del by_stamp, workloads
-    workload_rows = pl.concat(changed)
-    del changed
-    counts = (workload_rows.filter(pl.col("trend_flag").is_not_null())
+    flagged = [c.select("customer_id", "processed_at", "trend_flag").filter(pl.col("trend_flag").is_not_null())
+               for c in changed]
+    counts = (pl.concat(flagged)
               .group_by("customer_id", "processed_at")
               .agg((pl.col("trend_flag") == "drop").sum().cast(pl.Int64).alias("drops"),
                    (pl.col("trend_flag") == "spike").sum().cast(pl.Int64).alias("spikes")))
     customer_rows = (customer_rows.join(counts, on=["customer_id", "processed_at"], how="left")
                      .with_columns(pl.col("drops", "spikes").fill_null(0)))
     return History(
-        workloads=_finish(workload_rows, HISTORY_WORKLOAD_COLUMNS, ["customer_name", "customer_id", "product_name",
-                                                                    "product_id", "workload", "processed_at"]),
+        workloads=_finish_parts(changed, HISTORY_WORKLOAD_COLUMNS, ["customer_name", "customer_id", "product_name",
+                                                                        "product_id", "workload", "processed_at"]),
         customers=_finish(customer_rows, HISTORY_CUSTOMER_COLUMNS, ["customer_name", "customer_id", "processed_at"]),
         portfolio=_finish(pl.concat(portfolio), HISTORY_PORTFOLIO_COLUMNS, ["processed_at"]),
         settings=settings,
     )
 
 
-def _is_latest(exports: Any, deployment: pl.DataFrame, usage: pl.DataFrame) -> bool:
-    """Whether the newest snapshot's rows are every customer's newest rows (Exports.latest()): the newest
-    snapshot's rows are always among those, so equal row counts mean the same rows."""
+def _is_latest(exports: Any, deployment: pl.DataFrame, usage: pl.DataFrame, stamp: Any) -> bool:
+    """Whether the rows at `stamp`, the newest snapshot, are every customer's newest rows (Exports.latest()):
+    the newest snapshot's rows are always among those, so equal row counts mean the same rows."""
     if not hasattr(exports, "latest"):
         return False
     latest = exports.latest()
-    return latest.deployment.height == deployment.height and latest.usage.height == usage.height
+    at = pl.col("processed_at") == stamp
+    return (latest.deployment.height == deployment.select(at.sum()).item()
+            and latest.usage.height == usage.select(at.sum()).item())
 
 
 def robust_z(change: pl.Expr, groups: list[str], *, min_peers: int = DEFAULT_MIN_PEERS) -> pl.Expr:
@@ -199,10 +202,13 @@ def robust_z(change: pl.Expr, groups: list[str], *, min_peers: int = DEFAULT_MIN
 
 def _customer_changes(rows: pl.DataFrame) -> pl.DataFrame:
     """`rows`: one row per customer and snapshot, the snapshots stacked oldest first, so that the row before
-    a customer's row (over customer_id) is its previous snapshot without sorting the book."""
-    before = {c: pl.col(c).shift(1).over("customer_id") for c in
-              ("processed_at", "deployment_rate", "usage_rate", "segment")}
-    return rows.with_columns(**{f"previous_{c}": e for c, e in before.items()}).with_columns(
+    a customer's row (over customer_id) is its previous snapshot, found by one window over customer_id and
+    gathered for every column at once (without sorting the book)."""
+    before = (rows.select("customer_id").with_row_index("_row")
+              .select(pl.col("_row").shift(1).over("customer_id")).to_series())
+    earlier = rows.select("processed_at", "deployment_rate", "usage_rate", "segment").gather(before)
+    rows = rows.hstack([column.alias(f"previous_{column.name}") for column in earlier.get_columns()])
+    return rows.with_columns(
         (pl.col("deployment_rate") - pl.col("previous_deployment_rate")).alias("deployment_change"),
         (pl.col("usage_rate") - pl.col("previous_usage_rate")).alias("usage_change"),
         (pl.col("previous_segment").is_not_null() & (pl.col("previous_segment") != pl.col("segment")))
@@ -239,27 +245,25 @@ def _workload_changes(rows: pl.DataFrame, snapshots: dict[Any, pl.DataFrame], pr
         (pl.col("usage_change").is_not_null() & ~enough & ~pl.col("excluded")).fill_null(False).alias("guarded"),
         pl.when(enough & ~pl.col("excluded")).then(pl.col("usage_change")).alias("_comparable"),
     )
-    # The distribution of a period (workload x previous -> this processed_at): its median, then the absolute
-    # deviations from it, each computed once (robust_z's terms, as columns).
+    # The distribution of a period (workload x previous -> this processed_at): within this snapshot's rows.
+    # The expressions are robust_z's, nested windows included: a median column materialised first and the
+    # deviations' mean taken over it differ from them in the last bit of some means.
     period = ["workload", "previous_processed_at"]
     comparable = pl.col("_comparable")
-    rows = rows.with_columns(comparable.count().over(period).cast(pl.Int64).alias("_peers"),
-                             comparable.median().over(period).alias("peer_median"))
-    deviation = (comparable - pl.col("peer_median")).abs()
-    rows = rows.with_columns(deviation.median().over(period).alias("peer_mad"),
-                             deviation.mean().over(period).alias("_mean_ad"))
-    distance = comparable - pl.col("peer_median")
+    median = comparable.median().over(period)
     rows = rows.with_columns(
-        pl.when(comparable.is_null() | (pl.col("_peers") < min_peers)).then(None)
-        .when(pl.col("peer_mad") > 0).then(MAD_SCALE * distance / pl.col("peer_mad"))
-        .when(pl.col("_mean_ad") > 0).then(distance / (MEAN_AD_SCALE * pl.col("_mean_ad")))
-        .otherwise(None).alias("robust_z"))
-    flagged = (pl.col("robust_z").abs() >= z_threshold) & (distance.abs() >= min_change)
+        comparable.count().over(period).cast(pl.Int64).alias("peers"),
+        median.alias("peer_median"),
+        (comparable - median).abs().median().over(period).alias("peer_mad"),
+        robust_z(comparable, period, min_peers=min_peers).alias("robust_z"),
+    )
+    material = (comparable - pl.col("peer_median")).abs() >= min_change
+    flagged = (pl.col("robust_z").abs() >= z_threshold) & material
     return rows.with_columns(
-        pl.when(comparable.is_null()).then(pl.lit(None, pl.Int64)).otherwise(pl.col("_peers")).alias("peers"),
+        pl.when(comparable.is_null()).then(pl.lit(None, pl.Int64)).otherwise(pl.col("peers")).alias("peers"),
         pl.when(flagged & (pl.col("robust_z") < 0)).then(pl.lit("drop"))
         .when(flagged & (pl.col("robust_z") > 0)).then(pl.lit("spike")).alias("trend_flag"),
-    ).drop("_comparable", "_peers", "_mean_ad")
+    ).drop("_comparable")
 
 
 def latest_period(frame: pl.DataFrame) -> pl.DataFrame:
@@ -284,3 +288,18 @@ def segment_changes(customers: pl.DataFrame, *, latest_only: bool = True) -> pl.
 
 def _finish(frame: pl.DataFrame, columns: dict[str, PolarsDataType], sort: list[str]) -> pl.DataFrame:
     return frame.sort(sort, nulls_last=True).select([pl.col(c).cast(t) for c, t in columns.items()])
+
+
+def _finish_parts(parts: list[pl.DataFrame], columns: dict[str, PolarsDataType], sort: list[str]) -> pl.DataFrame:
+    """`_finish` of the stacked `parts`, which it empties: the rows are put in order one column at a time,
+    each input column released once gathered, so that the book's largest frame is not held twice."""
+    frame = pl.concat(parts)
+    parts.clear()
+    order = frame.select(pl.arg_sort_by(sort, nulls_last=True)).to_series()
+    inputs = [frame.get_column(c).cast(t) for c, t in columns.items()]
+    del frame
+    ordered = []
+    for i in range(len(inputs)):
+        ordered.append(inputs[i].gather(order))
+        inputs[i] = None  # type: ignore[call-overload]
+    return pl.DataFrame(ordered)

@@ -937,10 +937,15 @@ def _with_turnover(use: pl.DataFrame, evidence: pl.DataFrame | None) -> pl.DataF
 
 def _products(dep: pl.DataFrame, use: pl.DataFrame, attrs: pl.DataFrame, thresholds: Thresholds,
               evidence: pl.DataFrame | None = None) -> pl.DataFrame:
-    yammer = _is_yammer()
+    # Which workload labels are Yammer, decided once per distinct label (a handful) rather than by a regular
+    # expression on every usage row inside each of the aggregations below.
+    labels = use.select(pl.col("workload").unique()).with_columns(_is_yammer().alias("_yammer"))
+    yammer = pl.col("_yammer")
     over = pl.col("_turnover") & (pl.col("licenses_active") > pl.col("licenses_qualified"))
     usage = (
-        _with_turnover(use, evidence).group_by(_KEY)
+        _with_turnover(use, evidence)
+        .join(labels, on="workload", how="left", nulls_equal=True, maintain_order="left")
+        .group_by(_KEY)
         .agg(
             pl.col("licenses_qualified").filter(~yammer).max().alias("_qualified_other"),
             pl.col("licenses_qualified").filter(yammer).max().alias("_qualified_yammer"),
