@@ -13,7 +13,7 @@ MAX_COUNT = 10_000_000  # no single customer x product holds more seats; larger 
 MAX_TEXT = 1_000        # characters in a name or code; longer means merged fields (a stray quote) or junk
 _CONTROL_RE = r"[\x00-\x1f\x7f-\x9f]+"
 FUTURE_TOLERANCE = timedelta(days=1)   # time zones: a naive UTC timestamp may be "tomorrow" somewhere
-_WHOLE_NUMBER_RE = r"^[+]?[0-9]+(\.0+)?$"
+_WHOLE_NUMBER_RE = r"^(?:[+]?[0-9]+|-0+)(\.0+)?$"
 _OTHER_DIGITS_RE = r"^[+]?\d+(\.\d+)?$"   # \d is any Unicode digit: full-width, Arabic-Indic, ...
 _MAX_LISTED_ROWS = 5
 
@@ -39,29 +39,38 @@ def _row_problems_by_file(frame: pl.DataFrame, predicate: pl.Expr, headers: dict
     return found
 
 
-def _conversion(raw_field: schema.RawField, target: str, *,
-                clean: bool = False) -> tuple[pl.Expr, list[tuple[pl.Expr, str, str]]]:
+_NEGATIVE = ("is negative; licence counts never are",
+             "re-download the export; if a spreadsheet changed it, restore the original count")
+_TOO_LARGE = (f"is larger than any real licence count (over {MAX_COUNT:,})",
+              "check the column: it may hold an id or an amount rather than a count")
+
+
+def _conversion(raw_field: schema.RawField, target: str, *, clean: bool = False,
+                typed: bool = False) -> tuple[pl.Expr, list[tuple[pl.Expr, str, str]]]:
     """The converted value and the checks for one field: [(invalid-row predicate, problem, fix), ...].
 
-    `clean`: the text column holds control characters (see `_control_characters`); they are replaced."""
+    `clean`: the text column holds control characters (see `_control_characters`); they are replaced.
+    `typed`: the column is already whole numbers (Int64: a JSON page's numbers, or a count column polars parsed
+    as such); only their range is checked, with the same words as for the text."""
     value = pl.col(target)
     present = value.is_not_null()
+    if raw_field.kind == "int" and typed:
+        return value, [(present & (value < 0), *_NEGATIVE), (present & (value > MAX_COUNT), *_TOO_LARGE)]
     if raw_field.kind == "int":
-        negative = present & value.str.starts_with("-")
+        # "-0" is zero (polars' typed parse reads it so too; see decode.ParsePlan), not a negative count
+        negative = present & value.str.starts_with("-") & ~value.str.contains(r"^-0+(\.0+)?$")
         whole = value.str.contains(_WHOLE_NUMBER_RE)
-        number = value.str.replace(r"\.0+$", "").str.strip_prefix("+").cast(pl.Int64, strict=False)
+        number = value.str.replace(r"\.0+$", "").str.strip_prefix("+").str.replace(r"^-0+$", "0").cast(
+            pl.Int64, strict=False)
         return number, [
-            (negative, "is negative; licence counts never are",
-             "re-download the export; if a spreadsheet changed it, restore the original count"),
+            (negative, *_NEGATIVE),
             (present & ~negative & ~whole & value.str.contains(_OTHER_DIGITS_RE) & ~value.str.contains(r"^[+0-9.]+$"),
              "is written with digits other than 0-9 (full-width or another script's digits)",
              "write the count with the digits 0-9"),
             (present & ~negative & ~whole & ~(value.str.contains(_OTHER_DIGITS_RE)
                                              & ~value.str.contains(r"^[+0-9.]+$")), "is not a whole number",
              "write a whole licence count such as 12 (no decimals, units or thousands separators)"),
-            (present & whole & (number.is_null() | (number > MAX_COUNT)),
-             f"is larger than any real licence count (over {MAX_COUNT:,})",
-             "check the column: it may hold an id or an amount rather than a count"),
+            (present & whole & (number.is_null() | (number > MAX_COUNT)), *_TOO_LARGE),
         ]
     if raw_field.kind == "str":
         # Control characters and line breaks (see _control_characters) become one space each run.

@@ -5,10 +5,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
 from adoption_kit.errors import InputFileError
+from adoption_kit.inputs.convert import MAX_COUNT
 from adoption_kit.schema import header_key
 
 # A valid UTF-8 multi-byte sequence (see _decode).
@@ -100,9 +102,11 @@ def _decode_utf16(data: bytes, codec: str, name: str) -> str:
 
 
 def _read_utf8_delimited(data: bytes, name: str,
-                         columns_for: Callable[[list[str]], list[str] | None] | None = None) -> pl.DataFrame | None:
+                         columns_for: Callable[[list[str]], ParsePlan | None] | None = None) -> pl.DataFrame | None:
     """The bytes of a delimited UTF-8 file (BOM or not) parsed by polars directly, cells untrimmed.
-    `columns_for(header)`, when given, may name the only columns to parse (None: all of them).
+    `columns_for(header)`, when given, may name the only columns to parse and the ones to parse as whole numbers
+    (a ParsePlan; None: all of them, as text). A typed parse that fails (a count written "12.0" or " 12") is
+    parsed again as text, so that the schema check words the problem exactly as for any other file.
 
     None when this fast path does not apply (JSON, UTF-16, a PowerShell #TYPE line, invalid UTF-8, a row
     polars cannot parse): `_read_delimited` then decodes the text and words any error exactly as before.
@@ -121,13 +125,38 @@ def _read_utf8_delimited(data: bytes, name: str,
     except UnicodeDecodeError:
         return None
     delimiter = _sniff_header(first_line, name)
-    wanted = columns_for(next(csv.reader([first_line], delimiter=delimiter))) if columns_for else None
-    try:
-        frame = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"',
-                            columns=wanted)
-    except pl.exceptions.PolarsError:
-        return None
-    return frame.rename({c: c.strip() for c in frame.columns})
+    plan = columns_for(next(csv.reader([first_line], delimiter=delimiter))) if columns_for else None
+    wanted = plan.columns if plan is not None else None
+    for counts in ((plan.counts if plan is not None else ()), ()):
+        try:
+            frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"', columns=wanted,
+                                schema_overrides=dict.fromkeys(counts, pl.Int64) or None)
+        except pl.exceptions.PolarsError:
+            if counts:
+                continue
+            return None
+        if counts and not _plain_counts(frame, counts):
+            continue
+        return frame.rename({c: c.strip() for c in frame.columns})
+    return None
+
+
+@dataclass(frozen=True)
+class ParsePlan:
+    """What to parse of a delimited file: these columns only; `counts` among them as whole numbers."""
+
+    columns: list[str] | None
+    counts: tuple[str, ...] = ()
+
+
+def _plain_counts(frame: pl.DataFrame, counts: tuple[str, ...]) -> bool:
+    """Whether every typed count is one the schema check would take as it is (0 to MAX_COUNT); else the file is
+    parsed again as text and checked there, where a negative or huge count is worded as for any file."""
+    if not frame.height:
+        return True
+    low, high = frame.select(pl.min_horizontal(pl.col(counts).min()).alias("low"),
+                             pl.max_horizontal(pl.col(counts).max()).alias("high")).row(0)
+    return low is None or (low >= 0 and high <= MAX_COUNT)
 
 
 def _sniff_header(first_line: str, name: str) -> str:

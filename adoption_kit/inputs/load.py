@@ -25,7 +25,7 @@ from adoption_kit.inputs.catalog import (
     packaged_catalog,
     subscription_warnings,
 )
-from adoption_kit.inputs.decode import _decode, _read_delimited, _read_utf8_delimited, strip_repeated_boms
+from adoption_kit.inputs.decode import ParsePlan, _decode, _read_delimited, _read_utf8_delimited, strip_repeated_boms
 from adoption_kit.inputs.discover import _KIND_BY_NAME, detect_kind, find_export_files_and_warnings
 from adoption_kit.inputs.duplicates import _concat, _drop_duplicates, _name_conflicts
 from adoption_kit.inputs.exports import Exports, LoadedFile
@@ -336,16 +336,16 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
         # Only the columns the kind reads (others are never looked at). Two passes, strip then blank to null:
         # a `.replace("", None)` hash lookup costs twice both.
         read_keys = {header_key(n) for f in kind.fields if f.read for n in (f.name, *f.aliases)} | {"links"}
-        kept = [c for c in raw.columns if header_key(c) in read_keys]
+        kept = [c for c in raw.columns if header_key(c) in read_keys and raw.schema[c] == pl.String]
         raw = raw.with_columns(pl.col(kept).str.strip_chars())
         raw = raw.with_columns(pl.when(pl.col(kept).str.len_bytes() > 0).then(pl.col(kept)).name.keep())
     return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
 
 
-def _read_columns(header: list[str]) -> list[str] | None:
+def _read_columns(header: list[str]) -> ParsePlan | None:
     """The columns of a wide Insights download that the kit reads (half of OfficeUsage's are partner fields it
-    never uses), when the header has every required one; None (parse them all) otherwise, so that a missing or
-    misspelt column is still reported against the whole header."""
+    never uses), when the header has every required one, its counts parsed as whole numbers; None (parse them
+    all, as text) otherwise, so that a missing or misspelt column is still reported against the whole header."""
     try:
         kind = detect_kind(header, "")
     except InputFileError:
@@ -358,7 +358,12 @@ def _read_columns(header: list[str]) -> list[str] | None:
                for f in read if f.required):
         return None
     wanted = {header_key(n) for f in read for n in (f.name, *f.aliases)}
-    return [h for h in header if header_key(h) in wanted]
+    counts = {header_key(n) for f in read if f.kind == "int" for n in (f.name, *f.aliases)}
+    columns = [h for h in header if header_key(h) in wanted]
+    # a count spelt twice (two aliases) is coalesced as text in normalise: parsed as text here too
+    keyed = [header_key(h) for h in columns if header_key(h) in counts]
+    return ParsePlan(columns, tuple(h for h in columns if header_key(h) in counts and keyed.count(header_key(h)) == 1
+                                    and len(header) == len(set(header))))
 
 
 def _file_warnings(name: str, warnings: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ _COLUMNS_BY_KIND = {schema.DEPLOYMENT.name: schema.DEPLOYMENT_COLUMNS, schema.US
                     schema.INSIGHTS_SEATS.name: schema.INSIGHTS_SEATS_COLUMNS}
 _DISTINCT_SHARE = 8     # a column with more than 1 distinct value in 8 rows is converted row by row...
 _SAMPLE_ROWS = 10_000   # ...as far as its first rows tell
+_FEW_VALUES = 4         # distinct values converted by comparisons rather than a lookup table
 _FROM_FOLDER = "customerTenantId (from the tenant folder)"
 _FIX_REEXPORT = "download the file again from Partner Center, or correct the value"
 # What each kind adds once its values are checked and converted: (frame, headers by file) -> (frame, warnings).
@@ -80,6 +81,10 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
     for raw_field in kind.fields:
         if any(raw_field.target in h for h in headers.values()):
             fields_by_target.setdefault(raw_field.target, raw_field)
+    if len(mapped) > 1:   # a count typed in one file and text in another: text in all (one set of checks)
+        mixed = {t for t in fields_by_target
+                 if len({m.schema[t] for m in mapped if t in m.columns}) > 1}
+        mapped = [m.with_columns(pl.col(t).cast(pl.String) for t in mixed if t in m.columns) for m in mapped]
     frame = mapped[0] if len(mapped) == 1 else pl.concat(mapped, how="diagonal")
     warnings: list[str] = folder_warnings
 
@@ -109,7 +114,8 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
     replacements: list[pl.Expr | pl.Series] = []
     row_checks: list[tuple[pl.Expr, str, str, str]] = []   # (invalid-row predicate, target, problem, fix)
     for target, raw_field in fields_by_target.items():
-        expr, field_checks = _conversion(raw_field, target, clean=target in controlled)
+        expr, field_checks = _conversion(raw_field, target, clean=target in controlled,
+                                         typed=frame.schema[target] == pl.Int64)
         if raw_field.required and not raw_field.allow_empty:
             field_checks.append((pl.col(target).is_null(), "is empty",
                                  f"fill in '{raw_field.name}' ({_FIX_REEXPORT})"))
@@ -125,8 +131,19 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
         for (invalid, problem, fix), failed in zip(field_checks, failing):
             if failed:
                 problems.extend(_row_problems_by_file(frame, invalid, headers, target, problem, fix))
-        if not identity:   # one chunk: polars builds the lookup table per chunk (a batch has one per file)
+        if not identity:
             converted = values.select(expr.alias("\x00value")).get_column("\x00value")
+            if converted.dtype == distinct[target].dtype and converted.equals(distinct[target]):
+                continue   # already as converted (lower-case GUIDs, trimmed names): nothing to look up
+            if distinct[target].len() <= _FEW_VALUES:   # a flag, a workload: a few comparisons beat a hash lookup
+                looked_up = pl.lit(None, converted.dtype)
+                for before, after in zip(distinct[target], converted):
+                    if before is not None:
+                        looked_up = pl.when(pl.col(target) == before).then(pl.lit(after, converted.dtype)) \
+                            .otherwise(looked_up)
+                replacements.append(looked_up.alias(target))
+                continue
+            # one chunk: polars builds the lookup table per chunk (a batch has one per file)
             replacements.append(frame.get_column(target).rechunk().replace_strict(
                 distinct[target], converted, return_dtype=converted.dtype))
     failing = frame.select(invalid.any().alias(str(i)) for i, (invalid, *_) in enumerate(row_checks)).row(0) \
@@ -207,8 +224,14 @@ def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.Data
         headers["customer_id"] = by_key["links"]
     if problems:
         raise InputFileError(problems)
+    # Whole numbers already typed (a JSON page's, or counts polars parsed as such) stay numbers: only their
+    # range is left to check (convert._conversion, typed); everything else is text, as the checks expect.
+    typed = {f.target for f in kind.fields if f.read and f.kind == "int"
+             and f.target in selected and selected[f.target].meta.is_column()
+             and raw.schema.get(selected[f.target].meta.output_name()) == pl.Int64}
     frame = raw.with_row_index("_row", offset=1).select(
-        pl.col("_row"), *[expr.cast(pl.String).alias(target) for target, expr in selected.items()],
+        pl.col("_row"), *[(expr if target in typed else expr.cast(pl.String)).alias(target)
+                          for target, expr in selected.items()],
         pl.lit(name, dtype=pl.String).alias("source_file"))
     return frame, headers
 

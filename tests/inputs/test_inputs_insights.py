@@ -172,6 +172,59 @@ def test_every_problem_at_once_one_line_each(tmp_path, capsys):
     assert all("fix: " in line for line in err)
 
 
+def _office_counts(tmp_path: Path, pau: str, mau: str) -> list[tuple[int | None, int | None]]:
+    line = office_line(T1, "Exchange Online", "2026-10", 0, 0).split("\t")
+    line[4], line[5] = pau, mau
+    write(tmp_path / "OfficeUsage.tsv", OFFICE_HEADER, ["\t".join(line)])
+    return load_exports(tmp_path).usage.select("licenses_qualified", "licenses_active").rows()
+
+
+# Counts are parsed as numbers while reading (the fast path) and, where that does not take a cell as it is
+# written, as text: either way a count means the same. Hand-written: each cell's count as a person reads it.
+@pytest.mark.parametrize(("pau", "mau", "expected"), [
+    ("50", "40", (50, 40)),
+    (" 50", "40", (50, 40)), ("50 ", "40 ", (50, 40)),       # spaces around a count: trimmed
+    ("+50", "007", (50, 7)), ("50.0", "40.00", (50, 40)),     # a sign, leading zeros, a spreadsheet's .0
+    ("-0", "0", (0, 0)), ("-0", "0.0", (0, 0)),               # minus zero is zero, typed or as text
+])
+def test_counts_mean_the_same_typed_or_as_text(tmp_path, pau, mau, expected):
+    assert _office_counts(tmp_path, pau, mau) == [expected]
+
+
+@pytest.mark.parametrize(("mau", "typed"), [("40", True), (" 40", True), ("40 ", False), ("40.0", False)])
+def test_counts_parse_as_numbers_while_reading_where_they_can(mau, typed):
+    from adoption_kit.inputs.decode import _read_utf8_delimited
+    from adoption_kit.inputs.load import _read_columns
+
+    data = "\r\n".join([OFFICE_HEADER, office_line(T1, "Teams", "2026-10", 50, 0).replace("\t0\t", f"\t{mau}\t")])
+    frame = _read_utf8_delimited(data.encode(), "OfficeUsage.tsv", _read_columns)
+    assert frame is not None and "MPNId" not in frame.columns          # partner columns never parsed
+    assert (frame.schema["MonthlyActiveUsers"] == pl.Int64) is typed
+
+
+@pytest.mark.parametrize(("mau", "problem"), [
+    ("-3", "negative"), ("12000000", "larger than any real licence count"), ("4.5", "not a whole number"),
+    ("1,000", "not a whole number"), ("\uff11\uff12", "digits other than 0-9"),
+    ("", "empty"), (" ", "empty"),                            # missing is never read as 0
+])
+def test_bad_counts_worded_as_for_text(tmp_path, mau, problem):
+    with pytest.raises(InputFileError) as raised:
+        _office_counts(tmp_path, "50", mau)
+    (only,) = raised.value.problems
+    assert problem in only.problem and only.row == 1 and only.column == "MonthlyActiveUsers"
+
+
+def test_a_typed_download_and_a_text_one_merge(tmp_path):
+    # the first file's counts parse as numbers; the second's "45.0" sends it down the text path
+    office_book(tmp_path)
+    write(tmp_path / "OfficeUsage-later.tsv", OFFICE_HEADER,
+          [office_line(T1, "Exchange Online", "2026-10", 50, 45).replace("\t45\t", "\t45.0\t"),
+           office_line(T1, "Exchange Online", "2026-11", 52, 47)])
+    usage = load_exports(tmp_path).usage.filter(pl.col("workload") == "Exchange").sort("processed_at")
+    assert usage.select("processed_at", "licenses_qualified", "licenses_active").rows() == [
+        (utc(2026, 9), 50, 40), (utc(2026, 10), 50, 45), (utc(2026, 11), 52, 47)]
+
+
 def test_overlapping_downloads_merge_identical_rows_and_refuse_conflicts(tmp_path):
     office_book(tmp_path)
     write(tmp_path / "OfficeUsage-later.tsv", OFFICE_HEADER, [office_line(T1, "Exchange Online", "2026-10", 50, 45),
