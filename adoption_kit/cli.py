@@ -122,7 +122,7 @@ def _command_report(args: argparse.Namespace) -> int:
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
         pdf=args.pdf, paper=args.paper, charts=args.charts, xlsx=args.xlsx, fresh_kernels=args.fresh_kernels,
-        kernel_reports=args.kernel_reports)
+        kernel_reports=args.kernel_reports, html_only=args.html_only, notebook_png=args.notebook_png)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  adoption-kit report data/2026-11 --out reports --customer 0112a436-b14e-4888-967b-ca4bb2cf1234\n"
                "  adoption-kit report data/2026-11 --out reports --dry-run\n"
                "  adoption-kit report data/2026-11 --out reports --fresh-kernels   # a new kernel per report\n"
+               "  adoption-kit report data/2026-11 --out reports --html-only       # HTML only, no notebooks\n"
                "  0 6 * * 1  cd ~/adoption-kit && .venv/bin/adoption-kit report data/latest --out reports  # cron",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("data", type=Path, metavar="DATA", help="folder (or file) of Partner Center exports")
@@ -234,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--kernel-reports", type=int, default=200, metavar="N",
                         help="replace a worker's warm kernel after N reports (default 200); it is always "
                              "replaced after a failed, timed-out or crashed report")
+    report.add_argument("--html-only", action="store_true",
+                        help="write the HTML reports without the executed .ipynb beside each (the smallest run "
+                             "folder; what account managers read is the HTML)")
+    report.add_argument("--notebook-png", action=argparse.BooleanOptionalAction, default=None,
+                        help="a PNG copy of every chart in the executed notebooks, which JupyterLab shows (it "
+                             "shows no SVG of an untrusted notebook); default: on for the portfolio and "
+                             "low-adoption notebooks, off for customer notebooks; the HTML never needs it")
     report.add_argument("--dry-run", action="store_true",
                         help="print the plan (notebook, parameters, output per report); execute nothing")
     report.add_argument("--timeout", type=float, default=600, metavar="SECONDS",

@@ -22,6 +22,9 @@ TEMPLATE_FILES: Mapping[str, str] = MappingProxyType({
     "low_adoption": "30-low-adoption-accounts.ipynb",
 })
 DEFAULT_EXCLUSIONS_FILE: Path = PACKAGE_DATA_DIR / "excluded_skus.csv"
+# Whether report charts carry a PNG copy beside their SVG (JupyterLab shows only the PNG of an untrusted notebook;
+# the HTML never uses it): "0" leaves it out. `adoption-kit report` sets it in each report's kernel.
+NOTEBOOK_PNG_ENV = "ADOPTION_KIT_NOTEBOOK_PNG"
 # Normalised rows of export files already read (inputs.ParsedCache); ADOPTION_KIT_CACHE=DIR or off overrides.
 PARSED_CACHE_DIR: Path = PROJECT_ROOT / ".cache" / "parsed"
 

@@ -14,7 +14,9 @@ The modules, in the order a run uses them:
   index        index.html (Jinja, autoescaped): reports, headline figures, the work queue
   csp          every page's Content-Security-Policy and the kit's scripts (table sorting, live-chart loader) by hash
   assets       the run folder's _assets/vega-bundle.js (Vega, Vega-Lite, vega-embed from vl-convert) and its notice
-  interactive_html  a chart output with its spec as a live-chart div over its SVG fallback
+  interactive_html  a chart output with its spec as a live-chart div over its SVG fallback (a static one: the SVG)
+  svg_uri      a chart's SVG as a percent-encoded data URL for <img src>, and back (for the checks)
+  styles       the CSS every report shares, written once per run folder (_assets/report-<hash>.css) and linked
   manifest     manifest.json
   progress     the console bar / log lines
   results      ReportOutcome, RunResult; layout: the run folder's file names; hashing: the fingerprint's SHA-256s

@@ -4,7 +4,8 @@ scripts (table sorting, the live-chart loader) added to the page and allowed by 
 The policy: `default-src 'none'` (nothing is fetched: no network, no file), `script-src` = the hashes of the
 kit's inline scripts plus 'strict-dynamic' (the hashed chart loader may add the run folder's
 _assets/vega-bundle.js as a script element; a `<script>` written into the page, inline or with a src, is
-refused), styles inline, images and fonts from data: URLs only, no base URL, no form target.
+refused), styles inline or from the run folder's one stylesheet (render.styles: 'self'), images and fonts
+from data: URLs only, no base URL, no form target.
 So a customer name that escaped escaping and the sanitizer still could not run: the browser refuses it.
 
 Why not hash the bundle file: over file:// Chromium cannot check a script's integrity attribute (it needs CORS),
@@ -26,6 +27,7 @@ BUNDLE_PLACEHOLDER = "__AK_BUNDLE__"
 CHART_MODES = ("shared", "inline", "static")   # render_reports(charts=...): see finish_page
 MAX_DEPTH = 3                              # report pages sit at most this deep below the run folder
 _HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_STYLESHEET = re.compile(r"(\.\./)*_assets/report-[0-9a-f]{16}\.css")
 _POLICY = re.compile(r'<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]*)"', re.IGNORECASE)
 
 
@@ -61,11 +63,19 @@ def kit_script_hashes() -> frozenset[str]:
     return frozenset(script_hash(t) for t in texts)
 
 
-def policy(script_hashes: list[str]) -> str:
+def page_css() -> str:
+    """The kit's own page CSS (live charts, sortable tables, print rules)."""
+    return _js("ak-page.css")
+
+
+def policy(script_hashes: list[str], *, linked_styles: bool = False) -> str:
+    """The page's policy; `linked_styles`: it links the run folder's stylesheet ('self': its own folder tree;
+    Chromium matches file: pages to file: sheets by it)."""
     scripts = " ".join(f"'{h}'" for h in script_hashes)
+    styles = "'self' 'unsafe-inline'" if linked_styles else "'unsafe-inline'"
     return ("default-src 'none'; "
             f"script-src 'strict-dynamic' {scripts}; "
-            "style-src 'unsafe-inline'; img-src data:; font-src data:; "
+            f"style-src {styles}; img-src data:; font-src data:; "
             "base-uri 'none'; form-action 'none'; object-src 'none'")
 
 
@@ -75,12 +85,15 @@ def page_policy(page: str) -> str | None:
     return found.group(1) if found else None
 
 
-def finish_page(page: str, *, depth: int = 0, charts: bool = True, inline_bundle: str | None = None) -> str:
+def finish_page(page: str, *, depth: int = 0, charts: bool = True, inline_bundle: str | None = None,
+                stylesheet: str | None = None) -> str:
     """`page` with the content policy first in <head>, the kit's CSS, and its scripts before </body>.
 
     `depth`: folders between the run folder and the page (customers/x.html: 1), for the bundle's path.
     `charts`: add the live-chart loader when the page has a div.ak-chart. `inline_bundle`: the bundle's text,
     to carry it in the page (a report that must stand alone) instead of loading _assets/vega-bundle.js.
+    `stylesheet`: the relative path of the run folder's report stylesheet (render.styles), linked in place of the
+    kit's inline CSS (the page's own head styles were moved into it); the policy then allows that sheet.
     Call it on a page already checked by html_safety.find_unsafe_html: what it adds is the kit's own code.
     """
     scripts = [tables_script()]
@@ -90,8 +103,13 @@ def finish_page(page: str, *, depth: int = 0, charts: bool = True, inline_bundle
             scripts.append(charts_script(""))
         else:
             scripts.append(charts_script(bundle_path(depth)))
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy([script_hash(s) for s in scripts])}">'
-    style = f"<style>{_js('ak-page.css')}</style>"
+    if stylesheet is not None and not _STYLESHEET.fullmatch(stylesheet):
+        raise ValueError(f"not a run folder's report stylesheet: {stylesheet!r}")
+    hashes = [script_hash(s) for s in scripts]
+    rules = policy(hashes, linked_styles=stylesheet is not None)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{rules}">'
+    style = (f"<style>{page_css()}</style>" if stylesheet is None
+             else f'<link rel="stylesheet" href="{stylesheet}">')
     head = _HEAD.search(page)
     if head is None or "</body>" not in page or page_policy(page) is not None:
         raise ValueError("not a whole HTML page without a policy of its own")

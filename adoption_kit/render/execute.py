@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -18,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from adoption_kit import __version__
-from adoption_kit.render.csp import finish_page
+from adoption_kit.config import NOTEBOOK_PNG_ENV
+from adoption_kit.render.csp import finish_page, page_css
 from adoption_kit.render.html_safety import find_unsafe_html, sanitize_output_html
-from adoption_kit.render.interactive_html import live_chart_html
+from adoption_kit.render.interactive_html import live_chart_html, static_chart_html
 from adoption_kit.render.layout import FAILED_DIR, TEMPLATES_DIR
 from adoption_kit.render.results import _clip, _now_iso
 from adoption_kit.render.state import _state_path
+from adoption_kit.render.styles import split_head_styles, stylesheet_href, write_stylesheet
 from adoption_kit.report.audience import EDITOR_NOTE_TAG
 from adoption_kit.report.headline import HEADLINE_MIME, HEADLINE_TAG
 from adoption_kit.store import atomic_path
@@ -94,6 +97,8 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     error: dict[str, Any] | None = None
     notebook = None
     warm = None
+    # read by the kernel (charts.configure_offline_rendering): a fresh kernel inherits it, a warm one is told it
+    os.environ[NOTEBOOK_PNG_ENV] = "1" if spec.get("notebook_png", True) else "0"
     if spec.get("warm"):
         from adoption_kit.render.warm import WARM_ENGINE, current_kernel
 
@@ -167,12 +172,24 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
     if unsafe:
         return _failure(spec, {"type": "unsafe_html", "message": "the exported HTML would load or run something: "
                                + "; ".join(unsafe[:5])}, time.monotonic() - started)
-    body = finish_page(body, depth=spec["name"].count("/"), charts=spec.get("charts", "shared") != "static",
-                       inline_bundle=_inline_bundle() if spec.get("charts") == "inline" else None)
+    depth = spec["name"].count("/")
+    stylesheet = None
+    if spec.get("styles") == "linked":   # the CSS every report shares: once in the run folder's _assets
+        body, css = split_head_styles(body)
+        stylesheet = stylesheet_href(write_stylesheet(run_dir, f"{css}\n{page_css()}"), depth)
+    body = finish_page(body, depth=depth, charts=spec.get("charts", "shared") != "static",
+                       inline_bundle=_inline_bundle() if spec.get("charts") == "inline" else None,
+                       stylesheet=stylesheet)
     html_path = run_dir / f"{spec['name']}.html"
-    with atomic_path(run_dir / f"{spec['name']}.ipynb") as notebook_part, atomic_path(html_path) as html_part:
-        _dump_notebook(notebook, notebook_part)
-        html_part.write_text(body, encoding="utf-8")
+    notebook_path = run_dir / f"{spec['name']}.ipynb"
+    if spec.get("html_only"):
+        with atomic_path(html_path) as html_part:
+            html_part.write_text(body, encoding="utf-8")
+        notebook_path.unlink(missing_ok=True)    # an earlier run's notebook would not match this page
+    else:
+        with atomic_path(notebook_path) as notebook_part, atomic_path(html_path) as html_part:
+            _dump_notebook(notebook, notebook_part)
+            html_part.write_text(body, encoding="utf-8")
     (run_dir / FAILED_DIR / f"{spec['name']}.ipynb").unlink(missing_ok=True)
     duration = round(time.monotonic() - started, 3)
     state = {"fingerprint": spec["fingerprint"], "kind": spec["kind"], "title": spec["title"],
@@ -188,9 +205,14 @@ def _render_one(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dump_notebook(notebook: Any, target: Path) -> None:
-    import nbformat
+    """The executed notebook as nbformat writes it, but without its one-space indentation: a chart's spec is
+    deeply nested, and indented it is two thirds whitespace. Any Jupyter reads it the same."""
+    from nbformat.v4.nbjson import BytesEncoder
+    from nbformat.v4.rwbase import split_lines, strip_transient
 
-    target.write_text(nbformat.writes(notebook), encoding="utf-8")
+    text = json.dumps(strip_transient(split_lines(copy.deepcopy(notebook))), cls=BytesEncoder, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False)
+    target.write_text(text, encoding="utf-8")
 
 
 def _write_notebook(notebook: Any, target: Path) -> None:
@@ -220,7 +242,8 @@ def _for_html(notebook: Any) -> Any:
             if not data:
                 continue
             data.pop("application/javascript", None)
-            live = live_chart_html(data)     # a chart with its spec: the live chart over its SVG fallback
+            # a chart with its spec: the live chart over its SVG fallback; else its SVG, compactly encoded
+            live = live_chart_html(data) or static_chart_html(data)
             if live is not None:
                 data.clear()
                 data["text/html"] = live

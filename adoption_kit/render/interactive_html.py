@@ -1,14 +1,14 @@
 """A chart output that carries its Vega-Lite spec (report.charts.interactive.INTERACTIVE_MIME), as report HTML:
 a div.ak-chart holding the static SVG (the fallback without scripts, and what prints) and the spec in an
-HTML-escaped data attribute for the kit's loader (templates/js/ak-charts.js) to draw live."""
+HTML-escaped data attribute (single-quoted) for the kit's loader (templates/js/ak-charts.js) to draw live."""
 from __future__ import annotations
 
-import base64
 import html
 import json
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from adoption_kit.render.svg_uri import svg_data_uri
 from adoption_kit.report.charts.interactive import INTERACTIVE_MIME
 
 
@@ -16,8 +16,9 @@ def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
-# The picture's alt text names no data: the SVG carries the chart's title and ARIA labels itself.
+# The picture's alt text names no data (the chart's title is the text beside it).
 STATIC_ALT = "Chart (static picture; the live chart draws over it when scripts run)"
+PICTURE_ALT = "Chart (static picture)"
 
 
 def live_chart_html(data: MutableMapping[str, Any]) -> str | None:
@@ -30,8 +31,19 @@ def live_chart_html(data: MutableMapping[str, Any]) -> str | None:
         spec = json.loads(spec)
     if not isinstance(spec, Mapping):
         return None
-    encoded = base64.b64encode(_text(svg).encode("utf-8")).decode("ascii")
     spec_text = json.dumps(spec, separators=(",", ":"), ensure_ascii=False, default=str)
-    return (f'<div class="ak-chart" data-ak-spec="{html.escape(spec_text, quote=True)}">'
+    # Single-quoted: the spec's many double quotes stay as they are (escaped, each would take six bytes). An
+    # apostrophe (only ever inside a JSON string) is written \u0027: the same JSON, and no quote to escape.
+    attribute = html.escape(spec_text.replace("'", "\\u0027"), quote=False)
+    return (f"<div class=\"ak-chart\" data-ak-spec='{attribute}'>"
             f'<img class="ak-static" alt="{html.escape(STATIC_ALT, quote=True)}" '
-            f'src="data:image/svg+xml;base64,{encoded}"></div>')
+            f'src="{svg_data_uri(_text(svg))}"></div>')
+
+
+def static_chart_html(data: MutableMapping[str, Any]) -> str | None:
+    """The div for an SVG output without a spec (a static chart): its picture as a compact data URL."""
+    svg = data.get("image/svg+xml")
+    if svg is None or INTERACTIVE_MIME in data:
+        return None
+    return (f'<div class="ak-static-chart"><img class="ak-static" alt="{html.escape(PICTURE_ALT, quote=True)}" '
+            f'src="{svg_data_uri(_text(svg))}"></div>')

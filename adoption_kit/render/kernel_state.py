@@ -13,8 +13,14 @@ import os
 import sys
 
 
-def between_reports(cwd: str) -> None:
+def between_reports(cwd: str, environment: dict[str, str | None] | None = None) -> None:
+    """Into `cwd`; `environment`'s variables set (None: removed) as the next report's fresh kernel would have them."""
     os.chdir(cwd)
+    for name, value in (environment or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     altair = sys.modules.get("altair")
     if altair is not None:
         for owner in (getattr(altair, "Parameter", None), getattr(altair, "TopLevelMixin", None),

@@ -32,6 +32,7 @@ def _write_manifest(result: RunResult, analysis: Analysis, **run: Any) -> None:
             "workers": run["workers"], "workers_used": result.workers, "force": run["force"],
             "timeout_s": run["timeout"], "templates_dir": str(run["templates_dir"]),
             "kernels": run.get("kernels", "warm"), "kernel_reports": run.get("kernel_reports"),
+            "html_only": run.get("html_only", False), "notebook_png": run.get("notebook_png"),
         },
         "parameters": result.common_parameters,
         "thresholds": {"deploy": analysis.thresholds.deploy, "adopt": analysis.thresholds.adopt,
@@ -58,7 +59,8 @@ def _report_entry(r: ReportOutcome) -> dict[str, Any]:
     return {
         "name": r.job.name, "kind": r.job.kind, "title": r.job.title, "customer_id": r.job.customer_id,
         "customer_name": r.job.customer_name, "segment": r.job.segment,
-        "template": str(r.job.template), "html": r.job.html, "notebook": r.job.notebook,
+        "template": str(r.job.template), "html": r.job.html,
+        "notebook": None if r.job.html_only else r.job.notebook,
         "outcome": r.outcome,
         "duration_s": r.duration_s if r.outcome in ("rendered", "failed") else 0.0,
         "rendered_at": r.rendered_at, "fingerprint": r.job.fingerprint,

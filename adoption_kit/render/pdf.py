@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adoption_kit.errors import ParameterError
+from adoption_kit.render.styles import inline_stylesheets
 from adoption_kit.store import atomic_path
 
 PAPER_SIZES = {"a4": "A4", "letter": "letter"}
@@ -85,7 +86,9 @@ def print_pdf(job: PdfJob, *, chromium: str, paper: str = "a4", timeout: float =
     css = print_css(job.header, paper)
     with tempfile.TemporaryDirectory(prefix="adoption-kit-pdf-") as scratch:
         page = Path(scratch) / "page.html"
-        page.write_text(_print_copy(job.html.read_text(encoding="utf-8"), css), encoding="utf-8")
+        # the copy sits elsewhere: a linked run-folder stylesheet travels inline in it
+        standalone = inline_stylesheets(job.html.read_text(encoding="utf-8"), job.html.parent)
+        page.write_text(_print_copy(standalone, css), encoding="utf-8")
         out = Path(scratch) / "page.pdf"
         command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-extensions",

@@ -51,6 +51,7 @@ class ReportJob:
     customer_id: str | None = None
     customer_name: str | None = None
     segment: str | None = None
+    html_only: bool = False        # no executed .ipynb beside the HTML (render_reports(html_only=True))
 
     @property
     def html(self) -> str:
@@ -62,7 +63,7 @@ class ReportJob:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (self.html, self.notebook)
+        return (self.html,) if self.html_only else (self.html, self.notebook)
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK,
 from adoption_kit.render.manifest import _write_manifest
 from adoption_kit.render.parameters import _check_templates, _effective, _passed
 from adoption_kit.render.pdf import PdfJob, check_paper, find_chromium, print_pdfs
-from adoption_kit.render.plan import _check_segments, plan_reports
+from adoption_kit.render.plan import ReportJob, _check_segments, plan_reports
 from adoption_kit.render.pool import _job_spec, _WorkerPool
 from adoption_kit.render.progress import ProgressCallback, _progress_reporter
 from adoption_kit.render.results import ReportOutcome, RunResult, _now_iso
@@ -58,7 +59,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    progress: ProgressCallback | bool | None = None, pseudonym_key: Any = None,
                    audience: str = "internal", pdf: bool | None = None, paper: str = "a4",
                    charts: str = "shared", xlsx: bool = False, fresh_kernels: bool = False,
-                   kernel_reports: int = DEFAULT_KERNEL_REPORTS) -> RunResult:
+                   kernel_reports: int = DEFAULT_KERNEL_REPORTS, html_only: bool = False,
+                   notebook_png: bool | None = None) -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -100,6 +102,13 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     namespace reset between reports); a kernel is replaced after a failed, timed-out or dead-kernel report and
     after `kernel_reports` reports. `fresh_kernels=True`: a new kernel per report (slower; the outputs are the
     same apart from timestamps).
+
+    Files: the CSS every report shares is written once per run folder (_assets/report-<hash>.css) and linked,
+    but in pages that must stand alone (the customer audience, `charts="inline"`). `html_only=True`: no
+    executed .ipynb beside each HTML (a notebook an earlier run left is removed as its report is rendered).
+    `notebook_png`: a PNG copy of every chart in the .ipynb, for JupyterLab, which shows no SVG of an untrusted
+    notebook (the HTML never uses it); None = on for the portfolio and low-adoption notebooks, off for the
+    customer notebooks. Neither is part of the fingerprint (`force=True` re-renders current reports).
     """
     started = time.monotonic()
     started_at = _now_iso()
@@ -144,6 +153,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                         thresholds=thresholds, as_of=as_of, exclusions_path=exclusions_path, top_n=top_n,
                         stale_after_days=stale_after_days, today=today, templates_dir=templates_dir,
                         pseudonym=pseudonym, audience=audience)
+    if html_only:
+        jobs = [replace(job, html_only=True) for job in jobs]
     states = {job.name: _read_state(run_dir, job.name) for job in jobs}
     todo = [job for job in jobs if force or not _is_current(run_dir, job, states[job.name])]
     todo_names = {job.name for job in todo}
@@ -188,11 +199,15 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                     else:
                         write_bundle(analysis, run_dir / BUNDLE_DIR)
                     write_run_assets(run_dir)      # _assets/vega-bundle.js, shared by the reports' live charts
+                    # the shared CSS linked from _assets, but in pages that must stand alone (render.styles)
+                    styles = "linked" if audience == "internal" and charts != "inline" else "inline"
                     copies = {sample.template: _template_copy(sample.template, run_dir, audience)
                               for sample in samples}
                     specs = [dict(_job_spec(job, run_dir, timeout, _passed(job, declared), _effective(job, declared),
                                             copies[job.template], warm=not fresh_kernels,
-                                            kernel_reports=kernel_reports), charts=charts) for job in todo]
+                                            kernel_reports=kernel_reports), charts=charts,
+                                  styles=styles, html_only=html_only,
+                                  notebook_png=_notebook_png(job, notebook_png, html_only)) for job in todo]
                     if report:
                         report.start(len(jobs), len(todo), used_workers)
                     try:
@@ -218,7 +233,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                                 customers=customers, segments=segments, force=force, timeout=timeout,
                                 templates_dir=Path(templates_dir).resolve(), exclusions_path=exclusions_path,
                                 workers=workers, pseudonym=pseudonym,
-                                kernels="fresh" if fresh_kernels else "warm", kernel_reports=kernel_reports)
+                                kernels="fresh" if fresh_kernels else "warm", kernel_reports=kernel_reports,
+                                html_only=html_only, notebook_png=notebook_png)
                 _write_index(result, analysis)
                 if pdf:   # last: a printing problem leaves the HTML reports, manifest and index complete
                     _print_pdfs(run_dir, ordered, paper, used_workers or 1)
@@ -229,6 +245,13 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     if pool:
         pool.close()
     return result
+
+
+def _notebook_png(job: ReportJob, notebook_png: bool | None, html_only: bool) -> bool:
+    """Whether this report's notebook keeps a PNG of each chart (for JupyterLab): never without a notebook."""
+    if html_only:
+        return False
+    return job.kind != "customer" if notebook_png is None else bool(notebook_png)
 
 
 def _check_workers(workers: int | None) -> int:

@@ -68,7 +68,8 @@ def _earlier_reports(run_dir: Path, planned: set[str]) -> list[ReportOutcome]:
         job = ReportJob(kind="customer", name=name, title=state.get("title") or name,
                         template=Path(state.get("template", "")), parameters=state.get("parameters", {}),
                         fingerprint=state.get("fingerprint", ""), customer_id=state.get("customer_id"),
-                        customer_name=state.get("customer_name"), segment=state.get("segment"))
+                        customer_name=state.get("customer_name"), segment=state.get("segment"),
+                        html_only=not (run_dir / f"{name}.ipynb").is_file())
         found.append(ReportOutcome(job, "earlier", state.get("duration_s"), stored_headline(state), None,
                                    state.get("parameters", {}), state.get("rendered_at")))
     return found

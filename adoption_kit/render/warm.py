@@ -26,6 +26,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from adoption_kit.config import NOTEBOOK_PNG_ENV
+
 WARM_ENGINE = "adoption_kit_warm"
 DEFAULT_KERNEL_REPORTS = 200          # a warm kernel is replaced after this many reports (memory, fragmentation)
 KERNEL_START_TIMEOUT = 60
@@ -48,7 +50,7 @@ except Exception:
 RESET_CODE = """\
 get_ipython().reset(new_session=True)
 from adoption_kit.render.kernel_state import between_reports as _ak_between_reports
-_ak_between_reports({cwd!r})
+_ak_between_reports({cwd!r}, {environment!r})
 del _ak_between_reports
 """
 
@@ -75,7 +77,8 @@ class WarmKernel:
         if self.log is not None:
             self.mark = self.log.seek(0, os.SEEK_END)
         try:
-            self._run(RESET_CODE.format(cwd=str(cwd)))
+            # the report's settings in the kernel's environment, as a fresh kernel inherits them (execute.py)
+            self._run(RESET_CODE.format(cwd=str(cwd), environment={NOTEBOOK_PNG_ENV: os.environ.get(NOTEBOOK_PNG_ENV)}))
         except BaseException:
             self.discard()
             raise

@@ -20,12 +20,13 @@ from render_support import HOSTILE_ID, HOSTILE_NAME, SMITH_ID, stand_in_template
 from adoption_kit import cli, render
 from adoption_kit.analysis import prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
+from adoption_kit.render.svg_uri import svg_data_uris
 
 FORMULA_ID = "259535c5-5a5b-4929-808c-c3377092b296"
 FORMULA_NAME = '=HYPERLINK("http://example.invalid","x")'
 RUN_DATE = "2026-11-01"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_SVG_DATA = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")
+
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,8 @@ def _assert_inert_html(markup: str, where: str) -> None:
         assert not handlers, (where, tag, handlers)
         assert not (tag == "img" and "onerror" in attrs), where
     assert HOSTILE_NAME not in markup and "<img src=x" not in markup, where
-    for encoded in _SVG_DATA.findall(markup):            # the charts, as the browser will decode them
-        _assert_inert_svg(base64.b64decode(encoded).decode("utf-8"), where)
+    for svg in svg_data_uris(markup):                    # the charts, as the browser will decode them
+        _assert_inert_svg(svg, where)
 
 
 def _assert_inert_svg(svg: str, where: str) -> None:
@@ -99,7 +100,7 @@ def test_every_html_page_is_inert_and_shows_the_names_as_text(hostile_run):
     hostile = (run_dir / "customers/img-src-x-onerror-alert-1-e0063480.html").read_text(encoding="utf-8")
     assert "&lt;img src=x onerror=alert(1)&gt;" in hostile
     # Its chart titles carry the name: escaped inside the SVG too.
-    svgs = [base64.b64decode(e).decode("utf-8") for e in _SVG_DATA.findall(hostile)]
+    svgs = svg_data_uris(hostile)
     assert svgs and any("&lt;img src=x onerror=alert(1)&gt;" in svg for svg in svgs)
     index = (run_dir / "index.html").read_text(encoding="utf-8")
     assert "&lt;img src=x onerror=alert(1)&gt;" in index

@@ -33,6 +33,7 @@ from adoption_kit.analysis import BOOK_TABLES, prepare
 from adoption_kit.config import SAMPLE_DIR, Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.render import plan as render_plan
+from adoption_kit.render.svg_uri import svg_data_uris
 
 RUN_DATE = "2026-11-01"          # newest processedDateTime of the sample
 SAFE_NAME = re.compile(r"^customers/[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{8}$")
@@ -291,7 +292,7 @@ def test_report_html_is_offline_and_escaped(stand_in_run):
         assert "<script" not in without_kit_scripts(page) and "cdn" not in page.lower(), path
     customer = (result.run_dir / "customers/img-src-x-onerror-alert-1-e0063480.html").read_text(encoding="utf-8")
     assert ESCAPED_HOSTILE in customer and HOSTILE_NAME not in customer
-    assert "data:image/svg+xml;base64," in customer           # the stand-in's chart, as an image
+    assert svg_data_uris(customer)                              # the stand-in's chart, as an image
     # The stand-in portfolio writes names into HTML unescaped: the sanitizer removed the handler.
     portfolio = (result.run_dir / "portfolio-overview.html").read_text(encoding="utf-8")
     assert "onerror=alert(1)>" not in portfolio and "<img src=x" not in portfolio
@@ -547,7 +548,7 @@ def test_real_templates_end_to_end(tmp_path_factory):
         assert render.find_unsafe_html(page) == [], report.job.html
         assert report.headline, f"{report.job.html}: no headline figures"
         if report.job.kind != "low_adoption":
-            assert "data:image/svg+xml;base64," in page, f"{report.job.html}: no chart"
+            assert svg_data_uris(page), f"{report.job.html}: no chart"
         assert TITLE_PAYLOAD not in page and HOSTILE_NAME not in page
     hostile = (run_dir / "customers/img-src-x-onerror-alert-1-e0063480.html").read_text(encoding="utf-8")
     assert ESCAPED_HOSTILE in hostile

@@ -83,7 +83,12 @@ def test_every_page_declares_the_strict_policy(run):
         policy = csp.page_policy(page)
         assert policy is not None, path
         assert policy.startswith("default-src 'none'; "), policy
-        assert "unsafe-eval" not in policy and "http" not in policy and "'self'" not in policy
+        assert "unsafe-eval" not in policy and "http" not in policy
+        # 'self' only for the run folder's shared stylesheet, on the pages that link it (all but index.html)
+        linked = re.search(r'<link rel="stylesheet" href="(\.\./)*_assets/report-[0-9a-f]{16}\.css">', page)
+        assert bool(linked) == (path != run.index_path), path
+        styles = "style-src 'self' 'unsafe-inline'; " if linked else "style-src 'unsafe-inline'; "
+        assert styles in policy and policy.count("'self'") == (1 if linked else 0), policy
         # the policy comes first in <head>: nothing before it could run or load
         assert re.search(r"<head[^>]*>\s*<meta http-equiv=\"Content-Security-Policy\"", page), path
         # every inline script of the page is allowed by hash, and nothing else is a script
@@ -91,6 +96,21 @@ def test_every_page_declares_the_strict_policy(run):
         assert len(scripts) == len(re.findall(r"<script\b", page, re.IGNORECASE)), path
         allowed = set(re.findall(r"'(sha256-[A-Za-z0-9+/=]+)'", policy))
         assert {csp.script_hash(s) for s in scripts} == allowed, path
+
+
+def test_the_shared_stylesheet_applies_offline_under_the_policy(run, browser):
+    customer = next(r for r in run.reports if r.job.kind == "customer")
+    for path in (run.run_dir / customer.job.html, run.run_dir / "portfolio-overview.html"):
+        visit = Visit(browser, path)
+        try:
+            visit.page.wait_for_load_state("load")
+            assert visit.page.evaluate("getComputedStyle(document.body).maxWidth") == "1100px"   # from the sheet
+            sheets = [u for u in visit.requests if re.search(r"/_assets/report-[0-9a-f]{16}\.css$", u)]
+            assert len(sheets) == 1, visit.requests
+            assert not [m for m in visit.console if "Content Security Policy" in m], visit.console
+            _local_only(visit, run.run_dir)
+        finally:
+            visit.close()
 
 
 def test_quadrant_tooltip_shows_the_customer_and_rates_offline(run, browser):

@@ -6,7 +6,6 @@ render_support.hostile_sample) and searches every output file of that customer (
 """
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -23,6 +22,7 @@ from adoption_kit.config import REPORT_TEMPLATES_DIR, SAMPLE_DIR
 from adoption_kit.errors import ParameterError
 from adoption_kit.render.audience import CUSTOMER_BUNDLES_DIR, cells_for
 from adoption_kit.render.pdf import css_string, find_chromium
+from adoption_kit.render.svg_uri import svg_data_uris
 from adoption_kit.report.audience import EDITOR_NOTE_TAG, check_audience, customer_slice, peer_position
 
 CHROMIUM = shutil.which("chromium")
@@ -162,8 +162,7 @@ def _texts(path: Path) -> list[str]:
         return [subprocess.run([PDFTOTEXT, str(path), "-"], capture_output=True, check=True).stdout.decode()]
     text = path.read_text(encoding="utf-8")
     texts = [text, html.unescape(text)]
-    for encoded in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", text):
-        svg = base64.b64decode(encoded).decode("utf-8")
+    for svg in svg_data_uris(text):      # percent-encoded or base64, as the browser decodes them
         texts += [svg, html.unescape(svg)]
     if path.suffix == ".ipynb":
         texts.append(json.dumps(json.loads(text), ensure_ascii=False))

@@ -1,7 +1,8 @@
 """Altair chart builders for the metric frames: frame in, chart object out; they never display, save or print.
 
 One module per chart family (common: colours, formats and frame/axis helpers; quadrant, trends, distribution,
-heatmap, bars), `offline`, the renderer that turns a chart into SVG + PNG with vl-convert (no network), and
+heatmap, bars), `offline`, the renderer that turns a chart into SVG + PNG with vl-convert (no network; the SVG
+made compact by `compact_svg`, the PNG only where a notebook is meant for JupyterLab), and
 `interactive`: the chart's spec for live HTML charts, the offline JavaScript bundle, the JupyterLab renderer.
 The public names are re-exported here: `from adoption_kit.report import charts; charts.product_bars(...)`.
 

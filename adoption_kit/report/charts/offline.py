@@ -1,14 +1,18 @@
-"""Offline rendering: SVG (for nbconvert HTML) + PNG (for untrusted notebooks in JupyterLab), via vl-convert."""
+"""Offline rendering: compact SVG (for nbconvert HTML) + PNG (for untrusted notebooks in JupyterLab, where wanted),
+via vl-convert."""
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
 
+from adoption_kit.config import NOTEBOOK_PNG_ENV
 from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import report_style
+from adoption_kit.report.charts.compact_svg import compact_svg
 from adoption_kit.report.charts.interactive import INTERACTIVE_MIME, vl_version, wants_interactive
 from adoption_kit.values import visible_text
 
@@ -46,7 +50,12 @@ def chart_safe(value: Any) -> Any:
     return value
 
 
-def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = False,
+def notebook_png_wanted() -> bool:
+    """Charts carry a PNG copy unless $ADOPTION_KIT_NOTEBOOK_PNG is 0/false/no/off (config.NOTEBOOK_PNG_ENV)."""
+    return os.environ.get(NOTEBOOK_PNG_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = False, png: bool = True,
                      **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """altair renderer: the chart as SVG and PNG (vl-convert, no network), same spec -> same bytes.
 
@@ -62,22 +71,26 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = 
     import vl_convert as vlc
 
     spec = report_style(chart_safe(spec))
-    svg = vlc.vegalite_to_svg(spec, vl_version=_vl_version())
-    png = vlc.svg_to_png(svg, scale=png_scale, ppi=72)
-    width, height = _png_size(png)
-    bundle: dict[str, Any] = {
-        "image/svg+xml": svg,
-        "image/png": png,
-        "text/plain": f"<chart: {_plain_title(spec)}>",
-    }
+    svg = compact_svg(vlc.vegalite_to_svg(spec, vl_version=_vl_version()))
+    bundle: dict[str, Any] = {"image/svg+xml": svg, "text/plain": f"<chart: {_plain_title(spec)}>"}
+    metadata: dict[str, Any] = {}
+    if png:
+        picture = vlc.svg_to_png(svg, scale=png_scale, ppi=72)
+        width, height = _png_size(picture)
+        bundle["image/png"] = picture
+        metadata["image/png"] = {"width": round(width / png_scale), "height": round(height / png_scale)}
     if interactive and wants_interactive(spec):
         bundle[INTERACTIVE_MIME] = spec
-    metadata = {"image/png": {"width": round(width / png_scale), "height": round(height / png_scale)}}
     return bundle, metadata
 
 
-def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = False) -> str:
+def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = False,
+                                png: bool | None = None) -> str:
     """Make altair charts render offline as SVG + PNG in notebooks; returns the renderer name.
+
+    `png`: a PNG copy beside each SVG, for the notebook opened in JupyterLab (which shows no SVG of an untrusted
+    notebook); None: unless $ADOPTION_KIT_NOTEBOOK_PNG says 0 (`adoption-kit report` sets it per report: on for the
+    portfolio and low-adoption notebooks, off for customer notebooks unless --notebook-png). The HTML uses the SVG.
 
     `interactive=True` also puts each chart's spec in its output, for the HTML report's live chart (tooltips,
     hover): only for an audience allowed to see every row a chart holds (interactive.interactive_allowed).
@@ -89,6 +102,7 @@ def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = F
     if not png_scale > 0:
         raise ParameterError(f"png_scale={png_scale!r} must be positive")
     alt.renderers.register(RENDERER_NAME, offline_renderer)
-    alt.renderers.enable(RENDERER_NAME, png_scale=png_scale, interactive=bool(interactive))
+    alt.renderers.enable(RENDERER_NAME, png_scale=png_scale, interactive=bool(interactive),
+                         png=notebook_png_wanted() if png is None else bool(png))
     alt.data_transformers.enable("default")  # also restores max_rows=5000 if someone disabled it
     return RENDERER_NAME
