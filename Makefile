@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-insights bench-json lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-report-floor bench-insights bench-json lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -82,7 +82,10 @@ bench-pipeline: $(STAMP) ## Benchmark load, compute, prepare (cold, warm) at 1k/
 bench-insights: $(STAMP) ## Benchmark loading a 13-month, 20,000-customer Insights OfficeUsage download vs bare polars
 	$(VPY) benchmarks/insights_bench.py
 
-bench-report: $(STAMP) ## Benchmark `adoption-kit report` (~20 min on 2 cores; writes its BENCHMARKS.md section)
+bench-report: $(STAMP) ## Benchmark a large book's reports: warm vs fresh kernels, 2,000 reports, file sizes (~80 min; BENCHMARKS.md)
+	$(VPY) benchmarks/report_scale_bench.py
+
+bench-report-floor: $(STAMP) ## Benchmark `adoption-kit report` against the papermill floor, sample and book (~20 min)
 	$(VPY) benchmarks/report_bench.py
 
 bench-json: $(STAMP) ## Peak memory of hostile but legal JSON pages (16,000 keys of their own; a 256 MiB field)
