@@ -45,15 +45,24 @@ def bundle_path(depth: int) -> str:
     return "../" * depth + f"{ASSETS_DIR}/{BUNDLE_FILE}"
 
 
+def _compact_js(text: str) -> str:
+    """The kit's script as the page carries it: without its comments, indentation and blank lines (the source
+    in templates/js keeps them). The scripts use no template literals, so no string spans lines."""
+    text = re.sub(r"\A/\*.*?\*/\n", "", text, flags=re.DOTALL)
+    lines = (line.strip() for line in text.splitlines())
+    text = "\n".join(line for line in lines if line and not line.startswith("//"))
+    return re.sub(r"\s{2,}// [^\"'\n]*$", "", text, flags=re.MULTILINE)
+
+
 def tables_script() -> str:
-    return _js("ak-tables.js")
+    return _compact_js(_js("ak-tables.js"))
 
 
 def charts_script(bundle: str) -> str:
     """The loader with the bundle's relative path ('' = the page carries the bundle inline) in its text."""
     if bundle and not re.fullmatch(r"(\.\./)*_assets/vega-bundle\.js", bundle):
         raise ValueError(f"not the run folder's bundle path: {bundle!r}")
-    return _js("ak-charts.js").replace(BUNDLE_PLACEHOLDER, bundle)
+    return _compact_js(_js("ak-charts.js")).replace(BUNDLE_PLACEHOLDER, bundle)
 
 
 @lru_cache(maxsize=1)

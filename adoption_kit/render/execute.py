@@ -257,6 +257,8 @@ def _for_html(notebook: Any) -> Any:
 
                 data["text/html"] = sanitize_output_html(markdown2html_mistune(_joined(data["text/markdown"])))
                 data.pop("text/markdown")
+    # a code cell that shows nothing (imports, parameters, the headline) is an empty block of wrappers: left out
+    page.cells = [cell for cell in page.cells if cell.get("cell_type") != "code" or cell.get("outputs")]
     return page
 
 
