@@ -32,6 +32,7 @@ def _write_manifest(result: RunResult, analysis: Analysis, **run: Any) -> None:
             "workers": run["workers"], "workers_used": result.workers, "force": run["force"],
             "timeout_s": run["timeout"], "templates_dir": str(run["templates_dir"]),
             "kernels": run.get("kernels", "warm"), "kernel_reports": run.get("kernel_reports"),
+            "cluster": run.get("cluster"),
         },
         "parameters": result.common_parameters,
         "thresholds": {"deploy": analysis.thresholds.deploy, "adopt": analysis.thresholds.adopt,
