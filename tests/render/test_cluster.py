@@ -86,14 +86,16 @@ def test_a_cluster_run_equals_a_local_run_but_for_timestamps(tmp_path, dask_clus
 @pytest.mark.kernel
 def test_a_report_that_kills_its_dask_worker_is_retried_then_fails_alone(tmp_path, dask_cluster):
     # the kernel's parent is the Dask worker process: SIGKILL it, on every try of this customer's report
-    kill = (f"__import__('os').kill(__import__('os').getppid(), 9) if globals().get('customer_id') == "
-            f"{ASHSTEAD_ID!r} else 0.0")
+    tries = tmp_path / "tries"
+    kill = (f"(open({str(tries)!r}, 'a').write('x'), __import__('os').kill(__import__('os').getppid(), 9), 0.0)[-1] "
+            f"if globals().get('customer_id') == {ASHSTEAD_ID!r} else 0.0")
     templates = stand_in_templates(tmp_path / "templates", sleep=kill)
     result = render_reports(SAMPLE_DIR, tmp_path / "out", customers=CUSTOMERS, today=TODAY, progress=False,
                             templates_dir=templates, cluster=dask_cluster.scheduler_address)
     assert [r.job.customer_id for r in result.failures] == [ASHSTEAD_ID]
     assert result.failures[0].error["type"] == "worker_died"
     assert result.count("rendered") == 1 + len(CUSTOMERS)
+    assert tries.read_text() == "xxx"      # tried 3 times in all, as the local pool does
 
 
 def test_cluster_without_the_extra_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
