@@ -98,7 +98,7 @@ def _allowed_failures(dask_scheduler: Any = None) -> int:
 class _ClusterPool:
     """Renders job specs on the Dask cluster at `address`; one job failing or a worker dying stops nothing else."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, warm_up: bool = True) -> None:
         distributed = _distributed()
         self.address = address
         self._distributed = distributed
@@ -116,9 +116,10 @@ class _ClusterPool:
             except Exception:  # noqa: BLE001 - a scheduler that refuses run_on_scheduler: the pool retries alone
                 self.scheduler_retries = 0
             # The one-time start-up on every worker now, while the parameters are checked and the bundle written.
-            self._warm_up = [self.client.submit(_cluster_worker_init, pure=False, workers=[worker],
-                                                allow_other_workers=False)
-                             for worker in self.client.nthreads()]
+            if warm_up:
+                self._warm_up = [self.client.submit(_cluster_worker_init, pure=False, workers=[worker],
+                                                    allow_other_workers=False)
+                                 for worker in self.client.nthreads()]
         except BaseException:
             self.client.close()
             raise

@@ -118,9 +118,6 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
         if workers is not None:
             raise ParameterError("--workers and --cluster: the cluster's workers render the reports (one per worker "
                                  "thread); drop --workers")
-        from adoption_kit.render.cluster import _distributed
-
-        _distributed()    # the optional extra, before anything is read
     workers = _check_workers(workers)
     check_positive_number("timeout", timeout)
     check_whole_number("kernel_reports", kernel_reports, minimum=1)
@@ -148,6 +145,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     out_dir = check_output(out_dir, [data_path], folder=True)   # before loading: one line, nothing read
     if pseudonym_key is not None:
         refuse_inside(pseudonym_key, out_dir, "the reports folder")
+    cluster_workers = _probe_cluster(cluster) if cluster is not None else 0   # the extra, reachable, one thread
 
     analysis = prepare(data_path, as_of=as_of, thresholds=thresholds,
                        exclusions_path=str(Path(exclusions_path).resolve()) if exclusions_path else "",
@@ -170,10 +168,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
 
     if dry_run:
         declared = _check_templates(samples)
-        if cluster is not None:   # the cluster is checked (reachable, one thread per worker) and counted
-            probe = _ClusterPool(cluster)
-            workers = probe.workers
-            probe.close()
+        if cluster is not None:
+            workers = cluster_workers
         outcomes = []
         for job in jobs:
             if job.name in todo_names:
@@ -201,7 +197,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             # The workers start (imports, nbconvert template) while the first of them checks the parameters.
             if cluster is not None:
                 pool = _ClusterPool(cluster) if todo else None
-                workers = pool.workers if pool else 0
+                workers = pool.workers if pool else cluster_workers
                 used_workers = min(workers, len(todo))
                 # here: the templates need not be on the workers (they render the run folder's copies)
                 declared = _check_templates(samples) if pool else {}
@@ -262,6 +258,14 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     if pool:
         pool.close()
     return result
+
+
+def _probe_cluster(address: str) -> int:
+    """Before anything is read: the extra installed, the scheduler reachable, its workers fit (render.cluster);
+    their number of threads."""
+    probe = _ClusterPool(address, warm_up=False)
+    probe.close()
+    return probe.workers
 
 
 def _check_workers(workers: int | None) -> int:
