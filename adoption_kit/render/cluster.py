@@ -6,7 +6,8 @@ cluster is asked for. What the cluster must offer, checked when the pool connect
 - every worker runs with ONE thread (`dask worker tcp://host:port --nthreads 1 --nworkers N`). A report changes
   the worker process's working directory (papermill's `cwd`) and renders on the worker's warm kernel
   (render.warm), so one process renders one report at a time; a worker with more threads is refused (one line,
-  before anything runs) rather than serialised behind a lock, so that its cores are not silently idle;
+  before anything runs) rather than serialised behind a lock, so that its cores are not silently idle (a
+  worker that joins later with more threads is serialised by a per-process lock: correct, but slower);
 - every worker imports the same adoption-kit version (the job functions travel by module path);
 - the run folder is on storage every worker sees at the same absolute path (a shared or network file system):
   the pool writes a token into it and every worker must read it back (`check_run_dir`).
@@ -73,10 +74,15 @@ def _cluster_worker_init() -> int:
     return os.getpid()
 
 
+_JOB_LOCK = threading.Lock()
+
+
 def _execute_cluster_job(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """One report on a Dask worker (its warm kernel is this process's: the worker has one thread)."""
+    """One report on a Dask worker (its warm kernel is this process's: the worker has one thread). The lock: a
+    worker with more threads that joined after the pool's check still renders one report at a time."""
     _cluster_worker_init()
-    return _render_one(spec)
+    with _JOB_LOCK:
+        return _render_one(spec)
 
 
 def _kit_version() -> str:
