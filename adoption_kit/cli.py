@@ -122,7 +122,8 @@ def _command_report(args: argparse.Namespace) -> int:
         as_of=args.as_of, timeout=args.timeout, top_n=args.top_n, stale_after_days=args.stale_after_days,
         today=args.today, templates_dir=args.templates, pseudonym_key=key, audience=args.audience,
         pdf=args.pdf, paper=args.paper, charts=args.charts, xlsx=args.xlsx, fresh_kernels=args.fresh_kernels,
-        kernel_reports=args.kernel_reports, html_only=args.html_only, notebook_png=args.notebook_png)
+        kernel_reports=args.kernel_reports, html_only=args.html_only, notebook_png=args.notebook_png,
+        cluster=args.cluster)
     _say(describe_run(result))
     _print_pseudonym_note(key)
     if not result.dry_run:
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  adoption-kit report data/2026-11 --out reports --dry-run\n"
                "  adoption-kit report data/2026-11 --out reports --fresh-kernels   # a new kernel per report\n"
                "  adoption-kit report data/2026-11 --out reports --html-only       # HTML only, no notebooks\n"
+               "  adoption-kit report /shared/data/2026-11 --out /shared/reports --cluster tcp://10.0.0.5:8786"
+               "   # on a Dask cluster\n"
                "  0 6 * * 1  cd ~/adoption-kit && .venv/bin/adoption-kit report data/latest --out reports  # cron",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("data", type=Path, metavar="DATA", help="folder (or file) of Partner Center exports")
@@ -224,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "healthy); comma-separated or repeated")
     report.add_argument("--workers", type=int, default=None, metavar="N",
                         help="notebooks rendered in parallel processes (default: the machine's cores)")
+    report.add_argument("--cluster", default=None, metavar="tcp://HOST:PORT",
+                        help="render on the Dask distributed cluster whose scheduler is at this address, e.g. "
+                             "tcp://10.0.0.5:8786 (needs: pip install 'adoption-kit[cluster]'); every worker runs "
+                             "one thread (dask worker tcp://10.0.0.5:8786 --nthreads 1 --nworkers N) with the same "
+                             "adoption-kit, and --out is on storage all workers see at the same absolute path; "
+                             "instead of --workers")
     report.add_argument("--force", action="store_true", help="render every report, even those already current")
     report.add_argument("--charts", choices=("shared", "inline", "static"), default="shared",
                         help="live charts load the run folder's _assets/vega-bundle.js (shared, the default), carry "

@@ -33,7 +33,7 @@ def sample() -> analysis.Analysis:
 
 
 # Module fixtures that render reports with real kernels: a test that uses one starts kernels too.
-_KERNEL_FIXTURES = frozenset({"run", "stand_in_run", "hostile_run", "pseudonymized_run", "pages"})
+_KERNEL_FIXTURES = frozenset({"run", "stand_in_run", "hostile_run", "pseudonymized_run", "pages", "dask_cluster"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

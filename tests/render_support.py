@@ -3,6 +3,7 @@ one real-template run."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -79,3 +80,14 @@ def without_kit_scripts(page: str) -> str:
         return "" if script_hash(match.group(1)) in kit_script_hashes() else match.group(0)
 
     return re.sub(r"<script>(.*?)</script>", drop, page, flags=re.DOTALL)
+
+
+# papermill's and nbclient's timing metadata, the kit's rendered_at: nothing else may differ between two renderings
+_VOLATILE = re.compile(r'"(start_time|end_time|duration|rendered_at|(?:iopub|shell)\.[a-z._]+)": *'
+                       r'("[^"]*"|[0-9.e+-]+|null)')
+
+
+def masked_output(path: Path) -> str:
+    """A report output's text, its timestamps masked (executed notebooks; an HTML report has none)."""
+    text = path.read_text(encoding="utf-8")
+    return _VOLATILE.sub(r'"\1": "*"', text) if path.suffix == ".ipynb" else text

@@ -3,7 +3,7 @@
 requirements.txt is the source of truth for direct dependencies:
 - every pin there appears identically in requirements.lock (the full `pip freeze`)
   and in environment.yml's pip section (which lists exactly those pins plus `-e .`);
-- every dependency in pyproject.toml is an exact pin that matches requirements.txt;
+- every dependency in pyproject.toml (optional extras included) is an exact pin that matches requirements.txt;
 - Python is 3.11 everywhere (pyproject, environment.yml, Makefile, the running interpreter).
 
 Each check is a pure function of file texts returning a list of problems, so the
@@ -132,6 +132,10 @@ def check_pyproject(requirements_text: str, pyproject_text: str) -> list[str]:
     required, _ = requirements_pins(requirements_text)
     project = tomllib.loads(pyproject_text)["project"]
     declared, problems = parse_pins(project.get("dependencies", []), "pyproject.toml dependencies")
+    for extra, pins in sorted(project.get("optional-dependencies", {}).items()):   # [cluster]: pinned there too
+        extra_pins, extra_problems = parse_pins(pins, f"pyproject.toml optional-dependencies.{extra}")
+        problems += extra_problems
+        declared.update(extra_pins)
     return problems + pin_drift(declared, "pyproject.toml", required, "requirements.txt", exact_set=False)
 
 

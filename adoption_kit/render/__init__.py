@@ -7,6 +7,7 @@ The modules, in the order a run uses them:
   parameters   the templates' declared parameters, checked before anything runs
   state        per-report state files (skip-when-current), reports of earlier runs, the folder's privacy mode
   pool         the worker pool (forkserver, else spawn): retries a job whose worker died
+  cluster      the same jobs on a Dask distributed cluster (`--cluster`, the optional extra `cluster`)
   worker       what a worker process runs (its start-up, signals and one job)
   signals      SIGTERM as Ctrl-C, multiprocessing helpers started with SIGINT ignored
   execute      one report: papermill, nbconvert export, notebook and HTML renamed into place

@@ -33,6 +33,7 @@ def _write_manifest(result: RunResult, analysis: Analysis, **run: Any) -> None:
             "timeout_s": run["timeout"], "templates_dir": str(run["templates_dir"]),
             "kernels": run.get("kernels", "warm"), "kernel_reports": run.get("kernel_reports"),
             "html_only": run.get("html_only", False), "notebook_png": run.get("notebook_png"),
+            "cluster": run.get("cluster"),
         },
         "parameters": result.common_parameters,
         "thresholds": {"deploy": analysis.thresholds.deploy, "adopt": analysis.thresholds.adopt,

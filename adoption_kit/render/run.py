@@ -18,6 +18,7 @@ from adoption_kit.interrupts import sigterm_as_interrupt
 from adoption_kit.privacy import refuse_inside
 from adoption_kit.render.assets import write_run_assets
 from adoption_kit.render.audience import cells_for, check_audience, write_customer_bundles
+from adoption_kit.render.cluster import _ClusterPool
 from adoption_kit.render.csp import CHART_MODES
 from adoption_kit.render.index import _write_index
 from adoption_kit.render.layout import ACTION_CSV, BUNDLE_DIR, FAILED_DIR, LOCK, STATE_DIR, WORKBOOK
@@ -60,7 +61,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                    audience: str = "internal", pdf: bool | None = None, paper: str = "a4",
                    charts: str = "shared", xlsx: bool = False, fresh_kernels: bool = False,
                    kernel_reports: int = DEFAULT_KERNEL_REPORTS, html_only: bool = False,
-                   notebook_png: bool | None = None) -> RunResult:
+                   notebook_png: bool | None = None, cluster: str | None = None) -> RunResult:
     """Render the portfolio overview, the low-adoption list and one report per selected customer.
 
     The exports under `data_path` are loaded and the metrics computed once (`analysis.prepare`) and
@@ -109,9 +110,23 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     `notebook_png`: a PNG copy of every chart in the .ipynb, for JupyterLab, which shows no SVG of an untrusted
     notebook (the HTML never uses it); None = on for the portfolio and low-adoption notebooks, off for the
     customer notebooks. Neither is part of the fingerprint (`force=True` re-renders current reports).
+
+    `cluster` ("tcp://host:port", needs the optional extra `adoption-kit[cluster]`): render on that Dask distributed
+    cluster instead of local worker processes (render.cluster); `workers` is then the cluster's (the sum of its
+    worker threads; passing `workers` too is a ParameterError). Each Dask worker must run one thread
+    (`dask worker ADDRESS --nthreads 1`) and import the same adoption-kit; `out_dir` must be on storage every worker
+    sees at the same absolute path (it is made absolute here, and checked on every worker before any report
+    runs). The outcomes, manifest and index are those of a local run. The templates are checked here, not on a
+    worker; PDFs are printed here.
     """
     started = time.monotonic()
     started_at = _now_iso()
+    if cluster is not None:
+        if not isinstance(cluster, str) or not cluster.strip():
+            raise ParameterError(f"cluster={cluster!r} must be the Dask scheduler's address, e.g. tcp://host:8786")
+        if workers is not None:
+            raise ParameterError("--workers and --cluster: the cluster's workers render the reports (one per worker "
+                                 "thread); drop --workers")
     workers = _check_workers(workers)
     check_positive_number("timeout", timeout)
     check_whole_number("kernel_reports", kernel_reports, minimum=1)
@@ -139,6 +154,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
     out_dir = check_output(out_dir, [data_path], folder=True)   # before loading: one line, nothing read
     if pseudonym_key is not None:
         refuse_inside(pseudonym_key, out_dir, "the reports folder")
+    cluster_workers = _probe_cluster(cluster) if cluster is not None else 0   # the extra, reachable, one thread
 
     analysis = prepare(data_path, as_of=as_of, thresholds=thresholds,
                        exclusions_path=str(Path(exclusions_path).resolve()) if exclusions_path else "",
@@ -163,6 +179,8 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
 
     if dry_run:
         declared = _check_templates(samples)
+        if cluster is not None:
+            workers = cluster_workers
         outcomes = []
         for job in jobs:
             if job.name in todo_names:
@@ -176,6 +194,7 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                          time.monotonic() - started, common)
 
     used_workers = min(workers, len(todo))
+    local_workers = workers       # PDFs are printed here, with at most this machine's cores
     report = _progress_reporter(progress)
     results: dict[str, ReportOutcome] = {}
     for job in jobs:
@@ -183,16 +202,25 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
             state = states[job.name] or {}
             results[job.name] = ReportOutcome(job, "current", 0.0, stored_headline(state), None,
                                               state.get("parameters", {}), state.get("rendered_at"))
-    pool = None
+    pool: _WorkerPool | _ClusterPool | None = None
     try:
         with sigterm_as_interrupt():
             # The workers start (imports, nbconvert template) while the first of them checks the parameters.
-            pool = _WorkerPool(used_workers) if todo else None
-            declared = pool.call(_check_templates, samples) if pool else {}
+            if cluster is not None:
+                pool = _ClusterPool(cluster) if todo else None
+                workers = pool.workers if pool else cluster_workers
+                used_workers = min(workers, len(todo))
+                # here: the templates need not be on the workers (they render the run folder's copies)
+                declared = _check_templates(samples) if pool else {}
+            else:
+                pool = _WorkerPool(used_workers) if todo else None
+                declared = pool.call(_check_templates, samples) if pool else {}
             run_dir.mkdir(parents=True, exist_ok=True)
             with _run_lock(run_dir):
                 _check_privacy_mode(run_dir, pseudonym, record=True)
                 _remove_partial_files(run_dir)
+                if isinstance(pool, _ClusterPool):
+                    pool.check_run_dir(run_dir)
                 if pool:
                     if audience == "customer":
                         write_customer_bundles(analysis, run_dir, [job.customer_id for job in todo if job.customer_id])
@@ -234,10 +262,10 @@ def render_reports(data_path: str | Path, out_dir: str | Path, *, customers: Seq
                                 templates_dir=Path(templates_dir).resolve(), exclusions_path=exclusions_path,
                                 workers=workers, pseudonym=pseudonym,
                                 kernels="fresh" if fresh_kernels else "warm", kernel_reports=kernel_reports,
-                                html_only=html_only, notebook_png=notebook_png)
+                                html_only=html_only, notebook_png=notebook_png, cluster=cluster)
                 _write_index(result, analysis)
                 if pdf:   # last: a printing problem leaves the HTML reports, manifest and index complete
-                    _print_pdfs(run_dir, ordered, paper, used_workers or 1)
+                    _print_pdfs(run_dir, ordered, paper, min(used_workers, local_workers) or 1)
     except BaseException:
         if pool:
             pool.stop()
@@ -252,6 +280,14 @@ def _notebook_png(job: ReportJob, notebook_png: bool | None, html_only: bool) ->
     if html_only:
         return False
     return job.kind != "customer" if notebook_png is None else bool(notebook_png)
+
+
+def _probe_cluster(address: str) -> int:
+    """Before anything is read: the extra installed, the scheduler reachable, its workers fit (render.cluster);
+    their number of threads."""
+    probe = _ClusterPool(address, warm_up=False)
+    probe.close()
+    return probe.workers
 
 
 def _check_workers(workers: int | None) -> int:

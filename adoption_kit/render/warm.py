@@ -18,6 +18,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from typing import Any
 
 from jupyter_core.utils import run_sync
@@ -90,16 +91,38 @@ class WarmKernel:
             self.discard()
 
     def _start(self) -> None:
+        """A new kernel; started again once when the first one lost a port it was given (see _port_taken)."""
+        try:
+            self._start_once()
+        except RuntimeError:
+            if not self._port_taken():
+                raise
+            self._start_once()
+
+    def _port_taken(self) -> bool:
+        """The kernel could not bind a port jupyter_client picked for it: another process (another worker's
+        kernel, a Dask worker's connections) took it in between. A race, not a fault: worth one more start."""
+        return "Address already in use" in self.output()
+
+    def _start_once(self) -> None:
         from adoption_kit.render.execute import _kernel_manager_class
 
         self.log = tempfile.TemporaryFile()
+        self.mark = 0
         km = _kernel_manager_class(self.log)(kernel_name="python3")
         try:
             # as nbclient does: the kernel's input history in memory, not in the user's IPython profile
             run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"])
             kc = km.client()
             kc.start_channels()
-            run_sync(kc.wait_for_ready)(timeout=KERNEL_START_TIMEOUT)
+            deadline = time.monotonic() + KERNEL_START_TIMEOUT
+            while True:   # in steps: a kernel that lost its port hangs; it is seen in seconds, not after a minute
+                try:
+                    run_sync(kc.wait_for_ready)(timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+                    break
+                except RuntimeError:
+                    if self._port_taken() or time.monotonic() >= deadline or not run_sync(km.is_alive)():
+                        raise
             kc.allow_stdin = False
         except BaseException:
             _kill(km)

@@ -48,6 +48,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, _on_signal)
     if hasattr(signal, "pthread_sigmask"):   # in case the start-up mask was inherited
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _worker_warm_up()
+
+
+def _worker_warm_up() -> None:
+    """The start-up without signal handlers (any thread; a Dask worker's, render.cluster): imports, the warning
+    filter, the warm kernels' shutdown at exit and the nbconvert template."""
     import nbformat
     import papermill  # noqa: F401
 

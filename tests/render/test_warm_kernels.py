@@ -3,12 +3,11 @@ the next, a crashing report fails alone and its kernel is replaced, and the outp
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-from render_support import ASHSTEAD_ID, HOSTILE_ID, SMITH_ID, stand_in_templates
+from render_support import ASHSTEAD_ID, HOSTILE_ID, SMITH_ID, masked_output, stand_in_templates
 
 from adoption_kit.config import SAMPLE_DIR
 from adoption_kit.render import render_reports
@@ -75,16 +74,6 @@ def test_a_report_that_kills_its_kernel_fails_alone_and_the_next_ones_render_on_
     assert after["planted_before"] is None
 
 
-# papermill's and nbclient's timing metadata, the kit's rendered_at: nothing else may differ
-_VOLATILE = re.compile(r'"(start_time|end_time|duration|rendered_at|(?:iopub|shell)\.[a-z._]+)": *'
-                       r'("[^"]*"|[0-9.e+-]+|null)')
-
-
-def _masked(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
-    return _VOLATILE.sub(r'"\1": "*"', text) if path.suffix == ".ipynb" else text
-
-
 def test_warm_reports_equal_fresh_kernel_reports_but_for_timestamps(tmp_path):
     templates = stand_in_templates(tmp_path / "templates")
     out = tmp_path / "out"
@@ -98,7 +87,7 @@ def test_warm_reports_equal_fresh_kernel_reports_but_for_timestamps(tmp_path):
     compared = 0
     for report in warm.reports:
         for name in report.job.outputs:
-            assert _masked(warm.run_dir / name) == _masked(copy / name), name
+            assert masked_output(warm.run_dir / name) == masked_output(copy / name), name
             compared += 1
     assert compared == 2 * (2 + len(CUSTOMERS))
     # the injected-parameters cell papermill writes is there, as in a fresh run
