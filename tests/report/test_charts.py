@@ -319,6 +319,43 @@ def test_quadrant_highlight_is_drawn_even_when_sampling_would_drop_it():
         adoption_quadrant(big, highlight="not-a-customer")
 
 
+def test_density_cells_count_every_placed_customer_on_the_10_point_grid():
+    from adoption_kit.report.charts.quadrant import density_cells, density_step
+
+    assert density_step(1.0) == pytest.approx(0.1) and density_step(2.0) == pytest.approx(0.1)
+    assert density_step(2.3) == pytest.approx(0.2) and density_step(4.0) == pytest.approx(0.2)
+    # by hand: 0.05 and 0.09 share [0, 0.1); 0.3 (stored as 0.29999...) is [0.3, 0.4); 1.2 = the axis end
+    # goes in the last cell [1.1, 1.2); usage 0.61 and 0.69 share [0.6, 0.7)
+    frame = pl.DataFrame({"deployment_rate": [0.05, 0.09, 0.1 * 3, 1.2, None],
+                          "usage_rate": [0.61, 0.69, 0.0, 1.0, 0.5]})
+    cells = density_cells(frame, 1.2, 1.0).with_columns(pl.col(pl.Float64).round(6))
+    assert cells.rows() == [(0.0, 0.1, 0.6, 0.7, 2), (0.3, 0.4, 0.0, 0.1, 1), (1.1, 1.2, 0.9, 1.0, 1)]
+
+
+def test_a_crowded_quadrant_as_density_counts_everyone_and_names_only_the_highlighted_customer():
+    big = random_customers(3000)
+    chosen = big.get_column("customer_id")[17]
+    name = big.get_column("customer_name")[17]
+    spec = adoption_quadrant(big, max_points=200, highlight=chosen, crowded="density").to_dict()
+    assert not find(spec, "circle")                                  # no point per customer
+    (cells,) = [u for u in find(spec, "rect") if "customers" in json.dumps(u.get("encoding", {}))]
+    counted = rows(spec, cells)
+    placed = big.filter(pl.col("deployment_rate").is_not_null() & pl.col("usage_rate").is_not_null()).height
+    assert sum(c["customers"] for c in counted) == placed and len(counted) <= 20 * 20
+    (ring,) = find(spec, "point")
+    assert [r["customer_id"] for r in rows(spec, ring)] == [chosen]
+    text = json.dumps(spec)
+    others = [n for n in big.get_column("customer_name").to_list() if n != name]
+    assert not [n for n in others if f'"{n}"' in text]               # nobody else named, in data or text
+    assert f"{placed:,} placed customers" in subtitle(spec) and "dashed box: upsell" in subtitle(spec)
+    assert "showing" not in subtitle(spec).lower()
+    # a book within max_points keeps its points; a bad choice is refused
+    small = adoption_quadrant(big.head(150), max_points=200, highlight=chosen, crowded="density").to_dict()
+    assert len(rows(small, find(small, "circle")[0])) == 150
+    with pytest.raises(ParameterError):
+        adoption_quadrant(big, crowded="heat")
+
+
 def test_quadrant_accepts_pandas_and_gives_the_same_spec():
     frame = small_portfolio()
     assert adoption_quadrant(frame.to_pandas()).to_dict() == adoption_quadrant(frame).to_dict()

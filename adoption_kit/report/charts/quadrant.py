@@ -1,4 +1,4 @@
-"""The deployment x usage quadrant (subsampled for big portfolios) and its movement arrows."""
+"""The deployment x usage quadrant (subsampled, or shaded by density, for big portfolios) and its movement arrows."""
 from __future__ import annotations
 
 import math
@@ -15,6 +15,7 @@ from adoption_kit.report.charts.common import (
     ARIA_MAX_POINTS,
     DEPLOYMENT_AXIS_TITLE,
     FLAGGED_SEGMENTS,
+    HEATMAP_SCHEME,
     HUNDRED_COLOR,
     INT_TIP,
     PCT_TIP,
@@ -112,6 +113,7 @@ def adoption_quadrant(
     highlight: str | None = None,
     movement: Any = None,
     max_moves: int = 30,
+    crowded: str = "subsample",
 ) -> alt.LayerChart:
     """Scatter of deployment rate (x) against usage rate (y), one point per customer.
 
@@ -125,7 +127,13 @@ def adoption_quadrant(
     previous_usage_rate, previous_segment, segment_changed, previous_processed_at) draws, for at most
     `max_moves` of the drawn customers (`select_moves`: segment changes first, then the largest moves),
     a line from where the customer was at its previous snapshot to where it is now, with an arrowhead.
+    `crowded`: what a book of more than `max_points` placed customers is drawn as: "subsample" (the points of
+    `select_for_display`) or "density" (every customer counted in a grid of DENSITY_CELLS x DENSITY_CELLS cells,
+    shaded by how many fall in each, with the highlighted customer ringed on top: the same picture of the whole
+    book at any size, a few kB, and no other customer named; what a customer report of a large book draws).
     """
+    if crowded not in ("subsample", "density"):
+        raise ParameterError(f"crowded={crowded!r} must be 'subsample' or 'density'")
     thresholds = _check_thresholds(thresholds)
     if not is_whole_number(max_points) or not 1 <= max_points <= ALTAIR_MAX_ROWS:
         raise ParameterError(
@@ -147,9 +155,16 @@ def adoption_quadrant(
     has_rates = pl.col("deployment_rate").is_not_null() & pl.col("usage_rate").is_not_null()
     plottable = df.filter(has_rates)
     unplaced = df.height - plottable.height
-    shown, note = select_for_display(
-        plottable, max_points, must_keep=[highlight_id] if highlight_id else ()
-    )
+    density = crowded == "density" and plottable.height > max_points
+    if density:   # every placed customer is counted; only the highlighted one is drawn as a point
+        shown = plottable.filter(pl.col("customer_id") == highlight_id) if highlight_id else plottable.clear()
+        note = ""
+        subtitle.append(f"Shaded: how many of the {_n(plottable.height)} placed customers fall in each cell "
+                        f"(darker: more); hover a cell for its count.")
+    else:
+        shown, note = select_for_display(
+            plottable, max_points, must_keep=[highlight_id] if highlight_id else ()
+        )
     if note:
         subtitle.append(note[0].upper() + note[1:] + ".")
     if unplaced:
@@ -158,12 +173,14 @@ def adoption_quadrant(
     if df.height == 0:
         subtitle.append("No customers to show.")
 
-    x_max = _axis_max(shown.get_column("deployment_rate"))
-    y_max = _axis_max(shown.get_column("usage_rate"))
+    axes_from = plottable if density else shown
+    x_max = _axis_max(axes_from.get_column("deployment_rate"))
+    y_max = _axis_max(axes_from.get_column("usage_rate"))
     d, a, u = thresholds.deploy, thresholds.adopt, thresholds.upsell
     subtitle.append(
         f"Lines: deploy threshold {_pct_text(d)} (vertical), adopt threshold {_pct_text(a)} "
-        f"(horizontal); shaded corner: upsell, both at or above {_pct_text(u)}; dotted: 100%."
+        f"(horizontal); {'dashed box' if density else 'shaded corner'}: upsell, both at or above {_pct_text(u)}; "
+        f"dotted: 100%."
     )
 
     x_scale = alt.Scale(domain=[0, x_max], nice=False, zero=True)
@@ -179,8 +196,9 @@ def adoption_quadrant(
         corner = alt.Chart(alt.InlineData(values=[{
             "deployment_rate": u, "deployment_rate_end": x_max, "usage_rate": u, "usage_rate_end": 1.0,
             "rule": f"upsell corner: deployment and usage at or above {_pct_text(u)}",
-        }])).mark_rect(color=SEGMENT_COLORS["upsell"], opacity=0.12, stroke=SEGMENT_COLORS["upsell"],
-                       strokeDash=[4, 3], strokeOpacity=0.6).encode(
+        }])).mark_rect(color=SEGMENT_COLORS["upsell"], fillOpacity=0.0 if density else 0.12,   # outlined on cells
+                       stroke=SEGMENT_COLORS["upsell"], strokeDash=[4, 3], strokeOpacity=1.0 if density else 0.6,
+                       strokeWidth=2 if density else 1).encode(
             x=x_enc, x2="deployment_rate_end:Q", y=y_enc, y2="usage_rate_end:Q",
             tooltip=[alt.Tooltip("rule:N", title="Area")],
         )
@@ -216,7 +234,10 @@ def adoption_quadrant(
         color=_segment_color(),
         tooltip=tooltip,
     )
-    layers.append(points)
+    if density:   # the corner over the cells (it would be hidden beneath them)
+        layers = [_density_layer(plottable, x_max, y_max, x_enc, y_enc), *layers]
+    else:
+        layers.append(points)
 
     layers.append(_rule_layer("usage_rate", "y", [{"usage_rate": 1.0, "rule": "100% of qualified users active"}],
                               dash=(2, 2), color=HUNDRED_COLOR, size=1))
@@ -267,6 +288,46 @@ def adoption_quadrant(
 
 _QUADRANT_WIDTH, _QUADRANT_HEIGHT = 560, 420
 MAX_MOVES = 200
+DENSITY_MAX_CELLS = 20   # per axis: cells of 10 points (20, 30, ... when an axis runs past 200%)
+
+
+def density_step(axis_max: float) -> float:
+    """The cell size on an axis from 0 to `axis_max`: 10 points, or a multiple of it that keeps at most
+    DENSITY_MAX_CELLS cells, so the cells line up with the 10-point grid (and the thresholds on it)."""
+    return 0.1 * max(1, math.ceil(axis_max / (0.1 * DENSITY_MAX_CELLS) - 1e-9))
+
+
+def density_cells(customers: Any, x_max: float, y_max: float) -> pl.DataFrame:
+    """The placed customers (deployment_rate, usage_rate) counted per cell of the grid of `density_step` cells
+    over [0, x_max] x [0, y_max]; one row per non-empty cell (its edges and `customers`); pure. A rate at or
+    beyond an axis' end counts in its last cell."""
+    df = _frame(customers, "customers", ("deployment_rate", "usage_rate"))
+    width, height = density_step(x_max), density_step(y_max)
+    last_column, last_row = max(0, math.ceil(x_max / width - 1e-9) - 1), max(0, math.ceil(y_max / height - 1e-9) - 1)
+    # a rate a hair under a cell edge (0.3 = 0.29999...) belongs to the cell starting there, as a reader expects
+    column = ((pl.col("deployment_rate") / width + 1e-9).floor().clip(0, last_column)).cast(pl.Int32)
+    row = ((pl.col("usage_rate") / height + 1e-9).floor().clip(0, last_row)).cast(pl.Int32)
+    return (df.filter(pl.col("deployment_rate").is_not_null() & pl.col("usage_rate").is_not_null())
+            .group_by(column.alias("_c"), row.alias("_r")).agg(pl.len().cast(pl.Int64).alias("customers"))
+            .sort("_c", "_r")
+            .select((pl.col("_c") * width).alias("deployment_rate"),
+                    ((pl.col("_c") + 1) * width).alias("deployment_rate_end"),
+                    (pl.col("_r") * height).alias("usage_rate"),
+                    ((pl.col("_r") + 1) * height).alias("usage_rate_end"), "customers"))
+
+
+def _density_layer(placed: pl.DataFrame, x_max: float, y_max: float, x_enc: alt.X, y_enc: alt.Y) -> alt.Chart:
+    cells = density_cells(placed, x_max, y_max)
+    return alt.Chart(cells).mark_rect(opacity=0.85).encode(
+        x=x_enc, x2="deployment_rate_end:Q", y=y_enc, y2="usage_rate_end:Q",
+        color=alt.Color("customers:Q", title="Customers", scale=alt.Scale(scheme=HEATMAP_SCHEME, type="sqrt"),
+                        legend=alt.Legend(format=",d")),
+        tooltip=[alt.Tooltip("customers:Q", title="Customers", format=INT_TIP),
+                 alt.Tooltip("deployment_rate:Q", title="Deployment from", format=PCT_TIP),
+                 alt.Tooltip("deployment_rate_end:Q", title="Deployment to", format=PCT_TIP),
+                 alt.Tooltip("usage_rate:Q", title="Usage from", format=PCT_TIP),
+                 alt.Tooltip("usage_rate_end:Q", title="Usage to", format=PCT_TIP)],
+    )
 
 
 def select_moves(movement: Any, shown: Any, *, max_moves: int = 30) -> pl.DataFrame:
