@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+from markdown_section import replace_section  # noqa: E402 - a sibling script module
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -153,13 +154,7 @@ def section(customers: int, rows: int, size_mb: float, repeat: int, bare: float,
 
 
 def write_section(text_section: str) -> None:
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.is_file() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + text_section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+    replace_section(BENCHMARKS_MD, START, END, text_section)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from markdown_section import replace_section  # noqa: E402 - a sibling script module
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "report"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -368,14 +370,7 @@ def markdown(f: dict, *, book_size: int) -> str:
 
 
 def write_section(section: str) -> None:
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.is_file() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+    replace_section(BENCHMARKS_MD, START, END, section)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from markdown_section import replace_section  # noqa: E402 - a sibling script module
 from report_bench import _TreeCPU, book_customers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,13 +212,7 @@ def section() -> str:
 
 
 def write_section(text_section: str) -> None:
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.is_file() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + text_section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+    replace_section(BENCHMARKS_MD, START, END, text_section)
 
 
 def main(argv: list[str] | None = None) -> int:
