@@ -91,3 +91,13 @@ def masked_output(path: Path) -> str:
     """A report output's text, its timestamps masked (executed notebooks; an HTML report has none)."""
     text = path.read_text(encoding="utf-8")
     return _VOLATILE.sub(r'"\1": "*"', text) if path.suffix == ".ipynb" else text
+
+
+def assert_same_outputs(result, other_run_dir: Path) -> None:
+    """Every output file of `result`'s reports equals its namesake under `other_run_dir` but for timestamps."""
+    compared = 0
+    for report in result.reports:
+        for name in report.job.outputs:
+            assert masked_output(result.run_dir / name) == masked_output(other_run_dir / name), name
+            compared += 1
+    assert compared == sum(len(r.job.outputs) for r in result.reports) > 0
