@@ -11,17 +11,16 @@ import base64
 import re
 from urllib.parse import unquote
 
+from adoption_kit.report.charts.compact_svg import single_quoted
+
 PREFIX = "data:image/svg+xml,"
-_TAG = re.compile(r"<[^>]*>")
-_PLAIN_ATTRIBUTE = re.compile(r"""="([^"']*)\"""")
 _UNSAFE = re.compile(r'[%#"&<>\r\n\t]')
 _FOUND = re.compile(r'data:image/svg\+xml(;base64)?,([^"]*)')
 
 
 def svg_data_uri(svg: str) -> str:
     """`svg` as a data URL for an <img src="...">; never holds `"`, `&`, `<` or `>`."""
-    quoted = _TAG.sub(lambda tag: _PLAIN_ATTRIBUTE.sub(r"='\1'", tag.group(0)), svg)
-    return PREFIX + _UNSAFE.sub(lambda char: f"%{ord(char.group(0)):02X}", quoted)
+    return PREFIX + _UNSAFE.sub(lambda char: f"%{ord(char.group(0)):02X}", single_quoted(svg))
 
 
 def svg_data_uris(markup: str) -> list[str]:

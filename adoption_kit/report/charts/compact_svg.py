@@ -7,9 +7,9 @@ weight, a third to a half of the file. What goes: `class`, `role`, `aria-*`, `po
 `opacity="1"` (the default); the most common font list moves to the root element, where every text inherits
 it (a text with another font keeps its own); a coordinate written with a dozen digits (floating-point noise
 such as 41.50000000000001) is written as the shortest decimal of the same 32-bit float, the precision the
-rasteriser draws with; attribute values are single-quoted (no escape for each quote where
-the SVG is kept as a JSON string, in the notebook). Nothing else changes: coordinates, colours and the texts stay
-as written, so the rasterised chart is the same bytes (tests/report/test_compact_svg.py).
+rasteriser draws with; attribute values are single-quoted (`single_quoted`: no escape for each quote where the
+SVG is kept as a JSON string, in the notebook). Nothing else changes: colours, texts and every other number stay
+as written, so the rasterised chart is the same bytes (tests/render/test_report_files.py).
 """
 from __future__ import annotations
 
@@ -47,4 +47,9 @@ def compact_svg(svg: str) -> str:
         common = fonts.most_common(1)[0][0]
         body = body.replace(f' font-family="{common}"', "")
         head = f'{head[:-1]} font-family="{common}">'
-    return _TAG.sub(lambda tag: _PLAIN_ATTRIBUTE.sub(r"='\1'", tag.group(0)), head + body)
+    return single_quoted(head + body)
+
+
+def single_quoted(markup: str) -> str:
+    """`markup` with each tag's attribute values single-quoted where they hold no quote (texts untouched)."""
+    return _TAG.sub(lambda tag: _PLAIN_ATTRIBUTE.sub(r"='\1'", tag.group(0)), markup)
