@@ -39,9 +39,11 @@ PREPARE_CODE = """\
 import adoption_kit.analysis, adoption_kit.report.charts  # noqa
 try:
     import vl_convert as _ak_vlc
+    from adoption_kit.report.charts.fonts import register_measure_font as _ak_register
+    _ak_register()
     _ak_vlc.vegalite_to_svg({"mark": "point", "data": {"values": [{"x": 1}]},
                              "encoding": {"x": {"field": "x", "type": "quantitative"}}})
-    del _ak_vlc
+    del _ak_vlc, _ak_register
 except Exception:
     pass
 """

@@ -4,6 +4,7 @@ One module per chart family (common: colours, formats and frame/axis helpers; qu
 heatmap, bars), `offline`, the renderer that turns a chart into SVG + PNG with vl-convert (no network; the SVG
 made compact by `compact_svg`, the PNG only where a notebook is meant for JupyterLab), and
 `interactive`: the chart's spec for live HTML charts, the offline JavaScript bundle, the JupyterLab renderer.
+`fonts`: the font vl-convert measures static charts' labels with (DejaVu Sans's widths, registered once).
 The public names are re-exported here: `from adoption_kit.report import charts; charts.product_bars(...)`.
 
 Imports config, errors, altair and polars only; never render, cli or the rest of the pipeline. No pandas or

@@ -13,6 +13,7 @@ import polars as pl
 
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
+from adoption_kit.report.charts.fonts import MEASURE_FONT_FAMILY
 from adoption_kit.values import max_float
 
 # ---------------------------------------------------------------------------
@@ -57,10 +58,13 @@ ALTAIR_MAX_ROWS = 5000
 ARIA_MAX_POINTS = 500
 
 # Text: one font stack for the static SVG (vl-convert measures with it) and the live chart (Chromium draws with it),
-# so that a label measured at layout time is the label drawn. DejaVu Sans is on every Debian/Ubuntu machine (and
-# wide: a label that fits in it fits in the narrower Arial/Helvetica a reader may have instead); Noto Sans CJK
-# (fonts-noto-cjk, installed by .ci/run) draws Japanese, Chinese and Korean names.
-FONT_STACK: Final = "DejaVu Sans, Noto Sans CJK JP, Noto Sans CJK SC, Arial, Helvetica, sans-serif"
+# so that a label measured at layout time is the label drawn. vl-convert finds the first name, DejaVu Sans's widths
+# under a name of the kit's own (charts.fonts: faster to measure, the same on every rendering machine); a browser
+# has no such font and draws with DejaVu Sans, on every Debian/Ubuntu machine (and wide: a label that fits in it
+# fits in the narrower Arial/Helvetica a reader may have instead); Noto Sans CJK (fonts-noto-cjk, installed by
+# .ci/run) draws Japanese, Chinese and Korean names.
+FONT_STACK: Final = (f"{MEASURE_FONT_FAMILY}, DejaVu Sans, Noto Sans CJK JP, Noto Sans CJK SC, Arial, Helvetica, "
+                     "sans-serif")
 CHART_PADDING: Final = 10          # px around every chart: room for a glyph drawn wider than measured
 # Average advance of DejaVu Sans per character at the subtitle (11 px) and title (13 px, bold) sizes, rounded up:
 # a line wrapped at width / this many characters fits in `width` pixels.

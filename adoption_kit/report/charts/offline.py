@@ -13,6 +13,7 @@ from adoption_kit.config import NOTEBOOK_PNG_ENV
 from adoption_kit.errors import ParameterError
 from adoption_kit.report.charts.common import report_style
 from adoption_kit.report.charts.compact_svg import compact_svg
+from adoption_kit.report.charts.fonts import register_measure_font
 from adoption_kit.report.charts.interactive import INTERACTIVE_MIME, vl_version, wants_interactive
 from adoption_kit.values import visible_text
 
@@ -70,6 +71,7 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = 
     """
     import vl_convert as vlc
 
+    register_measure_font()
     spec = report_style(chart_safe(spec))
     svg = compact_svg(vlc.vegalite_to_svg(spec, vl_version=_vl_version()))
     bundle: dict[str, Any] = {"image/svg+xml": svg, "text/plain": f"<chart: {_plain_title(spec)}>"}
