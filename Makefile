@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-report-floor bench-insights bench-json lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-report-floor bench-insights bench-charts bench-json lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -78,6 +78,9 @@ bench: $(STAMP) ## Run the benchmarks (benchmarks/run.py; figures go to BENCHMAR
 
 bench-pipeline: $(STAMP) ## Benchmark load, compute, prepare (cold, warm) at 1k/20k/200k customers vs bare polars and pandas (~20 min, ~6 GB RAM; SIZES: see BENCHMARKS.md)
 	$(VPY) benchmarks/pipeline_bench.py
+
+bench-charts: $(STAMP) ## Benchmark drawing a customer report's static charts: the measuring font vs DejaVu Sans
+	$(VPY) benchmarks/chart_font_bench.py --customers 10 --repeat 3 --write
 
 bench-insights: $(STAMP) ## Benchmark loading a 13-month, 20,000-customer Insights OfficeUsage download vs bare polars
 	$(VPY) benchmarks/insights_bench.py
