@@ -10,6 +10,7 @@ import altair as alt
 import polars as pl
 import pytest
 
+from adoption_kit import analysis
 from adoption_kit.config import Thresholds
 from adoption_kit.errors import ParameterError, UnknownCustomerError
 from adoption_kit.report import charts
@@ -625,6 +626,59 @@ def test_renderer_emits_svg_and_png(offline):
     assert bundle["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert metadata["image/png"]["width"] > 100 and metadata["image/png"]["height"] > 100
     assert "Customers per segment" in bundle["text/plain"]
+
+
+def test_every_chart_a_template_draws_is_a_valid_vega_lite_spec(sample):
+    """Report kernels display charts without the schema check (offline.display_unvalidated): the check is here,
+    on the sample, for each chart the report templates draw."""
+    from adoption_kit.compute import history
+    from adoption_kit.report import first_page
+
+    tenant = sample.customers.get_column("customer_id")[0]
+    view = analysis.customer_view(sample, tenant)
+    drawn = [
+        charts.product_bars(sample.metrics.products, tenant, sample.thresholds),
+        charts.workload_usage_bars(sample.metrics.workloads, tenant, sample.thresholds),
+        charts.customer_trend(sample.book.history_workloads, tenant, sample.thresholds),
+        charts.adoption_quadrant(sample.customers, sample.thresholds, highlight=tenant, max_points=200,
+                                 crowded="density"),
+        charts.peer_distribution(first_page.peer_bands(sample, view)),
+        charts.adoption_quadrant(sample.customers, sample.thresholds,
+                                 movement=history.latest_period(sample.book.history_customers)),
+        charts.rate_distribution(sample.customers, "deployment_rate", sample.thresholds),
+        charts.rate_distribution(sample.customers, "usage_rate", sample.thresholds),
+        charts.workload_heatmap(sample.metrics.workloads, sample.customers, top_n=25),
+        charts.segment_counts(sample.customers),
+        charts.portfolio_trend(sample.book.history_portfolio, sample.thresholds),
+    ]
+    for chart in drawn:
+        assert chart.to_dict(validate=True)["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+
+
+def test_a_report_kernel_displays_charts_as_altair_does_but_without_the_schema_check(offline, monkeypatch):
+    """In an IPython kernel the kit's formatter replaces altair's display: the same bundle, no jsonschema."""
+    from altair.utils import schemapi
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        configure_offline_rendering()
+        chart = adoption_quadrant(small_portfolio(), highlight=cid(3))
+        expected = render(chart)   # altair's own path, the spec checked against the schema
+        checked: list = []
+        real_check = schemapi.validate_jsonschema
+        monkeypatch.setattr(schemapi, "validate_jsonschema",
+                            lambda spec, *a, **k: (checked.append(spec), real_check(spec, *a, **k))[1])
+        render(chart)
+        assert any("$schema" in spec for spec in checked if isinstance(spec, dict))  # altair checks the whole spec
+        checked.clear()
+        shown = shell.display_formatter.format(chart)
+        assert shown == expected
+        # altair still checks a layer's small parameter objects when it copies the chart; never the whole spec
+        assert not any("$schema" in spec for spec in checked if isinstance(spec, dict))
+        assert shown[0]["image/svg+xml"].lstrip().startswith("<svg")
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_renderer_is_deterministic(offline):

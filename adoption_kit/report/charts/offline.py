@@ -86,6 +86,29 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = 
     return bundle, metadata
 
 
+def display_unvalidated(chart: alt.TopLevelMixin) -> Any:
+    """A chart's display in a report kernel: what altair's own `_repr_mimebundle_` shows, through the enabled
+    renderer, without checking the spec against the Vega-Lite JSON schema first. The check cost a report about
+    a fifth of its time (jsonschema walking every chart, a tenth of a second each) and finds nothing at run
+    time: the kit's builders make the same spec shapes every time, and the check is made in the tests instead
+    (test_charts.py::test_every_chart_a_template_draws_is_a_valid_vega_lite_spec, and every test that renders
+    a chart through altair's own path)."""
+    renderer = alt.renderers.get()
+    if renderer is None:
+        return None
+    return renderer(chart.to_dict(validate=False, context={"pre_transform": False}))
+
+
+def _display_charts_unvalidated() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:   # pragma: no cover - IPython comes with every kernel
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.mimebundle_formatter.for_type(alt.TopLevelMixin, display_unvalidated)
+
+
 def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = False,
                                 png: bool | None = None) -> str:
     """Make altair charts render offline as SVG + PNG in notebooks; returns the renderer name.
@@ -97,6 +120,8 @@ def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = F
     `interactive=True` also puts each chart's spec in its output, for the HTML report's live chart (tooltips,
     hover): only for an audience allowed to see every row a chart holds (interactive.interactive_allowed).
 
+    In an IPython kernel, charts are then displayed without the JSON-schema check (`display_unvalidated`).
+
     Also puts the data transformer back to 'default' (inline data; the json/csv transformers write
     side files and leave charts empty in exported HTML) with altair's 5,000-row limit kept on: the
     chart builders here never pass more rows than that.
@@ -107,4 +132,5 @@ def configure_offline_rendering(*, png_scale: float = 2.0, interactive: bool = F
     alt.renderers.enable(RENDERER_NAME, png_scale=png_scale, interactive=bool(interactive),
                          png=notebook_png_wanted() if png is None else bool(png))
     alt.data_transformers.enable("default")  # also restores max_rows=5000 if someone disabled it
+    _display_charts_unvalidated()
     return RENDERER_NAME
