@@ -88,8 +88,8 @@ def offline_renderer(spec: dict, *, png_scale: float = 2.0, interactive: bool = 
 
 def display_unvalidated(chart: alt.TopLevelMixin) -> Any:
     """A chart's display in a report kernel: what altair's own `_repr_mimebundle_` shows, through the enabled
-    renderer, without checking the spec against the Vega-Lite JSON schema first. The check cost a report about
-    a fifth of its time (jsonschema walking every chart, a tenth of a second each) and finds nothing at run
+    renderer, without checking the spec against the Vega-Lite JSON schema first. The check cost a customer report
+    about 0.3 s of its 2 s (jsonschema walking every chart, about 0.09 s each) and finds nothing at run
     time: the kit's builders make the same spec shapes every time, and the check is made in the tests instead
     (test_charts.py::test_every_chart_a_template_draws_is_a_valid_vega_lite_spec, and every test that renders
     a chart through altair's own path)."""
