@@ -34,7 +34,7 @@ from adoption_kit.inputs.inventory import PARTIAL_SNAPSHOT_SHARE, Inventory, Pag
 from adoption_kit.inputs.json_pages import _read_json_records
 from adoption_kit.inputs.kit_files import _resolve_prices, _resolve_tickets
 from adoption_kit.inputs.limits import check_raw_sizes
-from adoption_kit.inputs.normalise import normalise, normalise_files
+from adoption_kit.inputs.normalise import normalise, normalise_files, trim_text_cells
 from adoption_kit.schema import ExportKind, header_key
 from adoption_kit.values import file_sha256
 
@@ -73,6 +73,7 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
     read: list[tuple[Path, str, int | None, Future]] = []   # path, kind, rows (None: counted below), digest
     raw_by_kind: dict[str, list[tuple[str, pl.DataFrame, Future, list[str]]]] = {}   # name, raw, digest, warnings
     rows: dict[str, int] = {}
+    untrimmed: set[str] = set()   # delimited files, whose cells normalise trims
     catalogs: list[SkuCatalog] = []   # Microsoft licensing CSVs among the files
     cache = parsed_cache()
 
@@ -80,7 +81,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
         """Check and convert the raw files of a kind read so far, together (see normalise_files)."""
         batch = raw_by_kind.pop(kind_name)
         try:
-            frame, kind_warnings = normalise_files(_KIND_BY_NAME[kind_name], [(n, raw) for n, raw, *_ in batch])
+            frame, kind_warnings = normalise_files(_KIND_BY_NAME[kind_name], [(n, raw) for n, raw, *_ in batch],
+                                                   untrimmed=untrimmed)
         except InputFileError as error:
             problems.extend(error.problems)
             return
@@ -142,6 +144,8 @@ def load_exports(paths: Iterable[str | Path] | str | Path, *,
                 read.append((path, "empty", 0, digest))
             else:   # checked and normalised in batches of files: large books never hold all raw text at once
                 raw_by_kind.setdefault(kind.name, []).append((str(path), raw, digest, file_warnings))
+                if got.untrimmed:
+                    untrimmed.add(str(path))
                 read.append((path, kind.name, None, digest))
                 if sum(r.height for _, r, *_ in raw_by_kind[kind.name]) >= _BATCH_ROWS:
                     normalise_pending(kind.name)
@@ -243,7 +247,7 @@ def read_export_file(path: Path) -> tuple[ExportKind | None, pl.DataFrame, list[
     kind, raw, warnings = got.kind, got.frame, got.warnings
     if kind is None:
         return None, raw, warnings
-    frame, more = normalise(raw, kind, str(path))
+    frame, more = normalise(raw, kind, str(path), untrimmed=got.untrimmed)
     return kind, frame, warnings + more + _no_rows(frame, kind, str(path))
 
 
@@ -262,6 +266,7 @@ class _ReadFile:
     digest: Future
     cached: bool = False
     page: PageEnvelope | None = None   # an API page's TotalCount and @nextLink
+    untrimmed: bool = False   # a delimited file's text cells, to be trimmed by normalise
 
 
 def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache | None = None) -> _ReadFile:
@@ -330,16 +335,13 @@ def _read_raw_export(path: Path, helper: ThreadPoolExecutor, cache: ParsedCache 
                 if not line.startswith(b"#TYPE")]
         first = head[0].decode("utf-8", errors="replace") if head else ""
         activity_reports._ragged_activity_row(source, max((",", "\t", ";"), key=first.count), name)
-    if delimited and kind is not schema.ACTIVITY:
-        # Trim cells and read "" as empty. Not for activity reports (up to millions of rows): their
-        # conversions trim only the columns whose values do not parse as they are.
-        # Only the columns the kind reads (others are never looked at). Two passes, strip then blank to null:
-        # a `.replace("", None)` hash lookup costs twice both.
-        read_keys = {header_key(n) for f in kind.fields if f.read for n in (f.name, *f.aliases)} | {"links"}
-        kept = [c for c in raw.columns if header_key(c) in read_keys and raw.schema[c] == pl.String]
-        raw = raw.with_columns(pl.col(kept).str.strip_chars())
-        raw = raw.with_columns(pl.when(pl.col(kept).str.len_bytes() > 0).then(pl.col(kept)).name.keep())
-    return _ReadFile(kind, raw, decode_warnings, digest, page=envelope)
+    # A delimited file's cells are trimmed, "" read as empty: by normalise (on the distinct values where it can)
+    # for the kinds it checks. Not for activity reports (up to millions of rows): their conversions trim only
+    # the columns whose values do not parse as they are.
+    if delimited and kind is schema.SKU_CATALOG:
+        raw = trim_text_cells(raw, kind)
+    return _ReadFile(kind, raw, decode_warnings, digest, page=envelope,
+                     untrimmed=delimited and kind is not schema.ACTIVITY)
 
 
 def _read_columns(header: list[str]) -> ParsePlan | None:

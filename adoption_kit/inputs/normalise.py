@@ -1,7 +1,7 @@
 """Headers mapped to the documented fields, every value checked and converted: a batch of files of one kind."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import polars as pl
@@ -50,22 +50,35 @@ _KIND_RULES: dict[str, Callable[[pl.DataFrame, dict[str, dict[str, str]]], tuple
 # ---------------------------------------------------------------------------
 
 
-def normalise(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, list[str]]:
-    """Map headers to documented fields, check every value, and convert to the normalised columns."""
+def normalise(raw: pl.DataFrame, kind: ExportKind, name: str, *,
+              untrimmed: bool = False) -> tuple[pl.DataFrame, list[str]]:
+    """Map headers to documented fields, check every value, and convert to the normalised columns.
+    `untrimmed`: the cells are as a delimited file holds them, to be trimmed first (see normalise_files)."""
     if kind is schema.ACTIVITY:
         return _normalise_activity(raw, name)
-    return normalise_files(kind, [(name, raw)])
+    return normalise_files(kind, [(name, raw)], untrimmed=[name] if untrimmed else ())
 
 
-def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> tuple[pl.DataFrame, list[str]]:
+def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]], *,
+                    untrimmed: Collection[str] = ()) -> tuple[pl.DataFrame, list[str]]:
     """`normalise` for several files of one kind at once: their columns are mapped file by file, then every
     check and conversion runs once over all their rows (on each column's distinct values, mapped back), and
-    every message still names the file, its row and the column as that file spells it."""
+    every message still names the file, its row and the column as that file spells it.
+
+    The text cells of the files named in `untrimmed` (cells as a CSV or TSV holds them) are trimmed first, and
+    read as empty when nothing is left: a repetitive column's on its distinct values, so that a download
+    without padding pays one look at each distinct value rather than a copy of every cell."""
     problems: list[Problem] = []
     folder_warnings: list[str] = []
     mapped: list[pl.DataFrame] = []
     headers: dict[str, dict[str, str]] = {}  # file -> target -> the header as written in that file
+    # Trimmed after mapping when every file's fields map one column each (the usual case); a field spelt twice
+    # in a file is coalesced from trimmed columns, so such a batch is trimmed cell by cell before mapping.
+    trim_mapped = bool(files) and all(name in untrimmed and not _spells_a_field_twice(raw.columns, kind)
+                                      for name, raw in files)
     for name, raw in files:
+        if name in untrimmed and not trim_mapped:
+            raw = trim_text_cells(raw, kind)
         try:
             frame, headers[name] = _map_fields(raw, kind, name)
         except InputFileError as error:
@@ -88,25 +101,28 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
     frame = mapped[0] if len(mapped) == 1 else pl.concat(mapped, how="diagonal")
     warnings: list[str] = folder_warnings
 
+    # Exports repeat dates, counts, codes and product names a lot: such a column is checked and converted
+    # once per distinct value, then looked up. Ids and customer names are mostly distinct: checked and
+    # converted row by row, every such check in one pass. A sample of rows tells the two apart.
+    sample = frame.head(_SAMPLE_ROWS)
+    repetitive = [t for t in fields_by_target if frame.height
+                  and sample.get_column(t).n_unique() * _DISTINCT_SHARE <= sample.height]
+    distinct = _distinct_values(frame, repetitive)
+    if trim_mapped:
+        frame, distinct = _trim_mapped(frame, distinct, [t for t in fields_by_target if frame.schema[t] == pl.String])
+
     blank = pl.all_horizontal(pl.col(t).is_null() for t in fields_by_target)
     if frame.height and frame.select(blank.any()).item():   # e.g. the ",,,," lines a spreadsheet leaves
         for name, rows in _rows_by_file(frame.filter(blank)):
             warnings.append(f"{name}: {rows.len()} empty row(s) skipped (rows "
                             f"{', '.join(map(str, rows.head(_MAX_LISTED_ROWS)))}"
                             f"{' ...' if rows.len() > _MAX_LISTED_ROWS else ''})")
-        frame = frame.filter(~blank)
+        frame = frame.filter(~blank)   # their values are null: `distinct` holds nothing else of them
 
-    # Exports repeat dates, counts, codes and product names a lot: such a column is checked and converted
-    # once per distinct value, then looked up. Ids and customer names are mostly distinct: checked and
-    # converted row by row, every such check in one pass. A sample of rows tells the two apart.
-    sample = frame.head(_SAMPLE_ROWS)
-    repetitive = {t for t in fields_by_target if frame.height
-                  and sample.get_column(t).n_unique() * _DISTINCT_SHARE <= sample.height}
-    distinct = {t: frame.get_column(t).unique() for t in repetitive}
     text_targets = [t for t, f in fields_by_target.items() if f.kind == "str"]
     scanned = frame.select(pl.col(t).str.contains(_CONTROL_RE).any().alias(t)
                            for t in text_targets if t not in repetitive).row(0, named=True) \
-        if frame.height and set(text_targets) - repetitive else {}
+        if frame.height and set(text_targets) - set(repetitive) else {}
     controlled = [t for t in text_targets if scanned.get(t)
                   or (t in repetitive and distinct[t].str.contains(_CONTROL_RE).any())]
     if controlled:
@@ -165,6 +181,51 @@ def normalise_files(kind: ExportKind, files: list[tuple[str, pl.DataFrame]]) -> 
         frame, kind_warnings = rules(frame, headers)
         warnings.extend(kind_warnings)
     return frame.select("_row", *[pl.col(c).cast(dtype) for c, dtype in columns.items()]).rechunk(), warnings
+
+
+def trim_text_cells(raw: pl.DataFrame, kind: ExportKind) -> pl.DataFrame:
+    """The text columns `kind` reads (others are never looked at) trimmed, "" read as empty: cells as a delimited
+    file holds them, cell by cell. Two passes, strip then blank to null: a `.replace("", None)` hash lookup costs
+    twice both."""
+    read_keys = {header_key(n) for f in kind.fields if f.read for n in (f.name, *f.aliases)} | {"links"}
+    kept = [c for c in raw.columns if header_key(c) in read_keys and raw.schema[c] == pl.String]
+    raw = raw.with_columns(pl.col(kept).str.strip_chars())
+    return raw.with_columns(pl.when(pl.col(kept).str.len_bytes() > 0).then(pl.col(kept)).name.keep())
+
+
+def _spells_a_field_twice(columns: list[str], kind: ExportKind) -> bool:
+    """Whether a header gives one read field under two of its documented spellings (coalesced in _map_fields)."""
+    keys = {header_key(c) for c in columns}
+    return any(len({header_key(n) for n in (f.name, *f.aliases)} & keys) > 1 for f in kind.fields if f.read)
+
+
+def _distinct_values(frame: pl.DataFrame, targets: list[str]) -> dict[str, pl.Series]:
+    """Each target column's distinct values, the columns in one parallel select (half the time of one by one)."""
+    if not targets:
+        return {}
+    found = frame.select(pl.col(t).unique().implode() for t in targets)
+    return {t: found.get_column(t).explode() for t in targets}
+
+
+def _trim_mapped(frame: pl.DataFrame, distinct: dict[str, pl.Series],
+                 text: list[str]) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """`frame`'s text columns trimmed ("" as empty), and `distinct` to match. A repetitive column whose distinct
+    values need no trim (the usual download) is left as it is; any other is trimmed cell by cell."""
+    def trimmed(values: pl.Expr) -> pl.Expr:
+        stripped = values.str.strip_chars()
+        return pl.when(stripped.str.len_bytes() > 0).then(stripped)
+
+    padded = [t for t in text if t not in distinct]
+    for target in text:
+        if target in distinct:
+            values = distinct[target]
+            clean = values.to_frame().select(trimmed(pl.col(target))).get_column(target)
+            if not clean.equals(values):
+                padded.append(target)
+                distinct[target] = clean.unique()
+    if padded:
+        frame = frame.with_columns(trimmed(pl.col(t)).alias(t) for t in padded)
+    return frame, distinct
 
 
 def _map_fields(raw: pl.DataFrame, kind: ExportKind, name: str) -> tuple[pl.DataFrame, dict[str, str]]:

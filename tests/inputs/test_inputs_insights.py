@@ -348,3 +348,38 @@ def test_insights_sample_planted_cases(tmp_path):
                                          & (pl.col("trend_flag") == "drop"))
     assert drop.get_column("workload").to_list() == ["Teams"]
     assert schema.INSIGHTS_OFFICE.name in {f.kind for f in exports.files}
+
+
+# Cells are trimmed as for any CSV or TSV, also where a column repeats enough to be checked on its distinct
+# values (8 rows or more per value): 24 rows, 2 tenants x 12 months of Exchange, every other one padded.
+def _padded_office(tmp_path: Path, blank: tuple[int, int] | None = None) -> Path:
+    lines = []
+    for index in range(24):
+        tenant, name = (T1, "Contoso Ltd") if index < 12 else (T2, "Fabrikam GmbH")
+        cells = office_line(tenant, "Exchange Online", f"2025-{index % 12 + 1:02d}", 10, 5, name).split("\t")
+        if index % 2:   # spaces around the tenant, the workload, the month and the name; a tab, quoted
+            for column in (0, 2, 3, 6):
+                cells[column] = f'"  {cells[column]}\t"' if column == 6 else f"  {cells[column]} "
+        if blank is not None and blank[0] == index:
+            cells[blank[1]] = "   "
+        lines.append("\t".join(cells))
+    return write(tmp_path / "OfficeUsage.tsv", OFFICE_HEADER, lines)
+
+
+def test_padded_cells_of_repetitive_columns_are_trimmed(tmp_path):
+    usage = load_exports(_padded_office(tmp_path)).usage
+    assert usage.height == 24
+    assert sorted(usage.get_column("customer_id").unique()) == sorted([T1.lower(), T2.lower()])
+    assert sorted(usage.get_column("customer_name").unique()) == ["Contoso Ltd", "Fabrikam GmbH"]
+    assert usage.get_column("workload_code").unique().to_list() == ["Exchange"]
+    assert usage.get_column("processed_at").n_unique() == 12
+    assert sorted(usage.group_by("customer_id").len().get_column("len")) == [12, 12]
+
+
+@pytest.mark.parametrize(("column", "header"), [(3, "Month"), (2, "WorkloadName"), (0, "CustomerTenantId")])
+def test_a_blank_cell_of_a_repetitive_column_is_empty_not_a_value(tmp_path, column, header):
+    # file row 6 (index 5) holds only spaces in a required column: "is empty", never a value "   "
+    with pytest.raises(InputFileError) as raised:
+        load_exports(_padded_office(tmp_path, (5, column)))
+    (only,) = raised.value.problems
+    assert only.row == 6 and only.column == header and "empty" in only.problem
