@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -101,21 +103,23 @@ def _decode_utf16(data: bytes, codec: str, name: str) -> str:
                                     "save it again from the spreadsheet as Unicode text or CSV UTF-8") from None
 
 
-def _read_utf8_delimited(data: bytes, name: str,
-                         columns_for: Callable[[list[str]], ParsePlan | None] | None = None) -> pl.DataFrame | None:
+def _read_utf8_delimited(data: bytes | mmap.mmap, name: str,
+                         columns_for: Callable[[list[str]], ParsePlan | None] | None = None, *,
+                         source: Path | None = None) -> pl.DataFrame | None:
     """The bytes of a delimited UTF-8 file (BOM or not) parsed by polars directly, cells untrimmed.
     `columns_for(header)`, when given, may name the only columns to parse and the ones to parse as whole numbers
     (a ParsePlan; None: all of them, as text). A typed parse that fails (a count written "12.0" or " 12") is
     parsed again as text, so that the schema check words the problem exactly as for any other file.
+    `source`: the file `data` maps, which polars then reads itself (no copy of the bytes).
 
     None when this fast path does not apply (JSON, UTF-16, a PowerShell #TYPE line, invalid UTF-8, a row
     polars cannot parse): `_read_delimited` then decodes the text and words any error exactly as before.
     """
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
     head = data[start:start + 65536]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096] or head.startswith(b"#TYPE"):
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4096] or head.startswith(b"#TYPE"):
         return None
-    if head.lstrip()[:1] in (b"{", b"[", b"") or b"\n" not in data:
+    if head.lstrip()[:1] in (b"{", b"[", b"") or data.find(b"\n") < 0:
         return None   # JSON, or lines ended by a lone CR (old Mac "CSV"), which polars does not split
     end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
     if end < 0 and len(head) < len(data) - start:
@@ -127,9 +131,11 @@ def _read_utf8_delimited(data: bytes, name: str,
     delimiter = _sniff_header(first_line, name)
     plan = columns_for(next(csv.reader([first_line], delimiter=delimiter))) if columns_for else None
     wanted = plan.columns if plan is not None else None
+    parsed_from: Path | bytes = source if source is not None else data if isinstance(data, bytes) else data[:]
     for counts in ((plan.counts if plan is not None else ()), ()):
         try:
-            frame = pl.read_csv(data, separator=delimiter, infer_schema=False, quote_char='"', columns=wanted,
+            frame = pl.read_csv(parsed_from, separator=delimiter, infer_schema=False,
+                                quote_char='"', columns=wanted,
                                 schema_overrides=dict.fromkeys(counts, pl.Int64) or None)
         except pl.exceptions.PolarsError:
             if counts:

@@ -9,15 +9,19 @@ the file's size whatever it holds (issue 17, item 3).
 """
 from __future__ import annotations
 
+import mmap
+import re
+
 from adoption_kit.errors import InputFileError
 
 MAX_FIELD_BYTES = 1 << 20      # 1 MiB: no Partner Center field comes near (names and codes are refused over 1,000)
 MAX_LINE_BYTES = 4 << 20       # 4 MiB: an export row is a few hundred bytes; an activity row a few thousand
 MAX_DISTINCT_KEYS = 512        # the largest export has about 40 fields; envelopes and links add a few
 _CHUNK = 4 << 20
+_FIRST_CONTENT = re.compile(rb"[^\xef\xbb\xbf\xff\xfe\x00 \t\r\n]")   # past byte-order marks and blank space
 
 
-def _longest_run_without(data: bytes, stops: bytes) -> tuple[int, int]:
+def _longest_run_without(data: bytes | mmap.mmap, stops: bytes) -> tuple[int, int]:
     """(length, start) of the longest run of bytes holding none of `stops`, in chunks (bounded memory)."""
     import numpy as np  # here, not at module level: report kernels that read a bundle never need it
 
@@ -39,7 +43,7 @@ def _longest_run_without(data: bytes, stops: bytes) -> tuple[int, int]:
     return best, best_start
 
 
-def _may_hold_run_over(data: bytes, stops: bytes, limit: int) -> bool:
+def _may_hold_run_over(data: bytes | mmap.mmap, stops: bytes, limit: int) -> bool:
     """False when no run of more than `limit` bytes without any of `stops` can exist: every aligned block of
     limit // 2 bytes holds a stop (a longer run would contain a whole block). A few C-speed finds per block,
     so the exact scan runs only on the rare file that has a block without one."""
@@ -50,9 +54,11 @@ def _may_hold_run_over(data: bytes, stops: bytes, limit: int) -> bool:
     return False
 
 
-def check_raw_sizes(data: bytes, name: str) -> None:
-    """Refuse a giant field (JSON) or line (delimited text) before decoding it."""
-    body = data.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")[:64]
+def check_raw_sizes(data: bytes | mmap.mmap, name: str) -> None:
+    """Refuse a giant field (JSON) or line (delimited text) before decoding it. `data`: the bytes, or a map of
+    the file."""
+    first = _FIRST_CONTENT.search(data)
+    body = data[first.start():first.start() + 64] if first else b""
     if body[:1] in (b"{", b"["):
         if not _may_hold_run_over(data, b'"', MAX_FIELD_BYTES):
             return

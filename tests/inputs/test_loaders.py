@@ -150,6 +150,29 @@ def test_encodings(tmp_path, encoding):
     assert exports.deployment.columns[0] == "processed_at"  # the BOM did not stick to the first header
 
 
+# A UTF-8 CSV or TSV is parsed by polars from its path, checked through a map of the file: its bytes are never
+# read into memory. Any other file still takes the bytes path, with the same figures and warnings.
+@pytest.mark.parametrize(("encoding", "in_place"), [("utf-8", True), ("utf-8-sig", True), ("cp1252", False),
+                                                    ("utf-16", False)])
+def test_utf8_files_are_parsed_in_place_and_others_from_their_bytes(tmp_path, monkeypatch, encoding, in_place):
+    write_delimited(tmp_path / "deployment.csv", [deployment_record(customerName="Société Générale")],
+                    encoding=encoding)
+    read_whole: list[Path] = []
+    real_read_bytes = Path.read_bytes
+
+    def recording_read_bytes(self: Path) -> bytes:
+        if self.parent == tmp_path:   # the export, not the kit's own files (the packaged catalog)
+            read_whole.append(self)
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", recording_read_bytes)
+    exports = load_exports(tmp_path)
+    assert exports.deployment.get_column("customer_name").to_list() == ["Société Générale"]
+    assert exports.deployment.get_column("licenses_sold").to_list() == [9]
+    assert (read_whole == []) is in_place
+    assert any("Windows-1252" in w for w in exports.warnings) is (encoding == "cp1252")
+
+
 def test_binary_junk_is_rejected(tmp_path):
     (tmp_path / "junk.csv").write_bytes(bytes(range(256)) * 4)
     [line] = problems_of(tmp_path)
