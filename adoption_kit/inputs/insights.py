@@ -226,8 +226,9 @@ def _surely_unique(frame: pl.DataFrame, key: list[str]) -> bool:
 
 
 def _office_usage(office: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    # Only canonical workloads that several WorkloadNames feed (OneDrive and SharePoint) need grouping.
-    names = office.select("workload_name", "workload").unique()
+    # Only canonical workloads that several WorkloadNames feed (OneDrive and SharePoint) need grouping. The
+    # workload is a function of the name (office_rules): told from the distinct names, mapped again.
+    names = office.select(pl.col("workload_name").unique()).with_columns(_canonical_by_name().alias("workload"))
     shared = names.filter(pl.len().over("workload") > 1).get_column("workload").unique().implode()
     several = pl.col("workload").is_in(shared)
     single = office.filter(~several).select(
