@@ -26,7 +26,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-report-floor bench-insights bench-charts bench-json lock clean distclean
+.PHONY: help venv report test test-fast lint lab notebooks sample validate metrics bench bench-pipeline bench-report bench-report-floor bench-insights bench-charts bench-first-cell bench-json lock clean distclean
 
 help: ## Show this list of targets
 	@echo 'Usage: make <target> [PYTHON=$(PYTHON)] [VENV=$(VENV)] [PYTEST_ARGS=...] [LAB_ARGS=...]'
@@ -90,6 +90,11 @@ bench-report: $(STAMP) ## Benchmark a large book's reports: warm vs fresh kernel
 
 bench-report-floor: $(STAMP) ## Benchmark `adoption-kit report` against the papermill floor, sample and book (~20 min)
 	$(VPY) benchmarks/report_bench.py
+
+BOOK ?= benchmarks/out/book-200000
+bench-first-cell: $(STAMP) ## The portfolio notebook's first cell on a large book: cold, parsed cache, analysis cache (BOOK=folder; made if missing)
+	test -d $(BOOK) || $(VENV)/bin/adoption-kit sample $(BOOK) --customers 200000 --seed 1 --page-size 10000
+	$(VPY) benchmarks/first_cell_bench.py $(BOOK) --repeat 2 --write
 
 bench-json: $(STAMP) ## Peak memory of hostile but legal JSON pages (16,000 keys of their own; a 256 MiB field)
 	$(VPY) benchmarks/json_memory_bench.py

@@ -3,9 +3,13 @@ no charts, no printing."""
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -38,9 +42,12 @@ from adoption_kit.compute.worklist import (
     renewal_queue,
     support_load,
 )
-from adoption_kit.config import PROJECT_ROOT, Thresholds
+from adoption_kit.config import PARSED_CACHE_DIR, PROJECT_ROOT, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
+from adoption_kit.inputs.cache import loader_version
+from adoption_kit.inputs.discover import find_export_files_and_warnings
+from adoption_kit.inputs.inventory import find_workbooks
 from adoption_kit.privacy import (
     PseudonymKey,
     pseudonymize,
@@ -48,10 +55,11 @@ from adoption_kit.privacy import (
     refuse_key_in_outputs,
     update_mapping,
 )
-from adoption_kit.store import Written, atomic_path, check_output, write_table
+from adoption_kit.store import FrameCache, Written, atomic_path, check_output, write_table
 from adoption_kit.values import (
     GUID_PATTERN,
     end_of_day,
+    file_sha256,
     is_guid,
     iso,
     max_datetime,
@@ -60,6 +68,8 @@ from adoption_kit.values import (
     parse_day,
 )
 
+ANALYSIS_CACHE_ENV = "ADOPTION_KIT_ANALYSIS_CACHE"   # off: prepare always computes (the parsed cache still works)
+ANALYSES_KEPT = 3   # analyses the cache keeps, the most recently used
 BUNDLE_TABLES = ("workloads", "products", "customers", "portfolio", "ranking")
 # Exact figures from user activity (adoption_kit.compute.activity): always written, empty without activity; a bundle
 # written before they existed reads as "no activity".
@@ -274,9 +284,33 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
     support window (Analysis.book); a bundle keeps the day it was computed for.
     With a `pseudonym_key` (adoption_kit.privacy.PseudonymKey), names and tenant ids are replaced by tokens
     right after loading (see `load`).
+
+    The analysis of the same files (their bytes), parameters and kit code computed earlier today is read from the
+    analysis cache (`analysis_cache`) instead: the same frames, row for row. Never with a pseudonym key (loading
+    also updates its local name lookup).
     """
     if metrics_bundle:
         return read_bundle(resolve_path(metrics_bundle), customer_id=customer_id)
+    cache = analysis_cache() if pseudonym_key is None else None
+    key = _analysis_key(resolve_path(data_path), as_of=as_of, thresholds=thresholds,
+                        exclusions_path=exclusions_path, today=today) if cache is not None else None
+    if cache is not None and key is not None:
+        hit = cache.read(key)
+        if hit is not None:
+            cached = _analysis_from_cache(*hit)
+            if cached is not None:
+                return cached
+    analysis = _prepare(data_path, as_of=as_of, thresholds=thresholds, exclusions_path=exclusions_path,
+                        pseudonym_key=pseudonym_key, today=today)
+    if cache is not None and key is not None:
+        stored = _analysis_for_cache(analysis)
+        if stored is not None:
+            cache.write(key, *stored)
+    return analysis
+
+
+def _prepare(data_path: str | Path, *, as_of: str, thresholds: Thresholds, exclusions_path: str | Path,
+             pseudonym_key: PseudonymKey | None, today: str) -> Analysis:
     everything = load(resolve_path(data_path), pseudonym_key=pseudonym_key)
     exports = select_snapshot(everything, as_of)
     exclusions = load_exclusions(resolve_path(exclusions_path) if exclusions_path else None)
@@ -297,6 +331,112 @@ def prepare(data_path: str | Path = "data/sample", *, metrics_bundle: str | Path
               **({"pseudonymized": True} if pseudonym_key is not None else {})},
         book=book,
     )
+
+
+# ---------------------------------------------------------------------------
+# The analysis cache: `prepare` of unchanged files read back instead of computed again
+# ---------------------------------------------------------------------------
+
+
+def analysis_cache() -> FrameCache | None:
+    """Where `prepare` keeps its last few analyses: `analyses/` beside the parsed cache (config.PARSED_CACHE_DIR,
+    or the folder in $ADOPTION_KIT_CACHE). None when $ADOPTION_KIT_CACHE or $ADOPTION_KIT_ANALYSIS_CACHE is off."""
+    off = ("off", "0", "no", "false")
+    setting = os.environ.get("ADOPTION_KIT_CACHE", "").strip()
+    if setting.lower() in off or os.environ.get(ANALYSIS_CACHE_ENV, "").strip().lower() in off:
+        return None
+    root = Path(setting).expanduser() if setting else PARSED_CACHE_DIR.parent
+    return FrameCache(root / "analyses", keep=ANALYSES_KEPT)
+
+
+@functools.lru_cache(maxsize=1)
+def _pipeline_version() -> str:
+    """The version of everything between the files and the Analysis: the loader's (inputs, schema, polars),
+    every module of compute and the modules around it, and the packaged data (catalog, exclusions)."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256(f"{loader_version()}|{__version__}|".encode())
+    sources = [*sorted((package / "compute").rglob("*.py")),
+               *(package / f"{name}.py" for name in ("analysis", "privacy", "store", "values", "config", "schema")),
+               *sorted(p for p in (package / "data").rglob("*") if p.is_file() and "fonts" not in p.parts)]
+    for path in sources:
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(package).as_posix()}|{len(data)}|".encode() + data)
+    return digest.hexdigest()
+
+
+def _analysis_key(data_path: Path, *, as_of: str, thresholds: Thresholds, exclusions_path: str | Path,
+                  today: str) -> str | None:
+    """The cache key of a `prepare`: the kit's code, every parameter, today's date (the loader warns about
+    dates after today), and the path and SHA-256 of every file the load would read or list as skipped. None
+    when the folder cannot be listed or an exclusions file is missing: `prepare` then reports it as usual."""
+    try:
+        files, walk_warnings = find_export_files_and_warnings([data_path])
+        workbooks = [str(skipped.path) for skipped in find_workbooks([data_path])]
+        exclusions = resolve_path(exclusions_path) if exclusions_path else None
+        listed = files + ([exclusions] if exclusions is not None else [])
+        with ThreadPoolExecutor(max_workers=2) as hashers:   # hashlib releases the GIL: two files at once
+            digests = list(hashers.map(file_sha256, listed))
+    except (InputFileError, OSError):
+        return None
+    parts = {"pipeline": _pipeline_version(), "day": datetime.now(timezone.utc).date().isoformat(),
+             "data_path": str(data_path), "as_of": as_of, "today": today,
+             "thresholds": [thresholds.deploy, thresholds.adopt, thresholds.upsell],
+             "exclusions": str(exclusions) if exclusions is not None else None,
+             "files": [[str(path), digest] for path, digest in zip(listed, digests)],
+             "walk_warnings": walk_warnings, "workbooks": workbooks}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+_METRIC_FRAMES = ("workloads", "products", "customers", "portfolio", "excluded", "activity_workloads",
+                  "activity_customers")
+
+
+def _analysis_for_cache(analysis: Analysis) -> tuple[dict[str, pl.DataFrame], dict] | None:
+    """(frames, record) that `_analysis_from_cache` turns back into the same Analysis; None when a part would
+    not come back exactly as it is (a value JSON does not keep), so that nothing inexact is ever cached."""
+    frames = {f"metrics_{name}": getattr(analysis.metrics, name) for name in _METRIC_FRAMES}
+    frames["ranking"] = analysis.ranking
+    frames.update({f"book_{name}": getattr(analysis.book, name) for name in BOOK_TABLES})
+    record = {
+        "thresholds": _thresholds_record(analysis.thresholds),
+        "metrics_thresholds": _thresholds_record(analysis.metrics.thresholds),
+        "processed_at": [iso(analysis.processed_at_min) if analysis.processed_at_min else None,
+                         iso(analysis.processed_at_max) if analysis.processed_at_max else None],
+        "sources": list(analysis.sources), "warnings": list(analysis.warnings), "meta": analysis.meta,
+        "book_today": analysis.book.today.isoformat() if analysis.book.today else None,
+        "book_settings": analysis.book.settings,
+    }
+    try:
+        if json.loads(json.dumps(record)) != record:
+            return None
+    except (TypeError, ValueError):
+        return None
+    rebuilt = _analysis_from_cache(frames, record)
+    if rebuilt is None or (rebuilt.processed_at_min, rebuilt.processed_at_max) != (analysis.processed_at_min,
+                                                                                  analysis.processed_at_max):
+        return None
+    return frames, record
+
+
+def _thresholds_record(thresholds: Thresholds) -> list[float]:
+    return [thresholds.deploy, thresholds.adopt, thresholds.upsell]
+
+
+def _analysis_from_cache(frames: dict[str, pl.DataFrame], record: dict) -> Analysis | None:
+    try:
+        thresholds = Thresholds(*record["thresholds"])
+        metrics = Metrics(**{name: frames[f"metrics_{name}"] for name in _METRIC_FRAMES},
+                          thresholds=Thresholds(*record["metrics_thresholds"]))
+        book = Book(**{name: frames[f"book_{name}"] for name in BOOK_TABLES},
+                    today=date.fromisoformat(record["book_today"]) if record["book_today"] else None,
+                    settings=record["book_settings"])
+        low, high = record["processed_at"]
+        return Analysis(metrics=metrics, ranking=frames["ranking"], thresholds=thresholds,
+                        processed_at_min=_parse_iso(low), processed_at_max=_parse_iso(high),
+                        sources=tuple(record["sources"]), warnings=tuple(record["warnings"]), meta=record["meta"],
+                        book=book)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 METRIC_LEVELS = {"workload": "workloads", "product": "products", "customer": "customers", "portfolio": "portfolio"}

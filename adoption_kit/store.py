@@ -1,4 +1,5 @@
-"""Write the kit's tables to files safely: atomic replace, spreadsheet-formula-safe CSV, Parquet.
+"""Write the kit's tables to files safely: atomic replace, spreadsheet-formula-safe CSV, Parquet; and keep named
+frames under a content key (FrameCache, what the analysis cache stores).
 
 Store layer: imports only the base modules (config, errors) and polars; it computes nothing and knows no
 pipeline (adoption_kit.analysis loads, computes and calls it).
@@ -6,7 +7,9 @@ pipeline (adoption_kit.analysis loads, computes and calls it).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -174,3 +177,79 @@ def write_table(frame: pl.DataFrame, out: str | Path) -> Written:
         raise OutputError(f"{out}: cannot be written ({error.strerror or error}); fix: free some space or "
                           f"choose a folder you can write to") from None
     return Written(out, frame.height)
+
+
+# ---------------------------------------------------------------------------
+# Frame cache: named frames and a JSON record under a key
+# ---------------------------------------------------------------------------
+
+_RECORD = "record.json"
+
+
+class FrameCache:
+    """Named frames (Parquet) and a JSON record kept under a key (a hex digest) in `folder`, the `keep` most
+    recently used entries only (older ones are removed when a new one is written).
+
+    Best effort and never trusted blindly, like the parsed cache: an entry is written to a temporary folder and
+    renamed into place whole; its record carries the SHA-256 of every Parquet file, checked before polars reads
+    it; an entry that fails any check, or whose reading raises anything, is a miss and is deleted. A read-only
+    or full disk only means no cache."""
+
+    def __init__(self, folder: Path, keep: int = 3):
+        self.folder = folder
+        self.keep = keep
+
+    def read(self, key: str) -> tuple[dict[str, pl.DataFrame], dict] | None:
+        entry = self.folder / key
+        try:
+            meta = json.loads((entry / _RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None   # not cached (or no usable folder): a plain miss
+        try:
+            frames = {}
+            for name, checksum in meta["frames"].items():
+                data = (entry / f"{name}.parquet").read_bytes()
+                if hashlib.sha256(data).hexdigest() != checksum:
+                    raise ValueError(f"{name}: checksum mismatch")
+                frames[name] = pl.read_parquet(io.BytesIO(data))
+            record = meta["record"]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:   # noqa: BLE001 - polars raises pyo3's PanicException, a BaseException
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        try:
+            os.utime(entry / _RECORD)   # most recently used
+        except OSError:
+            pass
+        return frames, record
+
+    def write(self, key: str, frames: dict[str, pl.DataFrame], record: dict) -> None:
+        entry = self.folder / key
+        temporary = self.folder / f".{key}.{os.getpid()}.tmp"
+        try:
+            shutil.rmtree(temporary, ignore_errors=True)
+            temporary.mkdir(parents=True)
+            checksums = {}
+            for name, frame in frames.items():
+                buffer = io.BytesIO()
+                frame.write_parquet(buffer, compression="lz4")
+                data = buffer.getvalue()
+                checksums[name] = hashlib.sha256(data).hexdigest()
+                (temporary / f"{name}.parquet").write_bytes(data)
+            (temporary / _RECORD).write_text(json.dumps({"frames": checksums, "record": record}), encoding="utf-8")
+            os.replace(temporary, entry)   # fails if another process wrote the same entry first: theirs is kept
+        except (OSError, pl.exceptions.PolarsError):
+            shutil.rmtree(temporary, ignore_errors=True)
+            return
+        self._evict()
+
+    def _evict(self) -> None:
+        """Remove all but the `keep` most recently used entries."""
+        try:
+            entries = sorted(((path.stat().st_mtime_ns, path.parent) for path in self.folder.glob(f"*/{_RECORD}")),
+                             reverse=True)
+        except OSError:
+            return
+        for _, old in entries[self.keep:]:
+            shutil.rmtree(old, ignore_errors=True)

@@ -18,13 +18,18 @@ from adoption_kit.config import SAMPLE_DIR
 
 @pytest.fixture(autouse=True, scope="session")
 def _own_parsed_cache(tmp_path_factory):
-    previous = os.environ.get("ADOPTION_KIT_CACHE")
+    # The analysis cache is off unless a test turns it on: tests that pin the date or replace a function would
+    # otherwise be served an analysis another test computed (its key holds files, parameters and code, not those).
+    names = ("ADOPTION_KIT_CACHE", "ADOPTION_KIT_ANALYSIS_CACHE")
+    previous = {name: os.environ.get(name) for name in names}
     os.environ["ADOPTION_KIT_CACHE"] = str(tmp_path_factory.mktemp("parsed-cache"))
+    os.environ["ADOPTION_KIT_ANALYSIS_CACHE"] = "off"
     yield
-    if previous is None:
-        os.environ.pop("ADOPTION_KIT_CACHE", None)
-    else:
-        os.environ["ADOPTION_KIT_CACHE"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
