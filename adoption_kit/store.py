@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -226,7 +227,7 @@ class FrameCache:
 
     def write(self, key: str, frames: dict[str, pl.DataFrame], record: dict) -> None:
         entry = self.folder / key
-        temporary = self.folder / f".{key}.{os.getpid()}.tmp"
+        temporary = self.folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             shutil.rmtree(temporary, ignore_errors=True)
             temporary.mkdir(parents=True)
