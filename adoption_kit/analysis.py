@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import json
 import os
 import re
@@ -45,7 +44,7 @@ from adoption_kit.compute.worklist import (
 from adoption_kit.config import PARSED_CACHE_DIR, PROJECT_ROOT, Thresholds
 from adoption_kit.errors import InputFileError, ParameterError, UnknownCustomerError
 from adoption_kit.inputs import Exports, load_exports
-from adoption_kit.inputs.cache import loader_version
+from adoption_kit.inputs.cache import CACHE_OFF, loader_version, parsed_cache_folder
 from adoption_kit.inputs.discover import find_export_files_and_warnings
 from adoption_kit.inputs.inventory import find_workbooks
 from adoption_kit.privacy import (
@@ -62,10 +61,12 @@ from adoption_kit.values import (
     file_sha256,
     is_guid,
     iso,
+    json_sha256,
     max_datetime,
     min_datetime,
     normalise_guid,
     parse_day,
+    sources_sha256,
 )
 
 ANALYSIS_CACHE_ENV = "ADOPTION_KIT_ANALYSIS_CACHE"   # off: prepare always computes (the parsed cache still works)
@@ -339,14 +340,12 @@ def _prepare(data_path: str | Path, *, as_of: str, thresholds: Thresholds, exclu
 
 
 def analysis_cache() -> FrameCache | None:
-    """Where `prepare` keeps its last few analyses: `analyses/` beside the parsed cache (config.PARSED_CACHE_DIR,
-    or the folder in $ADOPTION_KIT_CACHE). None when $ADOPTION_KIT_CACHE or $ADOPTION_KIT_ANALYSIS_CACHE is off."""
-    off = ("off", "0", "no", "false")
-    setting = os.environ.get("ADOPTION_KIT_CACHE", "").strip()
-    if setting.lower() in off or os.environ.get(ANALYSIS_CACHE_ENV, "").strip().lower() in off:
+    """Where `prepare` keeps its last few analyses: `analyses/` beside the parsed cache (`.cache/analyses`, or
+    `$ADOPTION_KIT_CACHE/analyses`). None when $ADOPTION_KIT_CACHE or $ADOPTION_KIT_ANALYSIS_CACHE is off."""
+    folder = parsed_cache_folder()
+    if folder is None or os.environ.get(ANALYSIS_CACHE_ENV, "").strip().lower() in CACHE_OFF:
         return None
-    root = Path(setting).expanduser() if setting else PARSED_CACHE_DIR.parent
-    return FrameCache(root / "analyses", keep=ANALYSES_KEPT)
+    return FrameCache((folder.parent if folder == PARSED_CACHE_DIR else folder) / "analyses", keep=ANALYSES_KEPT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -354,14 +353,11 @@ def _pipeline_version() -> str:
     """The version of everything between the files and the Analysis: the loader's (inputs, schema, polars),
     every module of compute and the modules around it, and the packaged data (catalog, exclusions)."""
     package = Path(__file__).parent
-    digest = hashlib.sha256(f"{loader_version()}|{__version__}|".encode())
     sources = [*sorted((package / "compute").rglob("*.py")),
                *(package / f"{name}.py" for name in ("analysis", "privacy", "store", "values", "config", "schema")),
                *sorted(p for p in (package / "data").rglob("*") if p.is_file() and "fonts" not in p.parts)]
-    for path in sources:
-        data = path.read_bytes()
-        digest.update(f"{path.relative_to(package).as_posix()}|{len(data)}|".encode() + data)
-    return digest.hexdigest()
+    return sources_sha256(f"{loader_version()}|{__version__}|".encode(),
+                          ((path.relative_to(package).as_posix(), path) for path in sources))
 
 
 def _analysis_key(data_path: Path, *, as_of: str, thresholds: Thresholds, exclusions_path: str | Path,
@@ -384,7 +380,7 @@ def _analysis_key(data_path: Path, *, as_of: str, thresholds: Thresholds, exclus
              "exclusions": str(exclusions) if exclusions is not None else None,
              "files": [[str(path), digest] for path, digest in zip(listed, digests)],
              "walk_warnings": walk_warnings, "workbooks": workbooks}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
+    return json_sha256(parts)
 
 
 _METRIC_FRAMES = ("workloads", "products", "customers", "portfolio", "excluded", "activity_workloads",

@@ -11,6 +11,7 @@ import json
 import math
 import numbers
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Final, cast
@@ -158,6 +159,16 @@ def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sources_sha256(prefix: bytes, sources: Iterable[tuple[str, Path]]) -> str:
+    """SHA-256 of `prefix` and then each (name, file): its name and length first, so that moving bytes from one
+    file to another changes the digest too. The version of a body of code (the loader's, the pipeline's)."""
+    digest = hashlib.sha256(prefix)
+    for name, path in sources:
+        data = path.read_bytes()
+        digest.update(b"%s|%d|" % (name.encode(), len(data)) + data)
     return digest.hexdigest()
 
 

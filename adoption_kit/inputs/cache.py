@@ -15,7 +15,9 @@ from adoption_kit.config import PARSED_CACHE_DIR
 from adoption_kit.inputs.discover import _KIND_BY_NAME
 from adoption_kit.inputs.normalise import _COLUMNS_BY_KIND
 from adoption_kit.schema import ExportKind
+from adoption_kit.values import sources_sha256
 
+CACHE_OFF = ("off", "0", "no", "false")   # values of the cache variables that turn a cache off
 _CACHE_FORMAT = 2   # 2: the metadata holds the SHA-256 of the Parquet bytes
 
 
@@ -29,12 +31,8 @@ def _source_files() -> list[tuple[str, Path]]:
 
 def loader_version() -> str:
     """The version of the code that turns an export into normalised rows: any change to it is a new version."""
-    digest = hashlib.sha256(b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode()))
-    for name, path in _source_files():
-        source = path.read_bytes()
-        # Each file's name and length go first: moving code from one module to another changes the version too.
-        digest.update(b"%s|%d|" % (name.encode(), len(source)) + source)
-    return digest.hexdigest()[:16]
+    prefix = b"%d|%s|%s|" % (_CACHE_FORMAT, __version__.encode(), pl.__version__.encode())
+    return sources_sha256(prefix, _source_files())[:16]
 
 
 class ParsedCache:
@@ -126,10 +124,16 @@ class ParsedCache:
             return
 
 
-def parsed_cache() -> ParsedCache | None:
-    """The cache `load_exports` uses: config.PARSED_CACHE_DIR, or the folder in the ADOPTION_KIT_CACHE
-    environment variable; None when that variable is "off"."""
+def parsed_cache_folder() -> Path | None:
+    """The parsed cache's folder: config.PARSED_CACHE_DIR, or the folder in the ADOPTION_KIT_CACHE environment
+    variable; None when that variable is "off" (no cache at all: analysis.analysis_cache follows it too)."""
     setting = os.environ.get("ADOPTION_KIT_CACHE", "").strip()
-    if setting.lower() in ("off", "0", "no", "false"):
+    if setting.lower() in CACHE_OFF:
         return None
-    return ParsedCache(Path(setting).expanduser() if setting else PARSED_CACHE_DIR)
+    return Path(setting).expanduser() if setting else PARSED_CACHE_DIR
+
+
+def parsed_cache() -> ParsedCache | None:
+    """The cache `load_exports` uses (in `parsed_cache_folder`); None when caching is off."""
+    folder = parsed_cache_folder()
+    return None if folder is None else ParsedCache(folder)
